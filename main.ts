@@ -1,0 +1,58 @@
+/**
+ * `deno task start`: reads Pier's flags, then runs the server process inside
+ * a Deno sandbox narrowed to exactly what that config needs (see
+ * `runtime/sandbox.ts`). This launcher runs no component code itself.
+ *
+ * @module
+ */
+import { ConfigError, parseConfig, USAGE } from "./runtime/config.ts";
+import { resolve } from "./runtime/paths.ts";
+import { serverPermissionFlags, UNSTABLE_FLAGS } from "./runtime/sandbox.ts";
+
+const ENV_VARS = ["PIER_COMPONENTS", "PIER_DATA", "PORT", "PIER_HOSTNAME"];
+
+async function main(): Promise<number> {
+  let config;
+  try {
+    config = parseConfig(
+      Deno.args,
+      (name) => ENV_VARS.includes(name) ? Deno.env.get(name) : undefined,
+    );
+  } catch (error) {
+    if (!(error instanceof ConfigError || error instanceof TypeError)) throw error;
+    console.error(`${error.message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (config === "help") {
+    console.log(USAGE);
+    return 0;
+  }
+  config = {
+    ...config,
+    componentsDir: resolve(config.componentsDir),
+    dataDir: resolve(config.dataDir),
+  };
+  const server = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      ...UNSTABLE_FLAGS,
+      ...serverPermissionFlags(config),
+      new URL("./runtime/pier.ts", import.meta.url).href,
+      "--components",
+      config.componentsDir,
+      "--data",
+      config.dataDir,
+      "--port",
+      String(config.port),
+      "--hostname",
+      config.hostname,
+    ],
+    stdin: "null",
+  }).spawn();
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    Deno.addSignalListener(signal, () => server.kill(signal));
+  }
+  return (await server.status).code;
+}
+
+if (import.meta.main) Deno.exit(await main());

@@ -1,0 +1,90 @@
+/**
+ * Turns a component's `.wasm` into jco's JS glue plus core modules.
+ *
+ * Calls jco's bindings generator directly: `transpileBytes` would also load
+ * jco's minifier, a native addon that needs `--allow-ffi` and `--allow-sys`.
+ *
+ * @module
+ */
+import { $init, generate } from "@bytecodealliance/jco-transpile/component";
+
+/** The jco transpiler this runtime pins; part of every cache key. */
+export const TRANSPILER = "@bytecodealliance/jco-transpile@0.15.0";
+
+/** WASI 0.2 minor versions whose components Pier accepts. */
+const WASI_VERSIONS = Array.from({ length: 13 }, (_, minor) => `0.2.${minor}`);
+
+/** Host imports that may wait: the guest's stack suspends on them (JSPI). */
+const WAITING_IMPORTS = [
+  "wasi:io/poll@V#poll",
+  "wasi:io/poll@V#[method]pollable.block",
+  "wasi:io/streams@V#[method]input-stream.blocking-read",
+  "wasi:io/streams@V#[method]input-stream.blocking-skip",
+  "wasi:io/streams@V#[method]output-stream.blocking-splice",
+];
+
+/** Exports entered with a Promise so their imports may suspend. */
+const SUSPENDABLE_EXPORTS = ["wasi:http/incoming-handler@V#handle"];
+
+const withVersions = (names: string[]) =>
+  names.flatMap((name) => WASI_VERSIONS.map((v) => name.replace("@V", `@${v}`)));
+
+/** The options passed to jco's generator; part of every cache key. */
+export const TRANSPILE_OPTIONS = {
+  name: "component",
+  map: [],
+  instantiation: { tag: "async" },
+  asyncMode: {
+    tag: "jspi",
+    val: {
+      imports: withVersions(WAITING_IMPORTS),
+      exports: [
+        ...withVersions(SUSPENDABLE_EXPORTS),
+        "trailbase:component/init-endpoint@0.2.0#get-manifest",
+      ],
+    },
+  },
+  validLiftingOptimization: false,
+  tracing: false,
+  noComponentErrorWrapping: true,
+  noNodejsCompat: true,
+  noTypescript: true,
+  tlaCompat: false,
+  // Keep every core module a file: the worker compiles each once and reuses it.
+  base64Cutoff: 0,
+  noNamespacedExports: false,
+  multiMemory: false,
+};
+
+/** jco's output: file name to contents. */
+export type TranspiledFiles = Record<string, Uint8Array>;
+
+/**
+ * Transpiles a component; throws with jco's reason when `bytes` is not a
+ * valid component.
+ */
+export async function transpile(bytes: Uint8Array): Promise<TranspiledFiles> {
+  assertComponent(bytes);
+  await $init;
+  // deno-lint-ignore no-explicit-any
+  const { files } = generate(bytes, TRANSPILE_OPTIONS as any);
+  return Object.fromEntries(files);
+}
+
+const MAGIC = [0x00, 0x61, 0x73, 0x6d];
+/** Binary format "version" field: 1 for a core module, 0x0d 0 1 0 for a component. */
+const CORE_MODULE_VERSION = 1;
+
+/** Throws a clear error for bytes that are not a WebAssembly component. */
+export function assertComponent(bytes: Uint8Array): void {
+  if (bytes.length < 8 || MAGIC.some((b, i) => bytes[i] !== b)) {
+    throw new Error("not a WebAssembly file (no \\0asm header): rebuild it or remove it");
+  }
+  const version = new DataView(bytes.buffer, bytes.byteOffset + 4, 4).getUint32(0, true);
+  if (version === CORE_MODULE_VERSION) {
+    throw new Error(
+      "a core WebAssembly module, not a component: build it for the component model " +
+        "(wasm32-wasip2, componentize-js, or `wasm-tools component new`)",
+    );
+  }
+}

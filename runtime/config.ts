@@ -1,0 +1,58 @@
+/**
+ * Pier's settings from flags and environment variables.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+
+/** Where Pier finds its components, keeps its data and listens. */
+export interface Config {
+  componentsDir: string;
+  dataDir: string;
+  port: number;
+  hostname: string;
+}
+
+/** The text `--help` prints. */
+export const USAGE = `Usage: deno task start [options]
+
+Options (each also from an environment variable):
+  --components DIR   components directory (PIER_COMPONENTS, default ./components)
+  --data DIR         data directory: main.db and cache/ (PIER_DATA, default ./data)
+  --port N           port to listen on (PORT, default 8000)
+  --hostname H       address to listen on (PIER_HOSTNAME, default 127.0.0.1)
+  --help             print this text
+`;
+
+/** A flag or variable with a bad value. */
+export class ConfigError extends Error {}
+
+/** Reads the config; `env` is consulted only for the variables Pier knows. */
+export function parseConfig(
+  args: string[],
+  env: (name: string) => string | undefined,
+): Config | "help" {
+  const { values } = parseArgs({
+    args,
+    options: {
+      components: { type: "string" },
+      data: { type: "string" },
+      port: { type: "string" },
+      hostname: { type: "string" },
+      help: { type: "boolean" },
+    },
+    strict: true,
+  });
+  if (values.help) return "help";
+  const portText = values.port ?? env("PORT") ?? "8000";
+  const port = Number(portText);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new ConfigError(`--port: "${portText}" is not a port number (0-65535)`);
+  }
+  return {
+    componentsDir: values.components ?? env("PIER_COMPONENTS") ?? "./components",
+    dataDir: values.data ?? env("PIER_DATA") ?? "./data",
+    port,
+    hostname: values.hostname ?? env("PIER_HOSTNAME") ?? "127.0.0.1",
+  };
+}

@@ -1,0 +1,57 @@
+/**
+ * Finds the components in the components directory: every `*.wasm` file or
+ * link to one directly inside it.
+ *
+ * @module
+ */
+
+/** A component file found on disk. */
+export interface Discovered {
+  name: string;
+  path: string;
+}
+
+/** A file that looks like a component but cannot be one. */
+export interface Refused {
+  file: string;
+  reason: string;
+}
+
+const NAME = /^[a-z0-9_-]+$/;
+
+/** Lists components in `dir`; a missing directory has none. */
+export async function discover(
+  dir: string,
+): Promise<{ found: Discovered[]; refused: Refused[] }> {
+  const found: Discovered[] = [];
+  const refused: Refused[] = [];
+  let entries: Deno.DirEntry[];
+  try {
+    entries = await Array.fromAsync(Deno.readDir(dir));
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return { found, refused };
+    throw error;
+  }
+  for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+    if (!entry.name.endsWith(".wasm")) continue;
+    const path = `${dir}/${entry.name}`;
+    const name = entry.name.slice(0, -".wasm".length);
+    if (!NAME.test(name)) {
+      refused.push({
+        file: path,
+        reason: `component name "${name}" must match [a-z0-9_-]+: rename the file`,
+      });
+      continue;
+    }
+    if (entry.isDirectory) continue;
+    if (entry.isSymlink) {
+      const target = await Deno.stat(path).catch(() => undefined);
+      if (!target?.isFile) {
+        refused.push({ file: path, reason: "link does not point to a file" });
+        continue;
+      }
+    }
+    found.push({ name, path });
+  }
+  return { found, refused };
+}

@@ -1,0 +1,164 @@
+/**
+ * The server thread's side of a component worker: sends requests in, streams
+ * responses out, and replaces the worker when it crashes or overruns its time
+ * limit, so a bad guest never stalls the server or its neighbours.
+ *
+ * @module
+ */
+import { log } from "../log.ts";
+import type { FromWorker, WorkerInit, WorkerRequest } from "./protocol.ts";
+
+/** How a component's worker is set up. */
+export interface ComponentHostOptions {
+  init: Omit<WorkerInit, "type">;
+  /** Deno permissions of the worker. */
+  permissions: Deno.PermissionOptionsObject;
+  /** Wall-clock limit for one request, in milliseconds. */
+  timeoutMs: number;
+}
+
+/** A request failed before the guest produced a response. */
+export class GuestError extends Error {
+  constructor(message: string, readonly status: number, readonly detail = "") {
+    super(message);
+  }
+}
+
+interface Pending {
+  head: PromiseWithResolvers<Response>;
+  body?: ReadableStreamDefaultController<Uint8Array>;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+const WORKER_URL = new URL("./component_worker.ts", import.meta.url);
+
+/** Runs one component in a worker and answers requests with it. */
+export class ComponentHost {
+  #worker: Worker | undefined;
+  #ready: Promise<string> | undefined;
+  #pending = new Map<number, Pending>();
+  #nextId = 1;
+
+  constructor(readonly options: ComponentHostOptions) {}
+
+  get name(): string {
+    return this.options.init.name;
+  }
+
+  /** Starts the worker; resolves with the component's manifest JSON. */
+  start(): Promise<string> {
+    return this.#ready ??= this.#spawn();
+  }
+
+  #spawn(): Promise<string> {
+    const worker = new Worker(WORKER_URL, {
+      type: "module",
+      name: `component:${this.name}`,
+      deno: { permissions: this.options.permissions },
+    } as WorkerOptions);
+    this.#worker = worker;
+    const ready = Promise.withResolvers<string>();
+    worker.onmessage = (event: MessageEvent<FromWorker>) => {
+      const message = event.data;
+      if (message.type === "ready") {
+        log.debug(`${this.name}: instantiated in ${message.ms.toFixed(0)} ms`);
+        ready.resolve(message.manifest);
+      } else if (message.type === "init-failed") {
+        ready.reject(new Error(message.error));
+      } else this.#onResponseMessage(message);
+    };
+    worker.onerror = (event) => {
+      event.preventDefault();
+      const reason = event.message ?? "worker crashed";
+      ready.reject(new Error(reason));
+      this.#restart(reason, 500);
+    };
+    worker.postMessage({ type: "init", ...this.options.init });
+    return ready.promise;
+  }
+
+  /** Drops the worker, failing its in-flight requests; the next request spawns a new one. */
+  #restart(reason: string, status: number) {
+    log.error(`${this.name}: worker replaced: ${reason}`);
+    this.#drop(reason, status);
+  }
+
+  #drop(reason: string, status: number) {
+    this.#worker?.terminate();
+    this.#worker = undefined;
+    this.#ready = undefined;
+    for (const id of [...this.#pending.keys()]) {
+      this.#fail(id, new GuestError(reason, status));
+    }
+  }
+
+  #fail(id: number, error: GuestError) {
+    const pending = this.#pending.get(id);
+    if (!pending) return;
+    this.#pending.delete(id);
+    clearTimeout(pending.timer);
+    pending.head.reject(error);
+    try {
+      pending.body?.error(error);
+    } catch {
+      // the client already cancelled the body
+    }
+  }
+
+  #onResponseMessage(message: Exclude<FromWorker, { type: "ready" | "init-failed" }>) {
+    const pending = this.#pending.get(message.id);
+    if (!pending) return;
+    switch (message.type) {
+      case "head": {
+        const body = new ReadableStream<Uint8Array>({
+          start: (controller) => void (pending.body = controller),
+          cancel: () => {
+            // The client went away: drop the rest of the body, tell the guest.
+            pending.body = undefined;
+            this.#worker?.postMessage({ type: "cancel", id: message.id });
+          },
+        });
+        pending.head.resolve(
+          new Response(body, { status: message.status, headers: message.headers }),
+        );
+        break;
+      }
+      case "chunk":
+        pending.body?.enqueue(message.bytes);
+        break;
+      case "end":
+        this.#pending.delete(message.id);
+        clearTimeout(pending.timer);
+        pending.body?.close();
+        break;
+      case "failed":
+        log.error(`${this.name}: ${message.error}: ${message.detail}`);
+        this.#fail(message.id, new GuestError(message.error, 500, message.detail));
+        break;
+    }
+  }
+
+  /** Sends a request through the component; rejects with {@link GuestError}. */
+  async fetch(request: Omit<WorkerRequest, "type" | "id">): Promise<Response> {
+    await this.start();
+    const id = this.#nextId++;
+    const head = Promise.withResolvers<Response>();
+    const timer = setTimeout(
+      () =>
+        this.#restart(
+          `a request ran past the ${this.options.timeoutMs} ms limit`,
+          504,
+        ),
+      this.options.timeoutMs,
+    );
+    this.#pending.set(id, { head, timer });
+    const transfer = request.body ? [request.body.buffer as ArrayBuffer] : [];
+    this.#worker!.postMessage({ type: "request", id, ...request }, transfer);
+    return head.promise;
+  }
+
+  /** Stops the worker. */
+  stop(): void {
+    this.#drop("component stopped", 503);
+  }
+}

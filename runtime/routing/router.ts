@@ -1,0 +1,193 @@
+/**
+ * Routes with TrailBase's brace syntax: `/users/{id}` binds one segment and
+ * `/{*rest}` binds the rest of the path. A more specific route wins: a
+ * literal segment over a parameter, a parameter over a wildcard.
+ *
+ * @module
+ */
+
+/** The nine HTTP methods a route may claim. */
+export const METHODS = [
+  "GET",
+  "POST",
+  "PUT",
+  "DELETE",
+  "PATCH",
+  "HEAD",
+  "OPTIONS",
+  "TRACE",
+  "CONNECT",
+] as const;
+
+/** An HTTP method a route may claim. */
+export type Method = typeof METHODS[number];
+
+/** A route's path or method that cannot be registered. */
+export class RouteError extends Error {}
+
+/** A route registered in a {@link Router}. */
+export interface Route<T> {
+  method: Method;
+  path: string;
+  target: T;
+  /** Parameter names in path order; a wildcard's name comes last. */
+  paramNames: string[];
+}
+
+/** The outcome of matching a request. */
+export type Match<T> =
+  | { kind: "found"; route: Route<T>; params: [string, string][] }
+  | { kind: "method-not-allowed"; allow: Method[] }
+  | { kind: "not-found" };
+
+interface Node<T> {
+  literals: Map<string, Node<T>>;
+  param?: Node<T>;
+  wildcard?: Map<Method, Route<T>>;
+  routes: Map<Method, Route<T>>;
+}
+
+const newNode = <T>(): Node<T> => ({ literals: new Map(), routes: new Map() });
+const PARAM = /^\{([A-Za-z_][A-Za-z0-9_]*)\}$/;
+const WILDCARD = /^\{\*([A-Za-z_][A-Za-z0-9_]*)\}$/;
+
+type Segment =
+  | { kind: "literal"; text: string }
+  | { kind: "param" | "wildcard"; name: string };
+
+/** Parses a route path; throws {@link RouteError} saying what is wrong. */
+export function parsePath(path: string): Segment[] {
+  if (!path.startsWith("/")) {
+    throw new RouteError(`route path "${path}" must start with "/"`);
+  }
+  const parts = path.slice(1).split("/");
+  return parts.map((part, i) => {
+    const wildcard = WILDCARD.exec(part);
+    if (wildcard) {
+      if (i !== parts.length - 1) {
+        throw new RouteError(`route path "${path}": {*${wildcard[1]}} must be the last segment`);
+      }
+      return { kind: "wildcard", name: wildcard[1] };
+    }
+    const param = PARAM.exec(part);
+    if (param) return { kind: "param", name: param[1] };
+    if (part.includes("{") || part.includes("}")) {
+      throw new RouteError(`route path "${path}": bad segment "${part}" (use {name} or {*name})`);
+    }
+    return { kind: "literal", text: part };
+  });
+}
+
+/** Parses a method name as a manifest spells it ("get", "POST"). */
+export function parseMethod(method: string): Method {
+  const upper = method.toUpperCase() as Method;
+  if (!METHODS.includes(upper)) throw new RouteError(`unknown HTTP method "${method}"`);
+  return upper;
+}
+
+function decode(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+}
+
+/** A route table; `T` is what a route leads to. */
+export class Router<T> {
+  #root: Node<T> = newNode();
+
+  /**
+   * Registers a route. Throws {@link RouteError} when the path does not parse
+   * or the same method and path shape is already taken (naming its owner
+   * through `describe`).
+   */
+  add(method: Method, path: string, target: T, describe: (t: T) => string = String): void {
+    const segments = parsePath(path);
+    let node = this.#root;
+    const paramNames: string[] = [];
+    let table = node.routes;
+    for (const segment of segments) {
+      if (segment.kind === "literal") {
+        let next = node.literals.get(segment.text);
+        if (!next) node.literals.set(segment.text, next = newNode());
+        node = next;
+        table = node.routes;
+      } else if (segment.kind === "param") {
+        node = node.param ??= newNode();
+        table = node.routes;
+        paramNames.push(segment.name);
+      } else {
+        table = node.wildcard ??= new Map();
+        paramNames.push(segment.name);
+      }
+    }
+    const existing = table.get(method);
+    if (existing) {
+      throw new RouteError(
+        `${method} ${path} is already registered by ${
+          describe(existing.target)
+        } (as ${existing.path})`,
+      );
+    }
+    table.set(method, { method, path, target, paramNames });
+  }
+
+  /** Finds the route for a request path (undecoded, as in a URL). */
+  match(method: string, pathname: string): Match<T> {
+    const candidates: { routes: Map<Method, Route<T>>; values: string[] }[] = [];
+    this.#collect(this.#root, pathname.slice(1).split("/"), 0, [], candidates);
+    const allow = new Set<Method>();
+    for (const { routes, values } of candidates) {
+      const route = routes.get(method as Method);
+      if (route) {
+        return {
+          kind: "found",
+          route,
+          params: route.paramNames.map((name, i) => [name, values[i]]),
+        };
+      }
+      for (const m of routes.keys()) allow.add(m);
+    }
+    return allow.size > 0
+      ? { kind: "method-not-allowed", allow: [...allow] }
+      : { kind: "not-found" };
+  }
+
+  /** Gathers every route table matching `parts`, most specific first. */
+  #collect(
+    node: Node<T>,
+    parts: string[],
+    index: number,
+    values: string[],
+    out: { routes: Map<Method, Route<T>>; values: string[] }[],
+  ) {
+    if (index === parts.length) {
+      if (node.routes.size > 0) out.push({ routes: node.routes, values });
+      return;
+    }
+    const part = parts[index];
+    const literal = node.literals.get(decode(part));
+    if (literal) this.#collect(literal, parts, index + 1, values, out);
+    if (node.param && part !== "") {
+      this.#collect(node.param, parts, index + 1, [...values, decode(part)], out);
+    }
+    if (node.wildcard) {
+      out.push({
+        routes: node.wildcard,
+        values: [...values, decode(parts.slice(index).join("/"))],
+      });
+    }
+  }
+
+  /** Every registered route. */
+  *routes(): Iterable<Route<T>> {
+    const walk = function* (node: Node<T>): Iterable<Route<T>> {
+      yield* node.routes.values();
+      if (node.wildcard) yield* node.wildcard.values();
+      for (const child of node.literals.values()) yield* walk(child);
+      if (node.param) yield* walk(node.param);
+    };
+    yield* walk(this.#root);
+  }
+}

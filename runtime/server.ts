@@ -1,0 +1,106 @@
+/**
+ * The HTTP front: routes each request to a component (or to Pier's own
+ * endpoints under `/_/`), adds the `__context` header, and turns guest
+ * failures into short error responses.
+ *
+ * @module
+ */
+import { GuestError } from "./isolation/component_host.ts";
+import { log } from "./log.ts";
+import type { ComponentRecord, RouteTarget } from "./registry.ts";
+import type { Router } from "./routing/router.ts";
+
+/** Largest request body Pier passes to a component. */
+export const MAX_BODY_BYTES = 16 * 1024 * 1024;
+
+const CONTEXT_HEADER = "__context";
+
+function errorResponse(status: number, message: string, headers: HeadersInit = {}): Response {
+  return new Response(`${message}\n`, {
+    status,
+    headers: { "content-type": "text/plain; charset=utf-8", ...headers },
+  });
+}
+
+/** Reads a body up to {@link MAX_BODY_BYTES}; undefined when it is larger. */
+async function readBody(request: Request): Promise<Uint8Array | null | undefined> {
+  if (!request.body) return null;
+  const declared = Number(request.headers.get("content-length") ?? 0);
+  if (declared > MAX_BODY_BYTES) return undefined;
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of request.body) {
+    size += chunk.byteLength;
+    if (size > MAX_BODY_BYTES) return undefined;
+    chunks.push(chunk);
+  }
+  if (chunks.length === 1) return chunks[0];
+  const body = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    body.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return body;
+}
+
+async function dispatch(
+  request: Request,
+  method: string,
+  component: ComponentRecord,
+  registeredPath: string,
+  params: [string, string][],
+): Promise<Response> {
+  const body = await readBody(request);
+  if (body === undefined) {
+    return errorResponse(413, `request body larger than ${MAX_BODY_BYTES} bytes`);
+  }
+  const headers: [string, string][] = [];
+  request.headers.forEach((value, name) => {
+    if (name !== CONTEXT_HEADER) headers.push([name, value]);
+  });
+  headers.push([
+    CONTEXT_HEADER,
+    JSON.stringify({
+      kind: "Http",
+      registered_path: registeredPath,
+      path_params: params,
+      user: null,
+    }),
+  ]);
+  try {
+    return await component.host!.fetch({ method, url: request.url, headers, body });
+  } catch (error) {
+    if (error instanceof GuestError) {
+      return errorResponse(error.status, `${component.name}: ${error.message}`);
+    }
+    log.error(`${component.name}: ${(error as Error).stack ?? error}`);
+    return errorResponse(500, `${component.name}: internal error`);
+  }
+}
+
+/** Builds the request handler over a route table. */
+export function createHandler(
+  router: Router<RouteTarget>,
+): (request: Request) => Promise<Response> {
+  return async (request) => {
+    const { pathname } = new URL(request.url);
+    let match = router.match(request.method, pathname);
+    const headFallback = request.method === "HEAD" && match.kind !== "found";
+    if (headFallback) match = router.match("GET", pathname);
+    if (match.kind === "not-found") return errorResponse(404, "not found");
+    if (match.kind === "method-not-allowed") {
+      const allow = match.allow.includes("GET") && !match.allow.includes("HEAD")
+        ? [...match.allow, "HEAD"]
+        : match.allow;
+      return errorResponse(405, "method not allowed", { allow: allow.join(", ") });
+    }
+    const { route, params } = match;
+    const response = route.target.kind === "pier"
+      ? await route.target.handler(request)
+      : await dispatch(request, route.method, route.target.component, route.path, params);
+    if (!headFallback) return response;
+    await response.body?.cancel();
+    return new Response(null, { status: response.status, headers: response.headers });
+  };
+}

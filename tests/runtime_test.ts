@@ -1,0 +1,174 @@
+/**
+ * The runtime core over real HTTP: discovery, compile cache, routing,
+ * dispatch, failure containment, concurrency and health.
+ */
+import assert from "node:assert/strict";
+import { buildFixtures, type Pier, startPier } from "./harness.ts";
+
+const fixtures = await buildFixtures(["fixture", "conflict", "badinit"]);
+
+async function json(response: Response) {
+  assert.equal(response.headers.get("content-type"), "application/json");
+  return await response.json();
+}
+
+Deno.test("runtime core", async (t) => {
+  const pier: Pier = await startPier({
+    components: {
+      fixture: fixtures.fixture,
+      // "conflict" sorts after "broken" and "badinit" but before nothing that matters:
+      // it loads after "fixture"? No: discovery order is alphabetical, so name it to load last.
+      zconflict: fixtures.conflict,
+      badinit: fixtures.badinit,
+      broken: new TextEncoder().encode("this is not wasm"),
+      core: new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]),
+    },
+  });
+  await Deno.writeTextFile(`${pier.componentsDir}/Bad Name.wasm`, "");
+  try {
+    await t.step("path params, query, headers and body reach the guest", async () => {
+      const response = await pier.fetch("/echo/al%20ice?x=1&y=two", {
+        method: "POST",
+        headers: { "x-custom": "yes", "__context": "forged" },
+        body: "hello body",
+      });
+      assert.equal(response.status, 200);
+      const echo = await json(response);
+      assert.equal(echo.method, "post");
+      assert.equal(echo.pathWithQuery, "/echo/al%20ice?x=1&y=two");
+      assert.match(echo.authority, /^127\.0\.0\.1:\d+$/);
+      assert.equal(echo.custom, "yes");
+      assert.equal(echo.body, "hello body");
+      assert.equal(echo.contextHeaders, 1, "the client's __context is replaced, not added to");
+      assert.deepEqual(echo.context, {
+        kind: "Http",
+        registered_path: "/echo/{name}",
+        path_params: [["name", "al ice"]],
+        user: null,
+      });
+    });
+
+    await t.step("wildcard binds the rest of the path", async () => {
+      const echo = await json(await pier.fetch("/files/a/b/c.txt"));
+      assert.equal(echo.context.registered_path, "/files/{*rest}");
+      assert.deepEqual(echo.context.path_params, [["rest", "a/b/c.txt"]]);
+    });
+
+    await t.step("unknown path is 404, wrong method is 405 with Allow", async () => {
+      const missing = await pier.fetch("/nothing/here");
+      assert.equal(missing.status, 404);
+      await missing.body?.cancel();
+      const wrong = await pier.fetch("/only-post");
+      assert.equal(wrong.status, 405);
+      assert.deepEqual(wrong.headers.get("allow")!.split(", ").sort(), ["DELETE", "POST"]);
+      await wrong.body?.cancel();
+      const put = await pier.fetch("/echo/x", { method: "PUT" });
+      assert.equal(put.status, 405);
+      assert.deepEqual(put.headers.get("allow")!.split(", ").sort(), ["GET", "HEAD", "POST"]);
+      await put.body?.cancel();
+    });
+
+    await t.step("HEAD falls back to GET without a body", async () => {
+      const response = await pier.fetch("/echo/head", { method: "HEAD" });
+      assert.equal(response.status, 200);
+      assert.equal(response.headers.get("content-type"), "application/json");
+      assert.equal(await response.text(), "");
+    });
+
+    await t.step("the response body streams", async () => {
+      const response = await pier.fetch("/stream");
+      const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+      const started = performance.now();
+      const first = await reader.read();
+      const firstAt = performance.now() - started;
+      let rest = "";
+      for (let r = await reader.read(); !r.done; r = await reader.read()) rest += r.value;
+      const allAt = performance.now() - started;
+      assert.equal(first.value, "one\n");
+      assert.equal(rest, "two\nthree\n");
+      // The chunks are 200 ms apart: the first must arrive before the last was written.
+      assert.ok(firstAt < allAt - 150, `first chunk at ${firstAt} ms, all at ${allAt} ms`);
+    });
+
+    await t.step("guest stdout goes to the log with the component's name", async () => {
+      const response = await pier.fetch("/log");
+      assert.equal(await response.text(), "logged");
+      await pier.waitForLog(/\[fixture:out\] fixture says hello to the log/, 5000);
+    });
+
+    await t.step("a trap is a short 500 and the next request works", async () => {
+      const trapped = await pier.fetch("/trap");
+      assert.equal(trapped.status, 500);
+      const text = await trapped.text();
+      assert.ok(!text.includes("at "), `no stack to the client: ${text}`);
+      assert.match(pier.log(), /fixture trapped on purpose/);
+      const after = await pier.fetch("/echo/again");
+      assert.equal(after.status, 200);
+      await after.body?.cancel();
+    });
+
+    await t.step("a guest that sets no response gives 500", async () => {
+      const response = await pier.fetch("/no-response");
+      assert.equal(response.status, 500);
+      assert.match(await response.text(), /component/);
+    });
+
+    await t.step("a slow request does not delay a fast one", async () => {
+      const started = performance.now();
+      const slow = pier.fetch("/sleep/1000").then(async (r) => {
+        assert.equal(await r.text(), "slept 1000");
+        return performance.now() - started;
+      });
+      await new Promise((r) => setTimeout(r, 100));
+      const fast = await pier.fetch("/echo/fast");
+      await fast.body?.cancel();
+      const fastAt = performance.now() - started;
+      const slowAt = await slow;
+      assert.ok(fastAt < slowAt, `fast answered at ${fastAt} ms, slow at ${slowAt} ms`);
+      assert.ok(slowAt >= 1000);
+    });
+
+    await t.step("many requests in flight on one component", async () => {
+      const responses = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => pier.fetch(`/sleep/${100 + i}`).then((r) => r.text())),
+      );
+      responses.forEach((text, i) => assert.equal(text, `slept ${100 + i}`));
+    });
+
+    await t.step("a looping guest does not stall the server", async () => {
+      const looping = pier.fetch("/loop").catch(() => undefined);
+      await new Promise((r) => setTimeout(r, 200));
+      const health = await pier.fetch("/_/health");
+      assert.equal(health.status, 200);
+      await health.body?.cancel();
+      void looping;
+    });
+
+    await t.step("route conflict refuses the later route, both components load", async () => {
+      const health = await json(await pier.fetch("/_/health"));
+      const byName = Object.fromEntries(
+        health.components.map((c: { name: string }) => [c.name, c]),
+      );
+      assert.equal(byName.zconflict.state, "loaded");
+      assert.match(byName.zconflict.warnings[0], /GET \/echo\/\{other\}.*component "fixture"/);
+      assert.deepEqual(byName.zconflict.routes, ["GET /conflict-ok"]);
+      const ok = await json(await pier.fetch("/conflict-ok"));
+      assert.deepEqual(ok, { from: "conflict" });
+    });
+
+    await t.step("health lists failed components with their reasons", async () => {
+      const health = await json(await pier.fetch("/_/health"));
+      const byName = Object.fromEntries(
+        health.components.map((c: { name: string }) => [c.name, c]),
+      );
+      assert.equal(byName.fixture.state, "loaded");
+      assert.equal(byName.broken.state, "failed");
+      assert.match(byName.broken.error, /not a WebAssembly file/);
+      assert.match(byName.core.error, /core WebAssembly module, not a component/);
+      assert.equal(byName.badinit.state, "failed");
+      assert.match(byName.badinit.error, /badinit refuses to start/);
+    });
+  } finally {
+    await pier.stop();
+  }
+});
