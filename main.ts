@@ -7,7 +7,7 @@
  */
 import { ConfigError, parseConfig, USAGE } from "./runtime/config.ts";
 import { resolve } from "./runtime/paths.ts";
-import { serverPermissionFlags, UNSTABLE_FLAGS } from "./runtime/sandbox.ts";
+import { componentGrants, serverPermissionFlags, UNSTABLE_FLAGS } from "./runtime/sandbox.ts";
 
 const ENV_VARS = ["PIER_COMPONENTS", "PIER_DATA", "PORT", "PIER_HOSTNAME"];
 
@@ -36,7 +36,7 @@ async function main(): Promise<number> {
     args: [
       "run",
       ...UNSTABLE_FLAGS,
-      ...serverPermissionFlags(config),
+      ...serverPermissionFlags(config, await componentGrants(config.componentsDir)),
       new URL("./runtime/pier.ts", import.meta.url).href,
       "--components",
       config.componentsDir,
@@ -46,6 +46,8 @@ async function main(): Promise<number> {
       String(config.port),
       "--hostname",
       config.hostname,
+      "--timezone",
+      config.timezone,
     ],
     stdin: "null",
   }).spawn();

@@ -13,14 +13,31 @@ import { fromFileUrl } from "../runtime/paths.ts";
 export const WIT_DIR = fromFileUrl(new URL("../wit", import.meta.url));
 export const WORLD = "trailbase:component/interfaces";
 
-/** The engine that builds components; part of every build cache key. */
-export const ENGINE = "@bytecodealliance/componentize-js@0.23.0";
+/** The guest engines, by the name a component selects them with, and their pinned packages. */
+export const ENGINES = {
+  /** SpiderMonkey (StarlingMonkey) via componentize-js: the default. */
+  spidermonkey: "@bytecodealliance/componentize-js@0.23.0",
+  /** QuickJS via componentize-qjs (`sync` ABI). */
+  quickjs: "componentize-qjs@0.4.5",
+} as const;
+
+/** The name of a guest engine. */
+export type EngineName = keyof typeof ENGINES;
+
+/** The engine that builds components by default; part of every build cache key. */
+export const ENGINE: string = ENGINES.spidermonkey;
 
 /** A bundling or componentizing failure, with the tool's own message. */
 export class BuildError extends Error {}
 
+/** Options of {@link bundle}. */
+export interface BundleOptions {
+  /** The `deno.json` whose imports resolve the entry's bare specifiers. */
+  config?: string;
+}
+
 /** Bundles `entry` and its imports into one ES module. */
-export async function bundle(entry: string): Promise<string> {
+export async function bundle(entry: string, options: BundleOptions = {}): Promise<string> {
   const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
     args: [
       "bundle",
@@ -29,8 +46,10 @@ export async function bundle(entry: string): Promise<string> {
       "--format=esm",
       "--external=wasi:*",
       "--external=trailbase:*",
+      ...(options.config ? [`--config=${options.config}`] : []),
       entry,
     ],
+    env: { NO_COLOR: "1", RUST_BACKTRACE: "0" },
     stdout: "piped",
     stderr: "piped",
   }).output();
@@ -42,18 +61,38 @@ export async function bundle(entry: string): Promise<string> {
 
 let preopened = false;
 
+/** Options of {@link componentize}. */
+export interface ComponentizeOptions {
+  /** The guest engine; SpiderMonkey unless given. */
+  engine?: EngineName;
+}
+
 /** Componentizes one bundled ES module into component bytes. */
-export async function componentize(source: string): Promise<Uint8Array> {
-  if (!preopened) {
-    // componentize-js reads the WIT through jco's WASI shim, which starts with no preopens.
-    // The published types describe the browser shim; the Node shim takes host paths.
-    _setPreopens({ "/": "/" } as never);
-    preopened = true;
-  }
+export async function componentize(
+  source: string,
+  options: ComponentizeOptions = {},
+): Promise<Uint8Array> {
   const dir = await Deno.makeTempDir({ prefix: "pier-build-" });
   try {
     const sourcePath = `${dir}/component.js`;
     await Deno.writeTextFile(sourcePath, source);
+    if (options.engine === "quickjs") {
+      const { componentize: componentizeQjs } = await import("componentize-qjs");
+      const { component } = await componentizeQjs({
+        witPath: WIT_DIR,
+        world: WORLD,
+        jsSource: source,
+        jsPath: sourcePath,
+        sync: true,
+      });
+      return new Uint8Array(component);
+    }
+    if (!preopened) {
+      // componentize-js reads the WIT through jco's WASI shim, which starts with no preopens.
+      // The published types describe the browser shim; the Node shim takes host paths.
+      _setPreopens({ "/": "/" } as never);
+      preopened = true;
+    }
     const { component } = await componentizeJs({
       sourcePath,
       witPath: WIT_DIR,

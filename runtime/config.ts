@@ -4,6 +4,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { checkTimezone, CronSpecError } from "./scheduling/cron.ts";
 
 /** Where Pier finds its components, keeps its data and listens. */
 export interface Config {
@@ -11,6 +12,8 @@ export interface Config {
   dataDir: string;
   port: number;
   hostname: string;
+  /** IANA time zone that job specs are read in. */
+  timezone: string;
 }
 
 /** The text `--help` prints. */
@@ -21,6 +24,7 @@ Options (each also from an environment variable):
   --data DIR         data directory: main.db and cache/ (PIER_DATA, default ./data)
   --port N           port to listen on (PORT, default 8000)
   --hostname H       address to listen on (PIER_HOSTNAME, default 127.0.0.1)
+  --timezone TZ      IANA time zone of job schedules (default UTC)
   --help             print this text
 `;
 
@@ -39,6 +43,7 @@ export function parseConfig(
       data: { type: "string" },
       port: { type: "string" },
       hostname: { type: "string" },
+      timezone: { type: "string" },
       help: { type: "boolean" },
     },
     strict: true,
@@ -49,10 +54,18 @@ export function parseConfig(
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     throw new ConfigError(`--port: "${portText}" is not a port number (0-65535)`);
   }
+  const timezone = values.timezone ?? "UTC";
+  try {
+    checkTimezone(timezone);
+  } catch (error) {
+    if (!(error instanceof CronSpecError)) throw error;
+    throw new ConfigError(`--timezone: ${error.message}`);
+  }
   return {
     componentsDir: values.components ?? env("PIER_COMPONENTS") ?? "./components",
     dataDir: values.data ?? env("PIER_DATA") ?? "./data",
     port,
     hostname: values.hostname ?? env("PIER_HOSTNAME") ?? "127.0.0.1",
+    timezone,
   };
 }

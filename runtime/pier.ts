@@ -5,10 +5,22 @@
  * @module
  */
 import { parseConfig, USAGE } from "./config.ts";
+import { DatabaseHost } from "./capabilities/database.ts";
+import { KeyValueHost } from "./capabilities/keyvalue.ts";
 import { openDatabase } from "./database.ts";
 import { log } from "./log.ts";
-import { describeTarget, loadComponents, PIER_VERSION, type RouteTarget } from "./registry.ts";
+import {
+  type ComponentRecord,
+  describeTarget,
+  loadComponents,
+  PIER_VERSION,
+  type RouteTarget,
+} from "./registry.ts";
 import { Router } from "./routing/router.ts";
+import { jobRoutes } from "./scheduling/api.ts";
+import { ComponentJobs } from "./scheduling/jobs.ts";
+import { Scheduler } from "./scheduling/scheduler.ts";
+import { JobStore } from "./scheduling/store.ts";
 import { createHandler } from "./server.ts";
 
 // A failure Pier did not foresee is logged; it must not take the server down.
@@ -35,11 +47,14 @@ async function main(): Promise<number> {
   }
   const { componentsDir, dataDir } = config;
   await Deno.mkdir(`${dataDir}/cache`, { recursive: true });
-  const db = openDatabase(`${dataDir}/main.db`);
+  const dbPath = `${dataDir}/main.db`;
+  const db = openDatabase(dbPath);
+  const hosts = { database: new DatabaseHost(dbPath), keyValue: new KeyValueHost(dbPath) };
 
   const router = new Router<RouteTarget>();
   const started = performance.now();
-  const components = await loadComponents(componentsDir, `${dataDir}/cache`, router);
+  // Pier's own routes first: a component claiming one of them is refused, not Pier.
+  const components: ComponentRecord[] = [];
   router.add("GET", "/_/health", {
     kind: "pier",
     handler: () =>
@@ -57,6 +72,23 @@ async function main(): Promise<number> {
         })),
       }),
   }, describeTarget);
+  // Job history and leases live in main.db.
+  const jobs = new ComponentJobs(new Scheduler({ timezone: config.timezone }), new JobStore(db));
+  for (const { method, path, handler } of jobRoutes(jobs, Deno.env.get("PIER_ADMIN_TOKEN"))) {
+    router.add(method, path, { kind: "pier", handler }, describeTarget);
+  }
+
+  components.push(
+    ...await loadComponents({
+      componentsDir,
+      dataDir,
+      router,
+      hosts,
+      // The sandbox grants exactly the variables the manifests name.
+      env: (name) => Deno.env.get(name),
+    }),
+  );
+  for (const component of components) if (component.state === "loaded") jobs.register(component);
 
   const server = Deno.serve({
     hostname: config.hostname,
@@ -66,16 +98,21 @@ async function main(): Promise<number> {
       log.info(
         `listening on http://${hostname}:${port}/ with ${loaded}/${components.length} component(s), ready in ${
           (performance.now() - started).toFixed(0)
-        } ms`,
+        } ms (pid ${Deno.pid})`,
       );
     },
   }, createHandler(router));
 
   const shutdown = async () => {
     log.info("shutting down");
+    // No new job runs; the ones the guests' stop interrupts are recorded before the DB closes.
+    const jobsClosed = jobs.close();
     // Stop the guests first: a looping one would otherwise hold the server's shutdown.
     for (const component of components) component.host?.stop();
+    await jobsClosed;
     await server.shutdown();
+    hosts.database.close();
+    hosts.keyValue.close();
     db.close();
   };
   Deno.addSignalListener("SIGINT", shutdown);

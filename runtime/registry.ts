@@ -1,24 +1,28 @@
 /**
- * Loads the components of a directory: discover, compile (cached, in
- * parallel), start each in its worker, read its manifest and register its
- * routes. A component that fails any step is recorded with the reason and
- * skipped; the others load.
+ * Loads the components of a directory: discover, read each permission
+ * manifest, compile (cached, in parallel), start each in a worker narrowed
+ * to its grants, read its manifest and register its routes. A component
+ * that fails any step is recorded with the reason and skipped; the others
+ * load.
  *
  * @module
  */
-import { pathToFileURL } from "node:url";
+import { ComponentCapabilities, type Hosts } from "./capabilities/host.ts";
+import type { CacheEntry } from "./compile/cache.ts";
 import { compileAll } from "./compile/compiler.ts";
 import { discover } from "./discovery.ts";
 import { ComponentHost } from "./isolation/component_host.ts";
 import { log } from "./log.ts";
 import { type Manifest, manifestArgs, parseManifest } from "./manifest.ts";
+import { resolve, toFileUrl } from "./paths.ts";
+import { DENY_ALL, loadPermissions, type Permissions } from "./permissions.ts";
 import { type Method, parseMethod, RouteError, type Router } from "./routing/router.ts";
 
 /** Pier's version, sent to components in `get-manifest`. */
 export const PIER_VERSION = "0.1.0";
 
-/** Limits applied to every component. */
-export const DEFAULT_LIMITS = { timeoutMs: 30_000, maxIdleInstances: 8 };
+/** Idle guest instances a worker keeps for reuse. */
+const MAX_IDLE_INSTANCES = 8;
 
 /** A component and what became of it. */
 export interface ComponentRecord {
@@ -31,6 +35,7 @@ export interface ComponentRecord {
   size?: number;
   cache?: "hit" | "miss";
   routes: string[];
+  permissions?: Permissions;
   manifest?: Manifest;
   host?: ComponentHost;
 }
@@ -45,11 +50,17 @@ export function describeTarget(target: RouteTarget): string {
   return target.kind === "pier" ? "Pier" : `component "${target.component.name}"`;
 }
 
-function registerRoutes(
-  record: ComponentRecord,
-  manifest: Manifest,
-  router: Router<RouteTarget>,
-) {
+/** Where components come from and what they can reach. */
+export interface LoadContext {
+  componentsDir: string;
+  dataDir: string;
+  router: Router<RouteTarget>;
+  hosts: Hosts;
+  /** Reads an environment variable granted to a component. */
+  env: (name: string) => string | undefined;
+}
+
+function registerRoutes(record: ComponentRecord, manifest: Manifest, router: Router<RouteTarget>) {
   for (const { method, path } of manifest.httpHandlers) {
     try {
       const parsed: Method = parseMethod(method);
@@ -64,89 +75,142 @@ function registerRoutes(
   }
 }
 
-/** Loads every component in `componentsDir` and registers its routes. */
-export async function loadComponents(
-  componentsDir: string,
-  cacheDir: string,
-  router: Router<RouteTarget>,
-): Promise<ComponentRecord[]> {
-  const { found, refused } = await discover(componentsDir);
-  const records: ComponentRecord[] = refused.map(({ file, reason }) => {
-    log.error(`${file}: ${reason}`);
-    return {
-      name: file.split("/").pop()!,
-      file,
-      state: "failed",
-      error: reason,
-      warnings: [],
-      routes: [],
-    };
+/** Imported interfaces a component cannot use with its grants: worth a log line. */
+function ungranted(imports: string[], permissions: Permissions): string[] {
+  const checks: [string, boolean, string][] = [
+    ["trailbase:database/sqlite", permissions.db === "none", '"db"'],
+    ["wasi:keyvalue/store", permissions.kv.length === 0, '"kv"'],
+    ["wasi:filesystem/preopens", permissions.read.length === 0, '"read"'],
+    ["wasi:http/outgoing-handler", permissions.net.length === 0, '"net"'],
+  ];
+  return checks.filter(([iface, denied]) => denied && imports.includes(iface))
+    .map(([iface, , key]) => `${iface} (grant ${key})`);
+}
+
+/** The Deno permissions of a component's worker: its grants, never write, run, ffi or sys. */
+export function workerPermissions(
+  entry: CacheEntry,
+  readDirs: string[],
+  permissions: Permissions,
+): Deno.PermissionOptionsObject {
+  const wildcard = permissions.net.some((rule) => rule.wildcard);
+  return {
+    read: [entry.dir, ...readDirs],
+    // Deno cannot express `*.domain`: such a component relies on Pier's own host check.
+    net: wildcard
+      ? true
+      : permissions.net.map(({ host, port }) => port === undefined ? host : `${host}:${port}`),
+    write: false,
+    env: false,
+    run: false,
+    ffi: false,
+    sys: false,
+    import: false,
+  };
+}
+
+async function startComponent(
+  name: string,
+  file: string,
+  compiled: { entry: CacheEntry; size: number },
+  permissions: Permissions,
+  context: LoadContext,
+): Promise<{ record: ComponentRecord; manifest?: Manifest }> {
+  const record: ComponentRecord = {
+    name,
+    file,
+    state: "failed",
+    warnings: [],
+    routes: [],
+    size: compiled.size,
+    cache: compiled.entry.hit ? "hit" : "miss",
+    permissions,
+  };
+  const missing = ungranted(compiled.entry.imports, permissions);
+  if (missing.length) log.info(`${name}: imports but was not granted: ${missing.join(", ")}`);
+  const readDirs = permissions.read.map((dir) => resolve(context.dataDir, dir));
+  const host = new ComponentHost({
+    init: {
+      name,
+      glueUrl: toFileUrl(`${resolve(compiled.entry.dir)}/component.js`).href,
+      coreDir: compiled.entry.dir,
+      env: permissions.env.flatMap((key) => {
+        const value = context.env(key);
+        return value === undefined ? [] : [[key, value] as [string, string]];
+      }),
+      net: permissions.net,
+      preopens: permissions.read.map((dir, i) => ({ hostPath: readDirs[i], guestPath: `/${dir}` })),
+      memoryMb: permissions.limits.memoryMb,
+      maxIdleInstances: MAX_IDLE_INSTANCES,
+      manifestArgs: manifestArgs(PIER_VERSION),
+    },
+    permissions: workerPermissions(compiled.entry, readDirs, permissions),
+    timeoutMs: permissions.limits.timeoutMs,
+    concurrency: permissions.limits.concurrency,
+    capabilities: new ComponentCapabilities(name, permissions, context.hosts),
   });
-  if (found.length === 0) {
-    log.info(`no components in ${componentsDir}`);
+  try {
+    const manifest = parseManifest(await host.start());
+    Object.assign(record, { state: "loaded", host, manifest });
+    return { record, manifest };
+  } catch (error) {
+    host.stop();
+    record.error = `init failed: ${(error as Error).message}`;
+    log.error(`${name}: ${record.error}`);
+    return { record };
+  }
+}
+
+/** Loads every component in the components dir and registers its routes. */
+export async function loadComponents(context: LoadContext): Promise<ComponentRecord[]> {
+  const { componentsDir, dataDir } = context;
+  const { found, refused } = await discover(componentsDir);
+  const failed = (name: string, file: string, error: string): ComponentRecord => {
+    log.error(`${name}: ${error}`);
+    return { name, file, state: "failed", error, warnings: [], routes: [] };
+  };
+  const records = refused.map(({ file, reason }) => failed(file.split("/").pop()!, file, reason));
+
+  const permitted: { name: string; path: string; permissions: Permissions }[] = [];
+  for (const { name, path } of found) {
+    try {
+      const permissions = await loadPermissions(componentsDir, name);
+      if (!permissions) log.info(`${name}: no ${name}.permissions.json: all capabilities denied`);
+      permitted.push({ name, path, permissions: permissions ?? DENY_ALL });
+    } catch (error) {
+      records.push(failed(name, path, (error as Error).message));
+    }
+  }
+  if (permitted.length === 0) {
+    if (found.length === 0) log.info(`no components in ${componentsDir}`);
     return records;
   }
-  log.info(`compiling ${found.length} component(s) from ${componentsDir}`);
-  const byPath = new Map(found.map((c) => [c.path, c]));
-  const compiled = await compileAll([...byPath.keys()], cacheDir, (path, result) => {
+
+  log.info(`compiling ${permitted.length} component(s) from ${componentsDir}`);
+  const byPath = new Map(permitted.map((c) => [c.path, c]));
+  const compiled = await compileAll([...byPath.keys()], `${dataDir}/cache`, (path, result) => {
     const name = byPath.get(path)!.name;
-    if (result.ok) {
-      const { entry, size, ms } = result;
-      const cache = entry.hit
-        ? "cache hit"
-        : `cache miss${entry.rebuilt ? ` (rebuilt: ${entry.rebuilt})` : ""}`;
-      log.info(`${name}: ${(size / 1e6).toFixed(1)} MB, ${cache}, ${ms.toFixed(0)} ms`);
-    } else log.error(`${name}: ${path} is not a loadable component: ${result.error}`);
+    if (!result.ok) return;
+    const { entry, size, ms } = result;
+    const cache = entry.hit
+      ? "cache hit"
+      : `cache miss${entry.rebuilt ? ` (rebuilt: ${entry.rebuilt})` : ""}`;
+    log.info(`${name}: ${(size / 1e6).toFixed(1)} MB, ${cache}, ${ms.toFixed(0)} ms`);
   });
 
-  // Start in discovery order so that a route conflict always refuses the later component.
-  const started = found.map(async ({ name, path }) => {
+  const started = permitted.map(({ name, path, permissions }) => {
     const result = compiled.get(path)!;
-    const record: ComponentRecord = { name, file: path, state: "failed", warnings: [], routes: [] };
     if (!result.ok) {
-      record.error = `not a loadable component: ${result.error}`;
-      return { record, logged: true };
+      const record = failed(name, path, `${path} is not a loadable component: ${result.error}`);
+      return { record, manifest: undefined };
     }
-    record.size = result.size;
-    record.cache = result.entry.hit ? "hit" : "miss";
-    const dir = result.entry.dir;
-    const host = new ComponentHost({
-      init: {
-        name,
-        glueUrl: pathToFileURL(`${dir}/component.js`).href,
-        coreDir: dir,
-        env: [],
-        maxIdleInstances: DEFAULT_LIMITS.maxIdleInstances,
-        manifestArgs: manifestArgs(PIER_VERSION),
-      },
-      permissions: {
-        read: [dir],
-        write: false,
-        net: false,
-        env: false,
-        run: false,
-        ffi: false,
-        sys: false,
-        import: false,
-      },
-      timeoutMs: DEFAULT_LIMITS.timeoutMs,
-    });
-    try {
-      return { record, host, manifest: parseManifest(await host.start()), logged: false };
-    } catch (error) {
-      host.stop();
-      record.error = `init failed: ${(error as Error).message}`;
-      return { record, logged: false };
-    }
+    return startComponent(name, path, result, permissions, context);
   });
-  for (const { record, host, manifest, logged } of await Promise.all(started)) {
+  // Register in discovery order so that a route conflict always refuses the later component.
+  for (const { record, manifest } of await Promise.all(started)) {
     records.push(record);
-    if (!host || !manifest) {
-      if (!logged) log.error(`${record.name}: ${record.error}`);
-      continue;
-    }
-    Object.assign(record, { state: "loaded", host, manifest });
-    registerRoutes(record, manifest, router);
+    if (!manifest) continue;
+    registerRoutes(record, manifest, context.router);
     log.info(`${record.name}: loaded, routes: ${record.routes.join(", ") || "none"}`);
   }
   return records;

@@ -72,7 +72,8 @@ async function dispatch(
     return await component.host!.fetch({ method, url: request.url, headers, body });
   } catch (error) {
     if (error instanceof GuestError) {
-      return errorResponse(error.status, `${component.name}: ${error.message}`);
+      const headers: HeadersInit = error.status === 503 ? { "retry-after": "1" } : {};
+      return errorResponse(error.status, `${component.name}: ${error.message}`, headers);
     }
     log.error(`${component.name}: ${(error as Error).stack ?? error}`);
     return errorResponse(500, `${component.name}: internal error`);

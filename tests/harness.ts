@@ -62,6 +62,8 @@ export interface Pier {
   /** Resolves when the log matches `pattern`. */
   waitForLog(pattern: RegExp, timeoutMs?: number): Promise<void>;
   fetch(path: string, init?: RequestInit): Promise<Response>;
+  /** Kills the server process itself with SIGKILL, as a crash would. */
+  crash(): Promise<void>;
   stop(signal?: Deno.Signal): Promise<void>;
 }
 
@@ -71,6 +73,10 @@ export interface PierSetup {
   /** Reuse directories of an earlier run. */
   componentsDir?: string;
   dataDir?: string;
+  /** Environment variables added to Pier's (e.g. PIER_ADMIN_TOKEN). */
+  env?: Record<string, string>;
+  /** More flags for Pier (e.g. `--timezone`). */
+  args?: string[];
 }
 
 /** Starts Pier on a free loopback port with temporary directories. */
@@ -95,7 +101,9 @@ export async function startPier(setup: PierSetup = {}): Promise<Pier> {
       dataDir,
       "--port",
       "0",
+      ...(setup.args ?? []),
     ],
+    env: setup.env,
     stdout: "piped",
     stderr: "piped",
     stdin: "null",
@@ -138,6 +146,7 @@ export async function startPier(setup: PierSetup = {}): Promise<Pier> {
     }),
   ]);
   const url = output.match(/listening on (http:\/\/[^/]+)\//)![1];
+  const serverPid = Number(output.match(/\(pid (\d+)\)/)![1]);
   return {
     url,
     componentsDir,
@@ -145,6 +154,12 @@ export async function startPier(setup: PierSetup = {}): Promise<Pier> {
     log: () => output,
     waitForLog,
     fetch: (path, init) => fetch(`${url}${path}`, init),
+    crash: async () => {
+      stopped = true;
+      Deno.kill(serverPid, "SIGKILL");
+      await exited;
+      await pumped;
+    },
     stop: async (signal = "SIGTERM") => {
       stopped = true;
       try {

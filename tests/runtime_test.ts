@@ -144,14 +144,15 @@ Deno.test("runtime core", async (t) => {
       void looping;
     });
 
-    await t.step("route conflict refuses the later route, both components load", async () => {
+    await t.step("route conflicts refuse the later route; Pier's own routes win", async () => {
       const health = await json(await pier.fetch("/_/health"));
       const byName = Object.fromEntries(
         health.components.map((c: { name: string }) => [c.name, c]),
       );
       assert.equal(byName.zconflict.state, "loaded");
       assert.match(byName.zconflict.warnings[0], /GET \/echo\/\{other\}.*component "fixture"/);
-      assert.deepEqual(byName.zconflict.routes, ["GET /conflict-ok"]);
+      assert.match(byName.zconflict.warnings[1], /GET \/_\/health is already registered by Pier/);
+      assert.deepEqual(byName.zconflict.routes, ["GET /_/mine", "GET /conflict-ok"]);
       const ok = await json(await pier.fetch("/conflict-ok"));
       assert.deepEqual(ok, { from: "conflict" });
     });
@@ -171,4 +172,36 @@ Deno.test("runtime core", async (t) => {
   } finally {
     await pier.stop();
   }
+});
+
+Deno.test("compile once: cache hit on restart, a damaged entry is rebuilt", async () => {
+  const root = await Deno.makeTempDir({ prefix: "pier-cache-" });
+  const dirs = { componentsDir: `${root}/components`, dataDir: `${root}/data` };
+  let pier = await startPier({
+    ...dirs,
+    components: { fixture: fixtures.fixture, other: fixtures.conflict },
+  });
+  assert.match(pier.log(), /fixture: [\d.]+ MB, cache miss, \d+ ms/);
+  assert.match(pier.log(), /other: [\d.]+ MB, cache miss, \d+ ms/);
+  await pier.stop();
+
+  pier = await startPier(dirs);
+  assert.match(pier.log(), /fixture: [\d.]+ MB, cache hit, \d+ ms/);
+  const health = await (await pier.fetch("/_/health")).json();
+  assert.ok(health.components.every((c: { cache: string }) => c.cache === "hit"));
+  await pier.stop();
+
+  // Truncate one file of one entry: that entry alone is rebuilt.
+  const entries = [];
+  for await (const entry of Deno.readDir(`${dirs.dataDir}/cache`)) entries.push(entry.name);
+  assert.equal(entries.length, 2);
+  const damaged = `${dirs.dataDir}/cache/${entries[0]}/component.js`;
+  await Deno.truncate(damaged, 100);
+  pier = await startPier(dirs);
+  assert.match(pier.log(), /cache miss \(rebuilt: component\.js does not match its hash\)/);
+  assert.match(pier.log(), /cache hit/);
+  const echo = await pier.fetch("/echo/after-rebuild");
+  assert.equal(echo.status, 200);
+  await echo.body?.cancel();
+  await pier.stop();
 });

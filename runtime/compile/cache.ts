@@ -15,6 +15,8 @@ export interface CacheEntry {
   hit: boolean;
   /** Why an existing entry was rebuilt, if it was. */
   rebuilt?: string;
+  /** Interfaces the component imports (without versions). */
+  imports: string[];
 }
 
 const INDEX = "entry.json";
@@ -33,24 +35,26 @@ export async function cacheKey(wasm: Uint8Array): Promise<string> {
   return (await sha256(wasm)).slice(0, 32) + settings.slice(0, 8);
 }
 
-/** Why the entry in `dir` cannot be used, or undefined when it is intact. */
-async function verify(dir: string): Promise<string | undefined> {
-  let index: Record<string, string>;
+/** The entry's imports, or why the entry in `dir` cannot be used. */
+async function verify(dir: string): Promise<{ imports: string[] } | { problem: string }> {
+  let index: { files: Record<string, string>; imports: string[] };
   try {
-    index = JSON.parse(await Deno.readTextFile(`${dir}/${INDEX}`)).files;
+    index = JSON.parse(await Deno.readTextFile(`${dir}/${INDEX}`));
+    if (!index.files || !Array.isArray(index.imports)) throw new Error("incomplete");
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return "missing";
-    return `unreadable index (${(error as Error).message})`;
+    if (error instanceof Deno.errors.NotFound) return { problem: "missing" };
+    return { problem: `unreadable index (${(error as Error).message})` };
   }
-  for (const [file, hash] of Object.entries(index)) {
+  for (const [file, hash] of Object.entries(index.files)) {
     try {
       if (await sha256(await Deno.readFile(`${dir}/${file}`)) !== hash) {
-        return `${file} does not match its hash`;
+        return { problem: `${file} does not match its hash` };
       }
     } catch {
-      return `${file} is missing`;
+      return { problem: `${file} is missing` };
     }
   }
+  return { imports: index.imports };
 }
 
 /**
@@ -62,10 +66,10 @@ export async function compileCached(
   cacheDir: string,
 ): Promise<CacheEntry> {
   const dir = `${cacheDir}/${await cacheKey(wasm)}`;
-  const problem = await verify(dir);
-  if (problem === undefined) return { dir, hit: true };
+  const existing = await verify(dir);
+  if ("imports" in existing) return { dir, hit: true, imports: existing.imports };
 
-  const files = await transpile(wasm);
+  const { files, imports } = await transpile(wasm);
   const staging = `${dir}.tmp-${crypto.randomUUID().slice(0, 8)}`;
   await Deno.mkdir(staging, { recursive: true });
   const hashes: Record<string, string> = {};
@@ -75,9 +79,10 @@ export async function compileCached(
   }
   await Deno.writeTextFile(
     `${staging}/${INDEX}`,
-    JSON.stringify({ transpiler: TRANSPILER, files: hashes }),
+    JSON.stringify({ transpiler: TRANSPILER, files: hashes, imports }),
   );
   await Deno.remove(dir, { recursive: true }).catch(() => {});
   await Deno.rename(staging, dir);
-  return { dir, hit: false, rebuilt: problem === "missing" ? undefined : problem };
+  const rebuilt = existing.problem === "missing" ? undefined : existing.problem;
+  return { dir, hit: false, rebuilt, imports };
 }

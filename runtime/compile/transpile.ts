@@ -23,6 +23,32 @@ const WAITING_IMPORTS = [
   "wasi:io/streams@V#[method]output-stream.blocking-splice",
 ];
 
+/** Capability imports answered by the server thread: the guest waits for them too. */
+const CAPABILITY_IMPORTS = [
+  ...[
+    "[method]transaction.execute",
+    "[method]transaction.query",
+    "[method]transaction.commit",
+    "[method]transaction.rollback",
+    "tx-commit",
+    "tx-rollback",
+    "tx-execute",
+    "tx-query",
+  ].map((f) => `trailbase:database/sqlite@0.1.1#${f}`),
+  ...[
+    "store@0.2.0-draft#open",
+    "store@0.2.0-draft#[method]bucket.get",
+    "store@0.2.0-draft#[method]bucket.set",
+    "store@0.2.0-draft#[method]bucket.delete",
+    "store@0.2.0-draft#[method]bucket.exists",
+    "store@0.2.0-draft#[method]bucket.list-keys",
+    "atomics@0.2.0-draft#increment",
+    "batch@0.2.0-draft#get-many",
+    "batch@0.2.0-draft#set-many",
+    "batch@0.2.0-draft#delete-many",
+  ].map((f) => `wasi:keyvalue/${f}`),
+];
+
 /** Exports entered with a Promise so their imports may suspend. */
 const SUSPENDABLE_EXPORTS = ["wasi:http/incoming-handler@V#handle"];
 
@@ -37,7 +63,7 @@ export const TRANSPILE_OPTIONS = {
   asyncMode: {
     tag: "jspi",
     val: {
-      imports: withVersions(WAITING_IMPORTS),
+      imports: [...withVersions(WAITING_IMPORTS), ...CAPABILITY_IMPORTS],
       exports: [
         ...withVersions(SUSPENDABLE_EXPORTS),
         "trailbase:component/init-endpoint@0.2.0#get-manifest",
@@ -56,19 +82,22 @@ export const TRANSPILE_OPTIONS = {
   multiMemory: false,
 };
 
-/** jco's output: file name to contents. */
-export type TranspiledFiles = Record<string, Uint8Array>;
+/** jco's output: file name to contents, and the interfaces the component imports. */
+export interface Transpiled {
+  files: Record<string, Uint8Array>;
+  imports: string[];
+}
 
 /**
  * Transpiles a component; throws with jco's reason when `bytes` is not a
  * valid component.
  */
-export async function transpile(bytes: Uint8Array): Promise<TranspiledFiles> {
+export async function transpile(bytes: Uint8Array): Promise<Transpiled> {
   assertComponent(bytes);
   await $init;
   // deno-lint-ignore no-explicit-any
-  const { files } = generate(bytes, TRANSPILE_OPTIONS as any);
-  return Object.fromEntries(files);
+  const { files, imports } = generate(bytes, TRANSPILE_OPTIONS as any);
+  return { files: Object.fromEntries(files), imports };
 }
 
 const MAGIC = [0x00, 0x61, 0x73, 0x6d];

@@ -5,8 +5,9 @@
  *
  * @module
  */
+import { CapabilityError, type ComponentCapabilities } from "../capabilities/host.ts";
 import { log } from "../log.ts";
-import type { FromWorker, WorkerInit, WorkerRequest } from "./protocol.ts";
+import type { CapabilityCall, FromWorker, WorkerInit, WorkerRequest } from "./protocol.ts";
 
 /** How a component's worker is set up. */
 export interface ComponentHostOptions {
@@ -15,6 +16,10 @@ export interface ComponentHostOptions {
   permissions: Deno.PermissionOptionsObject;
   /** Wall-clock limit for one request, in milliseconds. */
   timeoutMs: number;
+  /** Requests in flight at once; beyond it requests get 503. */
+  concurrency: number;
+  /** Answers the guest's database, key-value and in-band calls. */
+  capabilities: ComponentCapabilities;
 }
 
 /** A request failed before the guest produced a response. */
@@ -65,6 +70,8 @@ export class ComponentHost {
         ready.resolve(message.manifest);
       } else if (message.type === "init-failed") {
         ready.reject(new Error(message.error));
+      } else if (message.type === "call") {
+        this.#onCall(worker, message);
       } else this.#onResponseMessage(message);
     };
     worker.onerror = (event) => {
@@ -83,7 +90,20 @@ export class ComponentHost {
     this.#drop(reason, status);
   }
 
+  async #onCall(worker: Worker, call: CapabilityCall) {
+    try {
+      const value = await this.options.capabilities.handle(call.op, call.args, call.requestId);
+      worker.postMessage({ type: "reply", callId: call.callId, ok: true, value });
+    } catch (error) {
+      const abiError = error instanceof CapabilityError
+        ? error.error
+        : { tag: "other", val: String((error as Error).message) };
+      worker.postMessage({ type: "reply", callId: call.callId, ok: false, error: abiError });
+    }
+  }
+
   #drop(reason: string, status: number) {
+    this.options.capabilities.workerGone();
     this.#worker?.terminate();
     this.#worker = undefined;
     this.#ready = undefined;
@@ -92,11 +112,18 @@ export class ComponentHost {
     }
   }
 
-  #fail(id: number, error: GuestError) {
+  #finish(id: number) {
     const pending = this.#pending.get(id);
-    if (!pending) return;
+    if (!pending) return undefined;
     this.#pending.delete(id);
     clearTimeout(pending.timer);
+    this.options.capabilities.requestEnded(id);
+    return pending;
+  }
+
+  #fail(id: number, error: GuestError) {
+    const pending = this.#finish(id);
+    if (!pending) return;
     pending.head.reject(error);
     try {
       pending.body?.error(error);
@@ -105,7 +132,7 @@ export class ComponentHost {
     }
   }
 
-  #onResponseMessage(message: Exclude<FromWorker, { type: "ready" | "init-failed" }>) {
+  #onResponseMessage(message: Exclude<FromWorker, { type: "ready" | "init-failed" | "call" }>) {
     const pending = this.#pending.get(message.id);
     if (!pending) return;
     switch (message.type) {
@@ -127,9 +154,12 @@ export class ComponentHost {
         pending.body?.enqueue(message.bytes);
         break;
       case "end":
-        this.#pending.delete(message.id);
-        clearTimeout(pending.timer);
-        pending.body?.close();
+        this.#finish(message.id);
+        try {
+          pending.body?.close();
+        } catch {
+          // the client already cancelled the body
+        }
         break;
       case "failed":
         log.error(`${this.name}: ${message.error}: ${message.detail}`);
@@ -140,6 +170,12 @@ export class ComponentHost {
 
   /** Sends a request through the component; rejects with {@link GuestError}. */
   async fetch(request: Omit<WorkerRequest, "type" | "id">): Promise<Response> {
+    if (this.#pending.size >= this.options.concurrency) {
+      throw new GuestError(
+        `busy: ${this.options.concurrency} requests already in flight (limits.concurrency)`,
+        503,
+      );
+    }
     await this.start();
     const id = this.#nextId++;
     const head = Promise.withResolvers<Response>();

@@ -9,7 +9,6 @@
 import { LineSink } from "../wasi/cli.ts";
 import {
   type ErrorCode,
-  HttpErrorCode,
   IncomingRequest,
   type OutgoingResponse,
   ResponseOutparam,
@@ -18,6 +17,7 @@ import {
 import { hostImports, type ImportObject } from "../wasi/imports.ts";
 import { ByteQueue } from "../wasi/io.ts";
 import type { FromWorker, ToWorker, WorkerInit, WorkerRequest } from "./protocol.ts";
+import { limitMemory } from "./memory_limit.ts";
 
 type Exports = Record<string, Record<string, (...args: unknown[]) => unknown>>;
 type Instantiate = (
@@ -39,53 +39,72 @@ function exported(exports: Exports, iface: string) {
   return key ? exports[key] : undefined;
 }
 
-class Component {
-  #idle: Exports[] = [];
-  #modules = new Map<string, Promise<WebAssembly.Module>>();
-  #imports: ImportObject;
+/** A guest instance and the request it serves. */
+interface Instance {
+  exports: Exports;
+  context: { requestId: number };
+}
 
-  constructor(readonly init: WorkerInit, readonly instantiate: Instantiate) {
-    const guestLog = (stream: string) =>
-      new LineSink((line) => console.error(`[${init.name}:${stream}] ${line}`));
-    this.#imports = hostImports({
-      stdout: guestLog("out"),
-      stderr: guestLog("err"),
-      env: init.env,
-      outbound: () =>
-        Promise.reject(
-          new HttpErrorCode(
-            { tag: "HTTP-request-denied" },
-            "outbound HTTP is not granted",
-          ),
-        ),
-    });
-  }
+const pendingCalls = new Map<number, PromiseWithResolvers<unknown>>();
+let nextCallId = 1;
+
+function callHost(requestId: number, op: string, args: unknown[]): Promise<unknown> {
+  const callId = nextCallId++;
+  const pending = Promise.withResolvers<unknown>();
+  pendingCalls.set(callId, pending);
+  post({ type: "call", callId, requestId, op, args });
+  return pending.promise;
+}
+
+class Component {
+  #idle: Instance[] = [];
+  #modules = new Map<string, Promise<WebAssembly.Module>>();
+
+  constructor(readonly init: WorkerInit, readonly instantiate: Instantiate) {}
 
   #coreModule = (file: string) => {
     let module = this.#modules.get(file);
     if (!module) {
       module = Deno.readFile(`${this.init.coreDir}/${file}`).then((bytes) =>
-        WebAssembly.compile(bytes)
+        WebAssembly.compile(limitMemory(bytes, this.init.memoryMb * 2 ** 20) as BufferSource)
       );
       this.#modules.set(file, module);
     }
     return module;
   };
 
-  async acquire(): Promise<Exports> {
-    return this.#idle.pop() ??
-      await this.instantiate(this.#coreModule, this.#imports);
+  async #create(): Promise<Instance> {
+    const context = { requestId: 0 };
+    const guestLog = (stream: string) =>
+      new LineSink((line) => console.error(`[${this.init.name}:${stream}] ${line}`));
+    const imports = hostImports(
+      {
+        name: this.init.name,
+        stdout: guestLog("out"),
+        stderr: guestLog("err"),
+        env: this.init.env,
+        net: this.init.net,
+        preopens: this.init.preopens,
+      },
+      (op, args) => callHost(context.requestId, op, args),
+    );
+    return { exports: await this.instantiate(this.#coreModule, imports), context };
   }
 
-  release(instance: Exports) {
-    if (this.#idle.length < this.init.maxIdleInstances) {
-      this.#idle.push(instance);
-    }
+  /** An instance for request `requestId`: an idle one, or a new one. */
+  async acquire(requestId: number): Promise<Instance> {
+    const instance = this.#idle.pop() ?? await this.#create();
+    instance.context.requestId = requestId;
+    return instance;
+  }
+
+  release(instance: Instance) {
+    if (this.#idle.length < this.init.maxIdleInstances) this.#idle.push(instance);
   }
 
   async manifest(): Promise<string> {
-    const instance = await this.acquire();
-    const endpoint = exported(instance, "trailbase:component/init-endpoint");
+    const instance = await this.acquire(0);
+    const endpoint = exported(instance.exports, "trailbase:component/init-endpoint");
     if (!endpoint) throw new Error("the component does not export init-endpoint");
     const manifest = await endpoint.getManifest(this.init.manifestArgs);
     this.release(instance);
@@ -137,10 +156,9 @@ const inFlight = new Map<number, ResponseChannel>();
 async function handle(request: WorkerRequest) {
   const channel = new ResponseChannel(request.id);
   inFlight.set(request.id, channel);
-  let instance: Exports | undefined;
   try {
-    instance = await component!.acquire();
-    const handler = exported(instance, "wasi:http/incoming-handler");
+    const instance = await component!.acquire(request.id);
+    const handler = exported(instance.exports, "wasi:http/incoming-handler");
     if (!handler) throw new Error("the component does not export incoming-handler");
     const incoming = new IncomingRequest({
       method: request.method,
@@ -189,6 +207,13 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
     case "request":
       await handle(message);
       break;
+    case "reply": {
+      const pending = pendingCalls.get(message.callId);
+      pendingCalls.delete(message.callId);
+      if (message.ok) pending?.resolve(message.value);
+      else pending?.reject(message.error);
+      break;
+    }
     case "cancel": {
       const channel = inFlight.get(message.id);
       if (channel) channel.failure = "the client went away";

@@ -3,6 +3,8 @@
  *
  * @module
  */
+import type { NetRule } from "../permissions.ts";
+import type { Preopen } from "../wasi/filesystem.ts";
 
 /** What a worker needs to run one compiled component. */
 export interface WorkerInit {
@@ -12,8 +14,14 @@ export interface WorkerInit {
   glueUrl: string;
   /** Directory holding the core `.wasm` modules next to the glue. */
   coreDir: string;
-  /** Environment variables granted to the component. */
+  /** Environment variables granted to the component, with their values. */
   env: [string, string][];
+  /** Hosts the component may call. */
+  net: NetRule[];
+  /** Directories the guest sees read-only. */
+  preopens: Preopen[];
+  /** Cap on each guest instance's linear memory. */
+  memoryMb: number;
   /** Instances kept for reuse when idle. */
   maxIdleInstances: number;
   /** JSON sent to `init-endpoint.get-manifest`. */
@@ -36,8 +44,22 @@ export interface WorkerCancel {
   id: number;
 }
 
+/** The answer to a capability call. */
+export type WorkerReply =
+  | { type: "reply"; callId: number; ok: true; value: unknown }
+  | { type: "reply"; callId: number; ok: false; error: unknown };
+
 /** Server thread to worker. */
-export type ToWorker = WorkerInit | WorkerRequest | WorkerCancel;
+export type ToWorker = WorkerInit | WorkerRequest | WorkerCancel | WorkerReply;
+
+/** A capability call from the guest serving request `requestId` (0: the manifest call). */
+export interface CapabilityCall {
+  type: "call";
+  callId: number;
+  requestId: number;
+  op: string;
+  args: unknown[];
+}
 
 /** Worker to server thread. */
 export type FromWorker =
@@ -46,4 +68,5 @@ export type FromWorker =
   | { type: "head"; id: number; status: number; headers: [string, string][] }
   | { type: "chunk"; id: number; bytes: Uint8Array }
   | { type: "end"; id: number }
-  | { type: "failed"; id: number; error: string; detail: string };
+  | { type: "failed"; id: number; error: string; detail: string }
+  | CapabilityCall;

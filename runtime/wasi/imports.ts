@@ -3,39 +3,50 @@
  *
  * @module
  */
+import type { NetRule } from "../permissions.ts";
 import { cliImports, type CliOptions } from "./cli.ts";
 import { clockImports } from "./clocks.ts";
-import { filesystemImports } from "./filesystem.ts";
-import { httpImports, type OutboundHandler } from "./http.ts";
+import { databaseImports } from "./database.ts";
+import { filesystemImports, type Preopen } from "./filesystem.ts";
+import { httpImports } from "./http.ts";
 import { ioImports } from "./io.ts";
+import { keyValueImports } from "./keyvalue.ts";
+import { createOutbound } from "./outbound.ts";
 import { randomImports } from "./random.ts";
 
 /** Import objects keyed by interface name without version, as jco asks. */
 export type ImportObject = Record<string, Record<string, unknown>>;
 
+/**
+ * A call to the server thread's capabilities (database, key-value,
+ * in-band HTTP); rejects with the ABI's error value for the guest.
+ */
+export type HostCall = (op: string, args: unknown[]) => Promise<unknown>;
+
 /** What the host decides per component. */
 export interface HostOptions extends CliOptions {
-  outbound: OutboundHandler;
+  /** The component's name, for log lines. */
+  name: string;
+  net: NetRule[];
+  preopens: Preopen[];
 }
 
 /**
- * The WASI imports; `capabilities` adds the database, key-value and
- * filesystem interfaces. An interface Pier does not provide still resolves,
- * so a component that merely imports it loads; calling it traps with a
- * message naming it.
+ * The imports of one guest instance; `call` reaches the server thread on
+ * behalf of whatever request this instance serves. An interface Pier does
+ * not provide still resolves, so a component that merely imports it loads;
+ * calling it traps with a message naming it.
  */
-export function hostImports(
-  options: HostOptions,
-  capabilities: ImportObject = {},
-): ImportObject {
+export function hostImports(options: HostOptions, call: HostCall): ImportObject {
   const known: ImportObject = {
     ...ioImports(),
     ...clockImports(),
     ...randomImports(),
     ...cliImports(options),
-    ...httpImports(options.outbound),
-    ...filesystemImports(),
-    ...capabilities,
+    ...httpImports(createOutbound(options.name, options.net, call)),
+    ...filesystemImports(options.preopens),
+    ...databaseImports(call),
+    ...keyValueImports(call),
   };
   return new Proxy(known, {
     get: (target, name: string) => target[name] ?? unsupported(name),

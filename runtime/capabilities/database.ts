@@ -1,0 +1,296 @@
+/**
+ * The database capability: SQL from components against `<data>/main.db`.
+ *
+ * All component SQL of this process runs on one writer connection,
+ * serialized by an async lock that a transaction holds from its first
+ * statement to commit or rollback; so transactions of concurrent requests
+ * are isolated, and waiting for the lock never blocks the server thread.
+ * A component with a `read` grant uses a read-only connection on which
+ * SQLite itself refuses writes. Statements that reach other files (ATTACH,
+ * DETACH, VACUUM INTO, extensions) and Pier's own `_pier_*` tables are
+ * refused by an authorizer.
+ *
+ * @module
+ */
+import {
+  DatabaseSync,
+  type SQLInputValue,
+  type SQLOutputValue,
+  type StatementSync,
+} from "node:sqlite";
+
+/**
+ * node:sqlite methods that Deno 2.9 implements but its bundled type
+ * definitions predate.
+ */
+interface NewerDatabase extends DatabaseSync {
+  setAuthorizer(
+    callback: (action: number, arg1: string | null, arg2: string | null) => number,
+  ): void;
+}
+interface NewerStatement extends StatementSync {
+  setReturnArrays(enabled: boolean): void;
+}
+
+const SQLITE_OK = 0;
+const SQLITE_DENY = 1;
+
+/** How long a statement waits for the write lock before failing. */
+export const LOCK_TIMEOUT_MS = 5000;
+
+/** A refused or failed statement; the message goes to the guest. */
+export class DatabaseError extends Error {}
+
+/** Pragmas a component may run: read-only introspection. */
+const SAFE_PRAGMAS = new Set([
+  "table_info",
+  "table_xinfo",
+  "table_list",
+  "index_list",
+  "index_info",
+  "index_xinfo",
+  "foreign_key_list",
+  "user_version",
+  "data_version",
+  "foreign_keys",
+]);
+
+/** SQLite authorizer action codes (sqlite3.h). */
+const ACTION = {
+  DELETE: 9,
+  INSERT: 18,
+  PRAGMA: 19,
+  READ: 20,
+  UPDATE: 23,
+  ATTACH: 24,
+  DETACH: 25,
+  ALTER_TABLE: 26,
+  DROP_TABLE: 11,
+  CREATE_TABLE: 2,
+  FUNCTION: 31,
+} as const;
+
+const TABLE_ACTIONS: Set<number> = new Set([
+  ACTION.DELETE,
+  ACTION.INSERT,
+  ACTION.READ,
+  ACTION.UPDATE,
+  ACTION.ALTER_TABLE,
+  ACTION.DROP_TABLE,
+  ACTION.CREATE_TABLE,
+]);
+
+/** Refuses what a component must not do, whatever its grant. */
+function componentAuthorizer(
+  action: number,
+  arg1: string | null,
+  arg2: string | null,
+): number {
+  if (action === ACTION.ATTACH || action === ACTION.DETACH) return SQLITE_DENY;
+  if (action === ACTION.PRAGMA) {
+    // `PRAGMA x = y` sets: only user_version and foreign_keys may be set.
+    const name = (arg1 ?? "").toLowerCase();
+    if (!SAFE_PRAGMAS.has(name)) return SQLITE_DENY;
+    if (arg2 !== null && !["user_version", "foreign_keys"].includes(name)) {
+      return SQLITE_DENY;
+    }
+  }
+  if (TABLE_ACTIONS.has(action) && arg1?.toLowerCase().startsWith("_pier_")) {
+    return SQLITE_DENY;
+  }
+  if (action === ACTION.FUNCTION && arg2?.toLowerCase() === "load_extension") {
+    return SQLITE_DENY;
+  }
+  return SQLITE_OK;
+}
+
+/** A FIFO async lock with a wait limit. */
+class Lock {
+  #held = false;
+  #waiters: (() => void)[] = [];
+
+  async acquire(timeoutMs: number, what: string): Promise<() => void> {
+    if (this.#held) {
+      await new Promise<void>((resolve, reject) => {
+        const wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+        const timer = setTimeout(() => {
+          this.#waiters = this.#waiters.filter((w) => w !== wake);
+          reject(
+            new DatabaseError(
+              `${what}: waited ${timeoutMs} ms for the database write lock held by another transaction`,
+            ),
+          );
+        }, timeoutMs);
+        this.#waiters.push(wake);
+      });
+    }
+    this.#held = true;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = this.#waiters.shift();
+      if (next) next();
+      else this.#held = false;
+    };
+  }
+}
+
+const BUSY = /database is locked|SQLITE_BUSY/i;
+
+/** Runs `fn`, retrying while another process holds SQLite's lock. */
+async function retryBusy<T>(fn: () => T, deadline: number): Promise<T> {
+  for (let delay = 2;; delay = Math.min(delay * 2, 50)) {
+    try {
+      return fn();
+    } catch (error) {
+      if (!BUSY.test((error as Error).message) || Date.now() > deadline) throw error;
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+}
+
+function open(path: string, readOnly: boolean): DatabaseSync {
+  const db = new DatabaseSync(path, { readOnly });
+  // Waits happen in `retryBusy`, asynchronously, never inside SQLite on the server thread.
+  db.exec("PRAGMA busy_timeout = 0");
+  // An acknowledged write must survive a crash: sync the WAL at every commit.
+  if (!readOnly) db.exec("PRAGMA synchronous = FULL");
+  (db as NewerDatabase).setAuthorizer(componentAuthorizer);
+  return db;
+}
+
+/** Rows as lists of values, integers as bigints. */
+export type Rows = SQLOutputValue[][];
+
+interface Connection {
+  db: DatabaseSync;
+  lock: Lock;
+}
+
+/** An open transaction. */
+interface Transaction {
+  connection: Connection;
+  release: () => void;
+  owner: string;
+}
+
+/** Which statements a grant allows. */
+export type DatabaseGrant = "none" | "read" | "write";
+
+/** The component databases of one process. */
+export class DatabaseHost {
+  #writer: Connection;
+  #reader: Connection;
+  #transactions = new Map<string, Transaction>();
+
+  constructor(path: string) {
+    // The server opened (and set WAL on) the file first; these only attach to it.
+    this.#writer = { db: open(path, false), lock: new Lock() };
+    this.#reader = { db: open(path, true), lock: new Lock() };
+  }
+
+  /** Both connections, for registering SQL functions. */
+  get connections(): DatabaseSync[] {
+    return [this.#writer.db, this.#reader.db];
+  }
+
+  #connection(grant: DatabaseGrant): Connection {
+    if (grant === "none") {
+      throw new DatabaseError(
+        'database access is not granted (set "db" in the permission manifest)',
+      );
+    }
+    return grant === "write" ? this.#writer : this.#reader;
+  }
+
+  /** Begins transaction `id`, waiting (asynchronously) for the write lock. */
+  async begin(id: string, owner: string, grant: DatabaseGrant): Promise<void> {
+    if (this.#transactions.has(id)) throw new DatabaseError("transaction already begun");
+    const connection = this.#connection(grant);
+    const release = await connection.lock.acquire(LOCK_TIMEOUT_MS, "begin transaction");
+    try {
+      const mode = connection === this.#writer ? "BEGIN IMMEDIATE" : "BEGIN";
+      await retryBusy(() => connection.db.exec(mode), Date.now() + LOCK_TIMEOUT_MS);
+    } catch (error) {
+      release();
+      throw new DatabaseError((error as Error).message);
+    }
+    this.#transactions.set(id, { connection, release, owner });
+  }
+
+  /** Ends transaction `id` with COMMIT or ROLLBACK. */
+  end(id: string, how: "COMMIT" | "ROLLBACK"): void {
+    const tx = this.#transactions.get(id);
+    if (!tx) throw new DatabaseError("no transaction is open");
+    this.#transactions.delete(id);
+    try {
+      tx.connection.db.exec(how);
+    } catch (error) {
+      if (tx.connection.db.isTransaction) tx.connection.db.exec("ROLLBACK");
+      throw new DatabaseError((error as Error).message);
+    } finally {
+      tx.release();
+    }
+  }
+
+  /** Rolls back every transaction `owner` left open (its request ended or its worker died). */
+  abandon(owner: string): number {
+    let count = 0;
+    for (const [id, tx] of this.#transactions) {
+      if (tx.owner !== owner && !tx.owner.startsWith(`${owner}/`)) continue;
+      this.end(id, "ROLLBACK");
+      count++;
+    }
+    return count;
+  }
+
+  /**
+   * Runs one statement: inside transaction `txId` when given, else on its own
+   * (waiting for the write lock like a transaction would).
+   */
+  async run(
+    grant: DatabaseGrant,
+    txId: string | undefined,
+    sql: string,
+    params: SQLInputValue[],
+    mode: "query" | "execute",
+  ): Promise<Rows | bigint> {
+    const exec = (db: DatabaseSync) => {
+      const statement = db.prepare(sql) as NewerStatement;
+      statement.setReadBigInts(true);
+      if (mode === "execute") return BigInt(statement.run(...params).changes);
+      statement.setReturnArrays(true);
+      return statement.all(...params) as unknown as Rows;
+    };
+    const wrap = (error: unknown) => new DatabaseError((error as Error).message);
+    if (txId !== undefined) {
+      const tx = this.#transactions.get(txId);
+      if (!tx) throw new DatabaseError("no transaction is open");
+      try {
+        return exec(tx.connection.db);
+      } catch (error) {
+        throw wrap(error);
+      }
+    }
+    const connection = this.#connection(grant);
+    const release = await connection.lock.acquire(LOCK_TIMEOUT_MS, "statement");
+    try {
+      return await retryBusy(() => exec(connection.db), Date.now() + LOCK_TIMEOUT_MS);
+    } catch (error) {
+      throw wrap(error);
+    } finally {
+      release();
+    }
+  }
+
+  /** Closes both connections. */
+  close(): void {
+    for (const id of [...this.#transactions.keys()]) this.end(id, "ROLLBACK");
+    this.#writer.db.close();
+    this.#reader.db.close();
+  }
+}

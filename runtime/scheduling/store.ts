@@ -1,0 +1,203 @@
+/**
+ * Job state in Pier's SQLite database, shared by every Pier process that uses
+ * the same data directory:
+ *
+ * - `_pier_job_runs`: the history, newest {@link JobStore.historyLimit} runs per job.
+ * - `_pier_job_leases`: one row per job with the last claimed tick and the run
+ *   in progress. Each claim is one atomic upsert, so of several processes
+ *   firing the same tick exactly one wins it, and no run starts while another
+ *   (in any process) holds the row; a run's hold expires after its time limit
+ *   plus a grace period, so a process that died mid-run does not block the job.
+ *
+ * @module
+ */
+import type { DatabaseSync, StatementSync } from "node:sqlite";
+
+/** How a run ended. */
+export type Outcome = "ok" | "failed" | "skipped";
+
+/** What started a run. */
+export type Trigger = "schedule" | "manual";
+
+/** One row of the history. */
+export interface RunRecord {
+  id: number;
+  component: string;
+  job: string;
+  trigger: Trigger;
+  /** The tick, epoch ms; null for a manual run. */
+  scheduled_at: number | null;
+  started_at: number;
+  /** Null for a skipped tick. */
+  duration_ms: number | null;
+  outcome: Outcome;
+  /** The guest's HTTP status, or the status Pier gave the failure (500 trap, 504 time limit). */
+  status: number | null;
+  error: string | null;
+  /** Which Pier process ran it. */
+  runner: string;
+}
+
+/** The outcome of claiming a tick. */
+export type Claim =
+  /** This process won the tick and now holds the run. */
+  | "run"
+  /** This process won the tick, but a run (from any process) is still going. */
+  | "busy"
+  /** Another process already claimed this tick. */
+  | "lost";
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS _pier_job_runs (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  component TEXT NOT NULL,
+  job TEXT NOT NULL,
+  trigger TEXT NOT NULL,
+  scheduled_at INTEGER,
+  started_at INTEGER NOT NULL,
+  duration_ms INTEGER,
+  outcome TEXT NOT NULL,
+  status INTEGER,
+  error TEXT,
+  runner TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS _pier_job_runs_by_job ON _pier_job_runs (component, job, id);
+CREATE TABLE IF NOT EXISTS _pier_job_leases (
+  component TEXT NOT NULL,
+  job TEXT NOT NULL,
+  tick INTEGER NOT NULL,
+  tick_owner TEXT NOT NULL,
+  run_token TEXT,
+  run_expires INTEGER,
+  PRIMARY KEY (component, job)
+);
+`;
+
+/** A run that holds no row, or whose hold has expired, leaves the row free. */
+const FREE = "(run_token IS NULL OR run_expires <= :now)";
+
+/** Reads and writes job history and leases. */
+export class JobStore {
+  #claimTick: StatementSync;
+  #acquire: StatementSync;
+  #release: StatementSync;
+  #running: StatementSync;
+  #insert: StatementSync;
+  #prune: StatementSync;
+  #history: StatementSync;
+  #lastRun: StatementSync;
+
+  /** Opens the tables in `db`, creating them if missing. */
+  constructor(db: DatabaseSync, readonly historyLimit = 100) {
+    db.exec(SCHEMA);
+    // On a new tick: take the tick; take the run too unless one is going.
+    this.#claimTick = db.prepare(`
+      INSERT INTO _pier_job_leases (component, job, tick, tick_owner, run_token, run_expires)
+      VALUES (:component, :job, :tick, :owner, :token, :expires)
+      ON CONFLICT (component, job) DO UPDATE SET
+        tick = excluded.tick,
+        tick_owner = excluded.tick_owner,
+        run_token = CASE WHEN ${FREE} THEN excluded.run_token ELSE run_token END,
+        run_expires = CASE WHEN ${FREE} THEN excluded.run_expires ELSE run_expires END
+      WHERE tick < excluded.tick
+      RETURNING run_token`);
+    this.#acquire = db.prepare(`
+      INSERT INTO _pier_job_leases (component, job, tick, tick_owner, run_token, run_expires)
+      VALUES (:component, :job, 0, :owner, :token, :expires)
+      ON CONFLICT (component, job) DO UPDATE SET
+        run_token = excluded.run_token, run_expires = excluded.run_expires
+      WHERE ${FREE}
+      RETURNING run_token`);
+    this.#release = db.prepare(`
+      UPDATE _pier_job_leases SET run_token = NULL, run_expires = NULL
+      WHERE component = ? AND job = ? AND run_token = ?`);
+    this.#running = db.prepare(`
+      SELECT 1 FROM _pier_job_leases
+      WHERE component = :component AND job = :job AND NOT ${FREE}`);
+    this.#insert = db.prepare(`
+      INSERT INTO _pier_job_runs
+        (component, job, trigger, scheduled_at, started_at, duration_ms, outcome, status, error, runner)
+      VALUES
+        (:component, :job, :trigger, :scheduled_at, :started_at, :duration_ms, :outcome, :status, :error, :runner)
+      RETURNING id`);
+    this.#prune = db.prepare(`
+      DELETE FROM _pier_job_runs WHERE component = :component AND job = :job AND id <= (
+        SELECT id FROM _pier_job_runs WHERE component = :component AND job = :job
+        ORDER BY id DESC LIMIT 1 OFFSET :keep)`);
+    // By start: a run is stored when it ends, after the ticks it caused to be skipped.
+    this.#history = db.prepare(`
+      SELECT * FROM _pier_job_runs WHERE component = ? AND job = ?
+      ORDER BY started_at DESC, id DESC LIMIT ?`);
+    this.#lastRun = db.prepare(`
+      SELECT * FROM _pier_job_runs WHERE component = ? AND job = ? AND outcome != 'skipped'
+      ORDER BY started_at DESC, id DESC LIMIT 1`);
+  }
+
+  /**
+   * Claims tick `tick` (epoch ms) of a job for `owner`. With a `token`, the
+   * run is taken too when free (until `expires`); without one (a tick this
+   * process already knows it will skip) only the tick is taken.
+   */
+  claimTick(
+    component: string,
+    job: string,
+    tick: number,
+    owner: string,
+    hold: { token: string; expires: number } | null,
+    now = Date.now(),
+  ): Claim {
+    const row = this.#claimTick.get({
+      component,
+      job,
+      tick,
+      owner,
+      token: hold?.token ?? null,
+      expires: hold?.expires ?? null,
+      now,
+    });
+    if (!row) return "lost";
+    return hold && row.run_token === hold.token ? "run" : "busy";
+  }
+
+  /** Takes the run of a job outside any tick (a manual run); false when one is going. */
+  acquireRun(
+    component: string,
+    job: string,
+    owner: string,
+    hold: { token: string; expires: number },
+    now = Date.now(),
+  ): boolean {
+    return this.#acquire.get({ component, job, owner, ...hold, now }) !== undefined;
+  }
+
+  /** Gives back the run taken with `token`. */
+  releaseRun(component: string, job: string, token: string): void {
+    this.#release.run(component, job, token);
+  }
+
+  /** Whether a run of the job is going in any process. */
+  isRunning(component: string, job: string, now = Date.now()): boolean {
+    return this.#running.get({ component, job, now }) !== undefined;
+  }
+
+  /** Stores a run and drops the job's oldest stored runs beyond the history limit. */
+  record(run: Omit<RunRecord, "id">): RunRecord {
+    const { id } = this.#insert.get({ ...run }) as { id: number };
+    this.#prune.run({ component: run.component, job: run.job, keep: this.historyLimit });
+    return { id, ...run };
+  }
+
+  /** The job's latest run that was not skipped. */
+  lastRun(component: string, job: string): RunRecord | undefined {
+    const row = this.#lastRun.get(component, job);
+    return row && { ...row } as unknown as RunRecord;
+  }
+
+  /** The job's newest runs and skipped ticks, latest start first. */
+  history(component: string, job: string, limit = this.historyLimit): RunRecord[] {
+    // Plain objects: node:sqlite's rows have no prototype.
+    return this.#history.all(component, job, limit).map((row) => ({
+      ...row,
+    })) as unknown as RunRecord[];
+  }
+}

@@ -1,0 +1,88 @@
+/**
+ * `trailbase:database/sqlite` for guests: every call goes to the server
+ * thread's database capability (see `runtime/capabilities/database.ts`),
+ * and the guest's stack suspends until it answers.
+ *
+ * @module
+ */
+import type { HostCall } from "./imports.ts";
+
+let nextTransaction = 0;
+
+/**
+ * Builds the interface for one guest instance. The transaction begins with
+ * its first statement, so the synchronous constructor never waits.
+ */
+export function databaseImports(call: HostCall): Record<string, Record<string, unknown>> {
+  class Transaction {
+    readonly id = ++nextTransaction;
+    #state: "new" | "open" | "ended" = "new";
+
+    async #begin() {
+      if (this.#state === "ended") throw { tag: "other", val: "transaction already ended" };
+      if (this.#state === "new") {
+        this.#state = "open";
+        try {
+          await call("db.begin", [this.id]);
+        } catch (error) {
+          this.#state = "ended";
+          throw error;
+        }
+      }
+    }
+    async execute(query: string, params: unknown[]) {
+      await this.#begin();
+      return call("db.execute", [this.id, query, params]);
+    }
+    async query(query: string, params: unknown[]) {
+      await this.#begin();
+      return call("db.query", [this.id, query, params]);
+    }
+    async commit() {
+      return await this.#end("db.commit");
+    }
+    async rollback() {
+      return await this.#end("db.rollback");
+    }
+    async #end(op: string) {
+      if (this.#state === "ended") throw { tag: "other", val: "transaction already ended" };
+      const wasOpen = this.#state === "open";
+      this.#state = "ended";
+      if (wasOpen) await call(op, [this.id]);
+    }
+    /** Dropped by the guest: an open transaction is rolled back. */
+    [Symbol.dispose]() {
+      if (this.#state === "open") call("db.rollback", [this.id]).catch(() => {});
+      this.#state = "ended";
+    }
+  }
+
+  // The deprecated `tx-*` functions act on one current transaction per instance.
+  const legacy: { current?: Transaction } = {};
+  const current = () =>
+    legacy.current ?? (() => {
+      throw { tag: "other", val: "no transaction: call tx-begin first" };
+    })();
+  return {
+    "trailbase:database/sqlite": {
+      Transaction,
+      txBegin: () => {
+        if (legacy.current) throw { tag: "other", val: "a transaction is already open" };
+        legacy.current = new Transaction();
+        return undefined;
+      },
+      txCommit: async () => {
+        const tx = current();
+        legacy.current = undefined;
+        await tx.commit();
+      },
+      txRollback: async () => {
+        const tx = current();
+        legacy.current = undefined;
+        await tx.rollback();
+      },
+      txExecute: (query: string, params: unknown[]) => current().execute(query, params),
+      txQuery: (query: string, params: unknown[]) => current().query(query, params),
+    },
+  };
+}

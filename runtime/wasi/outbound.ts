@@ -1,0 +1,173 @@
+/**
+ * `wasi:http/outgoing-handler` for guests: in-band `__sqlite`/`__prefs`
+ * calls go to the server thread; everything else is a real `fetch`, allowed
+ * only to the hosts of the component's manifest. Redirects are followed by
+ * hand so every hop is checked, and never into a private address.
+ *
+ * @module
+ */
+import { log } from "../log.ts";
+import { allowsHost, isPrivateAddress, type NetRule } from "../permissions.ts";
+import {
+  HttpErrorCode,
+  IncomingResponse,
+  type OutboundHandler,
+  type OutgoingRequest,
+  type PendingBody,
+  type RequestOptions,
+} from "./http.ts";
+import type { HostCall } from "./imports.ts";
+import { ByteQueue } from "./io.ts";
+
+const IN_BAND_HOSTS = new Set(["__sqlite", "__prefs"]);
+const MAX_REDIRECTS = 10;
+/** Headers that `fetch` sets itself. */
+const HOP_HEADERS = new Set([
+  "host",
+  "connection",
+  "content-length",
+  "transfer-encoding",
+  "keep-alive",
+]);
+
+/** Collects everything the guest writes into `pending` until it finishes the body. */
+function collect(pending: PendingBody): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  return new Promise((resolve) => {
+    pending.attach({ write: (bytes) => void chunks.push(bytes) }, () => {
+      const all = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
+      let offset = 0;
+      for (const chunk of chunks) {
+        all.set(chunk, offset);
+        offset += chunk.byteLength;
+      }
+      resolve(all);
+    });
+  });
+}
+
+/** The request body as a stream fed by the guest's writes. */
+function bodyStream(pending: PendingBody): ReadableStream<Uint8Array> {
+  return new ReadableStream({
+    start(controller) {
+      pending.attach({ write: (bytes) => controller.enqueue(bytes) }, () => controller.close());
+    },
+  });
+}
+
+function nsToMs(ns: bigint | undefined): number | undefined {
+  return ns === undefined ? undefined : Number(ns / 1_000_000n);
+}
+
+function defaultPort(url: URL): number {
+  return url.port ? Number(url.port) : url.protocol === "https:" ? 443 : 80;
+}
+
+/** Reads a fetch response body into a queue as the guest asks for more. */
+function responseQueue(response: Response, betweenBytesMs: number | undefined): ByteQueue {
+  const reader = response.body?.getReader();
+  if (!reader) return ByteQueue.of(null);
+  return new ByteQueue(async (queue) => {
+    const next = reader.read();
+    const result = betweenBytesMs === undefined ? await next : await Promise.race([
+      next,
+      new Promise<never>((_, reject) =>
+        setTimeout(() => reject(new Error("between-bytes timeout")), betweenBytesMs)
+      ),
+    ]);
+    if (result.done) queue.close();
+    else queue.push(result.value);
+  });
+}
+
+/** Creates the outbound handler of component `name` with the given `net` rules. */
+export function createOutbound(name: string, rules: NetRule[], call: HostCall): OutboundHandler {
+  const denied = (message: string) => {
+    log.warn(`${name}: outbound request denied: ${message}`);
+    return new HttpErrorCode({ tag: "HTTP-request-denied" }, message);
+  };
+  return async (request: OutgoingRequest, options: RequestOptions | undefined) => {
+    let url: URL;
+    try {
+      url = new URL(request.url);
+    } catch {
+      throw new HttpErrorCode({ tag: "HTTP-request-URI-invalid" }, `bad URL ${request.url}`);
+    }
+    if (IN_BAND_HOSTS.has(url.hostname)) {
+      const body = new TextDecoder().decode(await collect(request.pending));
+      const answer = await call("db.inband", [url.href, body]) as string;
+      return new IncomingResponse(
+        200,
+        [["content-type", "application/json"]],
+        ByteQueue.of(new TextEncoder().encode(answer)),
+      );
+    }
+    if (url.protocol !== "http:" && url.protocol !== "https:") {
+      throw new HttpErrorCode(
+        { tag: "HTTP-protocol-error" },
+        `scheme ${url.protocol} not supported`,
+      );
+    }
+    if (!allowsHost(rules, url.hostname, defaultPort(url))) {
+      throw denied(`${url.host} is not in the manifest's "net"`);
+    }
+    const method = request.methodName;
+    const headers = request.fields.toPairs().filter(([name]) => !HOP_HEADERS.has(name));
+    const hasBody = method !== "GET" && method !== "HEAD";
+    const firstByteMs = nsToMs(options?.firstByte) ?? nsToMs(options?.connect);
+    const signal = firstByteMs === undefined ? undefined : AbortSignal.timeout(firstByteMs);
+    let response: Response;
+    try {
+      response = await fetch(url, {
+        method,
+        headers,
+        body: hasBody ? bodyStream(request.pending) : undefined,
+        redirect: "manual",
+        signal,
+      });
+      for (let hops = 0; response.status >= 300 && response.status < 400; hops++) {
+        const location = response.headers.get("location");
+        if (!location) break;
+        if (hops === MAX_REDIRECTS) {
+          throw new HttpErrorCode({ tag: "loop-detected" }, "too many redirects");
+        }
+        const next = new URL(location, url);
+        if (
+          isPrivateAddress(next.hostname) || !allowsHost(rules, next.hostname, defaultPort(next))
+        ) {
+          await response.body?.cancel();
+          throw denied(`redirect to ${next.host} is not allowed`);
+        }
+        await response.body?.cancel();
+        url = next;
+        const keepMethod = response.status === 307 || response.status === 308;
+        response = await fetch(url, {
+          method: keepMethod ? method : "GET",
+          headers,
+          redirect: "manual",
+          signal,
+        });
+      }
+    } catch (error) {
+      if (error instanceof HttpErrorCode) throw error;
+      const name = (error as Error).name;
+      if (name === "TimeoutError") {
+        throw new HttpErrorCode({ tag: "connection-timeout" }, "request timed out");
+      }
+      if (name === "NotCapable" || name === "PermissionDenied") {
+        throw denied(`${url.host} is not allowed: ${(error as Error).message}`);
+      }
+      throw new HttpErrorCode(
+        { tag: "internal-error", val: (error as Error).message },
+        (error as Error).message,
+      );
+    }
+    const responseHeaders: [string, string][] = [];
+    response.headers.forEach((value, name) => responseHeaders.push([name, value]));
+    return new IncomingResponse(
+      response.status,
+      responseHeaders,
+      responseQueue(response, nsToMs(options?.betweenBytes)),
+    );
+  };
+}
