@@ -7,6 +7,7 @@
 import { parseConfig, USAGE } from "./config.ts";
 import { DatabaseHost } from "./capabilities/database.ts";
 import { KeyValueHost } from "./capabilities/keyvalue.ts";
+import { SqlFunctionRegistry } from "./capabilities/sql_functions.ts";
 import { openDatabase } from "./database.ts";
 import { log } from "./log.ts";
 import {
@@ -84,6 +85,7 @@ async function main(): Promise<number> {
       dataDir,
       router,
       hosts,
+      sqlFunctions: new SqlFunctionRegistry(hosts.database),
       // The sandbox grants exactly the variables the manifests name.
       env: (name) => Deno.env.get(name),
     }),

@@ -8,6 +8,8 @@
  * @module
  */
 import { ComponentCapabilities, type Hosts } from "./capabilities/host.ts";
+import type { SqlFunctionRegistry } from "./capabilities/sql_functions.ts";
+import { createSyncBuffer } from "./isolation/sync_call.ts";
 import type { CacheEntry } from "./compile/cache.ts";
 import { compileAll } from "./compile/compiler.ts";
 import { discover } from "./discovery.ts";
@@ -56,6 +58,8 @@ export interface LoadContext {
   dataDir: string;
   router: Router<RouteTarget>;
   hosts: Hosts;
+  /** Where components' SQL functions are registered. */
+  sqlFunctions: SqlFunctionRegistry;
   /** Reads an environment variable granted to a component. */
   env: (name: string) => string | undefined;
 }
@@ -143,6 +147,7 @@ async function startComponent(
       memoryMb: permissions.limits.memoryMb,
       maxIdleInstances: MAX_IDLE_INSTANCES,
       manifestArgs: manifestArgs(PIER_VERSION),
+      syncBuffer: createSyncBuffer(),
     },
     permissions: workerPermissions(compiled.entry, readDirs, permissions),
     timeoutMs: permissions.limits.timeoutMs,
@@ -211,6 +216,10 @@ export async function loadComponents(context: LoadContext): Promise<ComponentRec
     records.push(record);
     if (!manifest) continue;
     registerRoutes(record, manifest, context.router);
+    for (const problem of context.sqlFunctions.register(record.host!, manifest.sqliteFunctions)) {
+      record.warnings.push(problem);
+      log.error(`${record.name}: ${problem}`);
+    }
     log.info(`${record.name}: loaded, routes: ${record.routes.join(", ") || "none"}`);
   }
   return records;

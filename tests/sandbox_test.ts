@@ -43,7 +43,7 @@ async function setup() {
     JSON.stringify({
       net: [`localhost:${targetPort}`],
       read: ["public"],
-      env: ["PIER_TEST_GRANTED"],
+      env: ["GRANTED_VAR"],
       db: "read",
       kv: ["mine"],
       limits: { memoryMb: 256, timeoutMs: 2000, concurrency: 4 },
@@ -68,7 +68,7 @@ async function attack(pier: Pier, what: string) {
 Deno.test("the sandbox holds", async (t) => {
   const pier = await startPier({
     ...(await setup()),
-    env: { PIER_TEST_GRANTED: "granted-value", PIER_TEST_SECRET: "must not leak" },
+    env: { GRANTED_VAR: "granted-value", SECRET_VAR: "must not leak" },
   });
   try {
     await t.step("the granted directory is readable", async () => {

@@ -264,7 +264,8 @@ export class DatabaseHost {
       statement.setReadBigInts(true);
       if (mode === "execute") return BigInt(statement.run(...params).changes);
       statement.setReturnArrays(true);
-      return statement.all(...params) as unknown as Rows;
+      // Not `all()`: in Deno 2.9 it never returns when a SQL function throws mid-statement.
+      return Array.from(statement.iterate(...params)) as unknown as Rows;
     };
     const wrap = (error: unknown) => new DatabaseError((error as Error).message);
     if (txId !== undefined) {

@@ -6,7 +6,9 @@
  * @module
  */
 import { CapabilityError, type ComponentCapabilities } from "../capabilities/host.ts";
+import type { WitValue } from "../capabilities/values.ts";
 import { log } from "../log.ts";
+import { callAndWait } from "./sync_call.ts";
 import type { CapabilityCall, FromWorker, WorkerInit, WorkerRequest } from "./protocol.ts";
 
 /** How a component's worker is set up. */
@@ -35,6 +37,9 @@ interface Pending {
   timer: ReturnType<typeof setTimeout>;
 }
 
+/** How long SQLite (and the server thread) waits for a component's SQL function. */
+export const SQL_FUNCTION_TIMEOUT_MS = 1000;
+
 const WORKER_URL = new URL("./component_worker.ts", import.meta.url);
 
 /** Runs one component in a worker and answers requests with it. */
@@ -43,6 +48,8 @@ export class ComponentHost {
   #ready: Promise<string> | undefined;
   #pending = new Map<number, Pending>();
   #nextId = 1;
+  #nextSyncCall = 1;
+  #started = false;
 
   constructor(readonly options: ComponentHostOptions) {}
 
@@ -67,6 +74,7 @@ export class ComponentHost {
       const message = event.data;
       if (message.type === "ready") {
         log.debug(`${this.name}: instantiated in ${message.ms.toFixed(0)} ms`);
+        this.#started = true;
         ready.resolve(message.manifest);
       } else if (message.type === "init-failed") {
         ready.reject(new Error(message.error));
@@ -106,6 +114,7 @@ export class ComponentHost {
     this.options.capabilities.workerGone();
     this.#worker?.terminate();
     this.#worker = undefined;
+    this.#started = false;
     this.#ready = undefined;
     for (const id of [...this.#pending.keys()]) {
       this.#fail(id, new GuestError(reason, status));
@@ -191,6 +200,27 @@ export class ComponentHost {
     const transfer = request.body ? [request.body.buffer as ArrayBuffer] : [];
     this.#worker!.postMessage({ type: "request", id, ...request }, transfer);
     return head.promise;
+  }
+
+  /**
+   * Calls SQL function `name` of the component and blocks until it answers
+   * (SQLite calls functions synchronously); throws when the component fails,
+   * is not running, or takes longer than {@link SQL_FUNCTION_TIMEOUT_MS}.
+   */
+  callSqlFunction(name: string, args: WitValue[]): WitValue {
+    if (!this.#worker || !this.#started) {
+      throw new Error(`component "${this.name}" is not running`);
+    }
+    const worker = this.#worker;
+    const callId = this.#nextSyncCall++;
+    const result = callAndWait(
+      this.options.init.syncBuffer,
+      callId,
+      () => worker.postMessage({ type: "sql-function", callId, name, args }),
+      SQL_FUNCTION_TIMEOUT_MS,
+    );
+    if (result.tag === "error") throw new Error(`${this.name}.${name}: ${result.val}`);
+    return result;
   }
 
   /** Stops the worker. */

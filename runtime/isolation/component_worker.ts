@@ -18,6 +18,8 @@ import { hostImports, type ImportObject } from "../wasi/imports.ts";
 import { ByteQueue } from "../wasi/io.ts";
 import type { FromWorker, ToWorker, WorkerInit, WorkerRequest } from "./protocol.ts";
 import { limitMemory } from "./memory_limit.ts";
+import { writeResult } from "./sync_call.ts";
+import type { WitValue } from "../capabilities/values.ts";
 
 type Exports = Record<string, Record<string, (...args: unknown[]) => unknown>>;
 type Instantiate = (
@@ -186,6 +188,27 @@ async function handle(request: WorkerRequest) {
   }
 }
 
+/** Runs one SQL function call on an instance of its own. */
+async function sqlFunction(name: string, args: WitValue[]) {
+  try {
+    const instance = await component!.acquire(0);
+    const endpoint = exported(instance.exports, "trailbase:component/sqlite-function-endpoint");
+    if (!endpoint) throw new Error("the component does not export sqlite-function-endpoint");
+    const value = endpoint.dispatchScalarFunction({ functionName: name, arguments: args });
+    component!.release(instance);
+    return value as WitValue;
+  } catch (error) {
+    // The guest's `error.other(message)` arrives as the variant itself; anything else trapped.
+    const variant = error as { tag?: string; val?: unknown };
+    const message = variant?.tag === "other"
+      ? String(variant.val)
+      : error instanceof Error
+      ? error.message
+      : String(error);
+    return { tag: "error" as const, val: message };
+  }
+}
+
 self.onmessage = async (event: MessageEvent<ToWorker>) => {
   const message = event.data;
   switch (message.type) {
@@ -214,6 +237,13 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
       else pending?.reject(message.error);
       break;
     }
+    case "sql-function":
+      writeResult(
+        component!.init.syncBuffer,
+        message.callId,
+        await sqlFunction(message.name, message.args),
+      );
+      break;
     case "cancel": {
       const channel = inFlight.get(message.id);
       if (channel) channel.failure = "the client went away";

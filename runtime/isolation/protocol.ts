@@ -3,6 +3,7 @@
  *
  * @module
  */
+import type { WitValue } from "../capabilities/values.ts";
 import type { NetRule } from "../permissions.ts";
 import type { Preopen } from "../wasi/filesystem.ts";
 
@@ -26,6 +27,16 @@ export interface WorkerInit {
   maxIdleInstances: number;
   /** JSON sent to `init-endpoint.get-manifest`. */
   manifestArgs: string;
+  /** Where SQL function results go (see `sync_call.ts`). */
+  syncBuffer: SharedArrayBuffer;
+}
+
+/** A call of one of the component's SQL functions; the result goes to the sync buffer. */
+export interface WorkerSqlFunction {
+  type: "sql-function";
+  callId: number;
+  name: string;
+  args: WitValue[];
 }
 
 /** A request for the component's `incoming-handler`. */
@@ -50,7 +61,12 @@ export type WorkerReply =
   | { type: "reply"; callId: number; ok: false; error: unknown };
 
 /** Server thread to worker. */
-export type ToWorker = WorkerInit | WorkerRequest | WorkerCancel | WorkerReply;
+export type ToWorker =
+  | WorkerInit
+  | WorkerRequest
+  | WorkerCancel
+  | WorkerReply
+  | WorkerSqlFunction;
 
 /** A capability call from the guest serving request `requestId` (0: the manifest call). */
 export interface CapabilityCall {
