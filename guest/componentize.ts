@@ -34,6 +34,8 @@ export class BuildError extends Error {}
 export interface BundleOptions {
   /** The `deno.json` whose imports resolve the entry's bare specifiers. */
   config?: string;
+  /** The working directory; the bundle's module comments name paths relative to it. */
+  cwd?: string;
 }
 
 /** Bundles `entry` and its imports into one ES module. */
@@ -49,12 +51,15 @@ export async function bundle(entry: string, options: BundleOptions = {}): Promis
       ...(options.config ? [`--config=${options.config}`] : []),
       entry,
     ],
+    cwd: options.cwd,
     env: { NO_COLOR: "1", RUST_BACKTRACE: "0" },
     stdout: "piped",
     stderr: "piped",
   }).output();
   if (code !== 0) {
-    throw new BuildError(new TextDecoder().decode(stderr).trim() || `deno bundle failed (${code})`);
+    const message = new TextDecoder().decode(stderr).replace(/\n*Stack backtrace:[\s\S]*$/, "")
+      .trim();
+    throw new BuildError(message || `deno bundle failed (${code})`);
   }
   return new TextDecoder().decode(stdout);
 }
@@ -65,6 +70,8 @@ let preopened = false;
 export interface ComponentizeOptions {
   /** The guest engine; SpiderMonkey unless given. */
   engine?: EngineName;
+  /** The world in `wit/` to build against; {@link WORLD} unless given. */
+  world?: string;
 }
 
 /** Componentizes one bundled ES module into component bytes. */
@@ -80,7 +87,7 @@ export async function componentize(
       const { componentize: componentizeQjs } = await import("componentize-qjs");
       const { component } = await componentizeQjs({
         witPath: WIT_DIR,
-        world: WORLD,
+        world: options.world ?? WORLD,
         jsSource: source,
         jsPath: sourcePath,
         sync: true,
@@ -88,19 +95,25 @@ export async function componentize(
       return new Uint8Array(component);
     }
     if (!preopened) {
-      // componentize-js reads the WIT through jco's WASI shim, which starts with no preopens.
-      // The published types describe the browser shim; the Node shim takes host paths.
-      _setPreopens({ "/": "/" } as never);
+      // componentize-js reads the WIT through jco's WASI shim, which starts with no preopens:
+      // open just the WIT directory, under its own path. The published types describe the
+      // browser shim; the Node shim takes host paths.
+      _setPreopens({ [WIT_DIR]: WIT_DIR } as never);
       preopened = true;
     }
     const { component } = await componentizeJs({
       sourcePath,
       witPath: WIT_DIR,
-      worldName: WORLD,
+      worldName: options.world ?? WORLD,
     });
     return component;
   } catch (error) {
-    throw new BuildError((error as Error).message);
+    // Wizer appends a native stack and a repeat of any rejection: keep the JavaScript part.
+    const message = (error as Error).message
+      .replace(/\n*Stack backtrace:[\s\S]*$/, "")
+      .replace(/\nAdditionally, some promises were rejected[\s\S]*?(?=\nStack:)/, "")
+      .trim();
+    throw new BuildError(message);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -12,17 +12,21 @@ import { fromFileUrl } from "../runtime/paths.ts";
 const ROOT = fromFileUrl(new URL("..", import.meta.url));
 const BUILD_DIR = `${ROOT}/.build/components`;
 
+/** A fixture names a world other than the default with a `// @world <name>` line. */
+const WORLD_PRAGMA = /^\/\/ @world (\S+)$/m;
+
 /** Builds a component from `source` (a JS/TS entry), reusing an earlier build of the same bundle. */
 export async function buildComponent(source: string): Promise<string> {
   const js = await bundle(source);
-  const out = `${BUILD_DIR}/${(await sha256(ENGINE + js)).slice(0, 24)}.wasm`;
+  const world = WORLD_PRAGMA.exec(await Deno.readTextFile(source))?.[1];
+  const out = `${BUILD_DIR}/${(await sha256(ENGINE + (world ?? "") + js)).slice(0, 24)}.wasm`;
   try {
     await Deno.stat(out);
     return out;
   } catch {
     // not built yet
   }
-  const bytes = await componentize(js);
+  const bytes = await componentize(js, { world });
   await Deno.mkdir(BUILD_DIR, { recursive: true });
   const staging = `${out}.${crypto.randomUUID().slice(0, 8)}.tmp`;
   await Deno.writeFile(staging, bytes);

@@ -46,7 +46,7 @@ async function setup() {
       env: ["GRANTED_VAR"],
       db: "read",
       kv: ["mine"],
-      limits: { memoryMb: 256, timeoutMs: 2000, concurrency: 4 },
+      limits: { memoryMb: 256, timeoutMs: 3000, concurrency: 4 },
     }),
   );
   await Deno.copyFile(fixtures.fixture, `${componentsDir}/neighbour.wasm`);
@@ -83,6 +83,10 @@ Deno.test("the sandbox holds", async (t) => {
         assert.ok(!JSON.stringify(result).includes("SECRET"));
       }
       assert.equal((await attack(pier, "write")).error, "read-only");
+    });
+
+    await t.step("only granted env vars are visible", async () => {
+      assert.deepEqual(await attack(pier, "env"), { env: [["GRANTED_VAR", "granted-value"]] });
     });
 
     await t.step("outbound HTTP only to granted hosts", async () => {

@@ -73,7 +73,7 @@ export class ComponentHost {
     worker.onmessage = (event: MessageEvent<FromWorker>) => {
       const message = event.data;
       if (message.type === "ready") {
-        log.debug(`${this.name}: instantiated in ${message.ms.toFixed(0)} ms`);
+        log.info(`${this.name}: worker ready in ${message.ms.toFixed(0)} ms`);
         this.#started = true;
         ready.resolve(message.manifest);
       } else if (message.type === "init-failed") {

@@ -179,15 +179,4 @@ export class Router<T> {
       });
     }
   }
-
-  /** Every registered route. */
-  *routes(): Iterable<Route<T>> {
-    const walk = function* (node: Node<T>): Iterable<Route<T>> {
-      yield* node.routes.values();
-      if (node.wildcard) yield* node.wildcard.values();
-      for (const child of node.literals.values()) yield* walk(child);
-      if (node.param) yield* walk(node.param);
-    };
-    yield* walk(this.#root);
-  }
 }
