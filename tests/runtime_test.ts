@@ -205,3 +205,48 @@ Deno.test("compile once: cache hit on restart, a damaged entry is rebuilt", asyn
   await echo.body?.cancel();
   await pier.stop();
 });
+
+Deno.test("discovery: a missing dir serves nothing; links to components load", async () => {
+  const root = await Deno.makeTempDir({ prefix: "pier-discovery-" });
+  let pier = await startPier({ componentsDir: `${root}/missing`, dataDir: `${root}/data` });
+  const empty = await json(await pier.fetch("/_/health"));
+  assert.deepEqual(empty.components, []);
+  assert.match(pier.log(), /no components in/);
+  await pier.stop();
+
+  await Deno.mkdir(`${root}/linked`);
+  await Deno.symlink(fixtures.conflict, `${root}/linked/via-link.wasm`);
+  await Deno.symlink(`${root}/nowhere.wasm`, `${root}/linked/dangling.wasm`);
+  await Deno.writeTextFile(`${root}/linked/notes.txt`, "not a component");
+  pier = await startPier({ componentsDir: `${root}/linked`, dataDir: `${root}/data` });
+  const health = await json(await pier.fetch("/_/health"));
+  const byName = Object.fromEntries(health.components.map((c: { name: string }) => [c.name, c]));
+  assert.equal(byName["via-link"].state, "loaded");
+  assert.match(byName["dangling.wasm"].error, /link does not point to a file/);
+  assert.equal(Object.keys(byName).length, 2);
+  await pier.stop();
+});
+
+Deno.test("--help prints the flags; a bad flag is refused with the usage", async () => {
+  const run = (...args: string[]) =>
+    new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--allow-read",
+        "--allow-env",
+        new URL("../main.ts", import.meta.url).href,
+        ...args,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+  const help = await run("--help");
+  assert.equal(help.code, 0);
+  const text = new TextDecoder().decode(help.stdout);
+  for (const flag of ["--components", "--data", "--port", "--hostname"]) {
+    assert.match(text, new RegExp(flag));
+  }
+  const bad = await run("--port", "eighty");
+  assert.equal(bad.code, 2);
+  assert.match(new TextDecoder().decode(bad.stderr), /--port: "eighty" is not a port number/);
+});
