@@ -96,6 +96,9 @@ Deno.test("data capabilities", async (t) => {
       assert.match(r.body.error, /column index out of range/);
       r = await sql(pier, "data", "query", { sql: "SELECT * FROM missing_table" });
       assert.match(r.body.error, /no such table/);
+      // Raised while stepping, not while preparing.
+      r = await sql(pier, "data", "query", { sql: "SELECT abs(-9223372036854775808)" });
+      assert.match(r.body.error, /integer overflow/);
     });
 
     await t.step("rollback discards, a transaction left open is rolled back", async () => {

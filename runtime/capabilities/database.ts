@@ -163,6 +163,8 @@ function open(path: string, readOnly: boolean): DatabaseSync {
   return db;
 }
 
+const FUNCTION_FAILED = Symbol("SQL function failed");
+
 /** Rows as lists of values, integers as bigints. */
 export type Rows = SQLOutputValue[][];
 
@@ -191,6 +193,25 @@ export class DatabaseHost {
     // The server opened (and set WAL on) the file first; these only attach to it.
     this.#writer = { db: open(path, false), lock: new Lock() };
     this.#reader = { db: open(path, true), lock: new Lock() };
+  }
+
+  #functionFailure: string | undefined;
+
+  /**
+   * Fails the running statement from inside a SQL function. In Deno 2.9
+   * `all()` never returns when a function throws, so a function reports its
+   * error here and returns this value, which SQLite cannot take: the
+   * statement fails at once, and its error carries this message.
+   */
+  failFunction(message: string): symbol {
+    this.#functionFailure = message;
+    return FUNCTION_FAILED;
+  }
+
+  #takeFunctionFailure(): string | undefined {
+    const message = this.#functionFailure;
+    this.#functionFailure = undefined;
+    return message;
   }
 
   /** Both connections, for registering SQL functions. */
@@ -264,10 +285,11 @@ export class DatabaseHost {
       statement.setReadBigInts(true);
       if (mode === "execute") return BigInt(statement.run(...params).changes);
       statement.setReturnArrays(true);
-      // Not `all()`: in Deno 2.9 it never returns when a SQL function throws mid-statement.
-      return Array.from(statement.iterate(...params)) as unknown as Rows;
+      // Not `iterate()`: in Deno 2.9 it drops errors raised while stepping.
+      return statement.all(...params) as unknown as Rows;
     };
-    const wrap = (error: unknown) => new DatabaseError((error as Error).message);
+    const wrap = (error: unknown) =>
+      new DatabaseError(this.#takeFunctionFailure() ?? (error as Error).message);
     if (txId !== undefined) {
       const tx = this.#transactions.get(txId);
       if (!tx) throw new DatabaseError("no transaction is open");

@@ -47,8 +47,13 @@ export class SqlFunctionRegistry {
         continue;
       }
       this.#owners.set(fn.name.toLowerCase(), runner.name);
-      const call = (...args: unknown[]) =>
-        fromWit(runner.callSqlFunction(fn.name, args.map((a) => toWit(a as never))));
+      const call = (...args: unknown[]) => {
+        try {
+          return fromWit(runner.callSqlFunction(fn.name, args.map((a) => toWit(a as never))));
+        } catch (error) {
+          return this.database.failFunction((error as Error).message) as never;
+        }
+      };
       // node:sqlite takes the arity from the function's `length`.
       Object.defineProperty(call, "length", { value: Math.max(fn.numArgs, 0) });
       for (const connection of this.database.connections) {
