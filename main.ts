@@ -1,15 +1,33 @@
 /**
- * `deno task start`: reads Pier's flags, then runs the server process inside
+ * `deno task start`: reads Pier's flags, builds the TypeScript components
+ * whose sources changed, then runs the server process inside
  * a Deno sandbox narrowed to exactly what that config needs (see
  * `runtime/sandbox.ts`). This launcher runs no component code itself.
  *
  * @module
  */
+import { buildCommand, componentSources } from "./guest/build.ts";
 import { ConfigError, parseConfig, USAGE } from "./runtime/config.ts";
 import { resolve } from "./runtime/paths.ts";
 import { componentGrants, serverPermissionFlags, UNSTABLE_FLAGS } from "./runtime/sandbox.ts";
 
 const ENV_VARS = ["PIER_COMPONENTS", "PIER_DATA", "PORT", "PIER_HOSTNAME"];
+
+/**
+ * Builds the TypeScript components in `dir` whose sources changed, in a
+ * process of its own with only the permissions a build needs. A component
+ * that fails to build keeps its previous `.wasm`, so serving goes on.
+ */
+async function buildStaleComponents(dir: string): Promise<void> {
+  if ((await componentSources(dir)).length === 0) return;
+  const { code } = await new Deno.Command(Deno.execPath(), {
+    args: buildCommand([dir]),
+    stdin: "null",
+  }).spawn().status;
+  if (code !== 0) {
+    console.error("some components failed to build (see above); serving what there is");
+  }
+}
 
 async function main(): Promise<number> {
   let config;
@@ -32,6 +50,7 @@ async function main(): Promise<number> {
     componentsDir: resolve(config.componentsDir),
     dataDir: resolve(config.dataDir),
   };
+  await buildStaleComponents(config.componentsDir);
   const server = new Deno.Command(Deno.execPath(), {
     args: [
       "run",

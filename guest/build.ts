@@ -1,0 +1,516 @@
+/**
+ * The component build tool.
+ *
+ * ```sh
+ * deno task build                         # every components/*.ts whose bundle changed
+ * deno task build components/invoices.ts  # one component
+ * deno task build ./elsewhere             # every *.ts of another directory
+ * ```
+ *
+ * Each `<name>.ts` (names starting with `_` are shared modules, not
+ * components) becomes `<name>.wasm` beside it: the entry is bundled with its
+ * imports, type-checked, and componentized by its engine, SpiderMonkey unless
+ * the source selects QuickJS with a line `// @pier-engine quickjs`. The
+ * `.wasm` records the hash of the bundle and engine in a custom section, so
+ * an unchanged component is not rebuilt. A failed build names the file and
+ * line, leaves the previous `.wasm` untouched and makes the tool exit 1.
+ *
+ * @module
+ */
+import type { EngineName } from "./componentize.ts";
+import type { BuildAnswer, BuildJob } from "./build_worker.ts";
+import { basename, dirname, fromFileUrl, join, resolve, toFileUrl } from "../runtime/paths.ts";
+import { relative } from "node:path";
+
+const ROOT = fromFileUrl(new URL("..", import.meta.url));
+
+/** Component names the runtime accepts. */
+const NAME = /^[a-z0-9_-]+$/;
+const PRAGMA = /^\/\/\s*@pier-engine\s+(\S+)\s*$/m;
+/** Custom section that holds a build's hash: the first section after the preamble. */
+const STAMP_SECTION = "pier-build";
+
+/** What happened to one component. */
+export interface BuildResult {
+  name: string;
+  source: string;
+  wasm: string;
+  /** `built`: a new `.wasm`; `fresh`: the `.wasm` was up to date; `failed`: see `error`. */
+  status: "built" | "fresh" | "failed";
+  engine?: EngineName;
+  /** Wall-clock time spent on this component. */
+  ms: number;
+  /** Size of the `.wasm`. */
+  bytes?: number;
+  error?: string;
+}
+
+/** Options of {@link buildComponents}. */
+export interface BuildOptions {
+  /** Where the `.wasm` files go; beside each source unless given. */
+  outDir?: string;
+  /** A directory of earlier builds by hash, reused across output paths (the tests use it). */
+  cacheDir?: string;
+  /** Components built at once; default 2 (each build takes one core). */
+  concurrency?: number;
+  /** Progress lines; nothing is printed unless given. */
+  log?: (line: string) => void;
+}
+
+const encoder = new TextEncoder();
+
+async function sha256(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", encoder.encode(text));
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function leb128(n: number): number[] {
+  const bytes: number[] = [];
+  do {
+    let byte = n & 0x7f;
+    n >>>= 7;
+    if (n) byte |= 0x80;
+    bytes.push(byte);
+  } while (n);
+  return bytes;
+}
+
+/** `wasm` with a custom section recording `key` right after the 8-byte preamble. */
+function stamp(wasm: Uint8Array, key: string): Uint8Array {
+  const name = encoder.encode(STAMP_SECTION);
+  const payload = [...leb128(name.length), ...name, ...encoder.encode(key)];
+  const section = [0, ...leb128(payload.length), ...payload];
+  const out = new Uint8Array(wasm.length + section.length);
+  out.set(wasm.subarray(0, 8));
+  out.set(section, 8);
+  out.set(wasm.subarray(8), 8 + section.length);
+  return out;
+}
+
+/** The key recorded by {@link stamp} in the `.wasm` at `path`, if any. */
+async function readStamp(path: string): Promise<string | undefined> {
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path);
+  } catch {
+    return undefined;
+  }
+  try {
+    const head = new Uint8Array(128);
+    const n = (await file.read(head)) ?? 0;
+    const name = encoder.encode(STAMP_SECTION);
+    // preamble, section id 0, one-byte size, one-byte name length, name, 64 hex digits
+    const start = 8 + 3 + name.length;
+    if (n < start + 64 || head[8] !== 0 || head[10] !== name.length) return undefined;
+    if (new TextDecoder().decode(head.subarray(11, start)) !== STAMP_SECTION) return undefined;
+    return new TextDecoder().decode(head.subarray(start, start + 64));
+  } finally {
+    file.close();
+  }
+}
+
+/** The nearest `deno.json` at or above `dir`, else the project's. */
+async function findConfig(dir: string): Promise<string> {
+  for (let current = dir;; current = dirname(current)) {
+    const candidate = join(current, "deno.json");
+    try {
+      await Deno.stat(candidate);
+      return candidate;
+    } catch {
+      if (dirname(current) === current) return join(ROOT, "deno.json");
+    }
+  }
+}
+
+/** Runs `deno check` on `sources`; resolves to its diagnostics, or `undefined` when they pass. */
+async function typeCheck(sources: string[], config: string): Promise<string | undefined> {
+  const { code, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["check", "--quiet", `--config=${config}`, ...sources],
+    env: { NO_COLOR: "1", RUST_BACKTRACE: "0" },
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (code === 0) return undefined;
+  return new TextDecoder().decode(stderr).replace(/\n*error: Type checking failed\.[\s\S]*$/, "")
+    .trim();
+}
+
+/** A component to build, once bundled. */
+interface Planned {
+  result: BuildResult;
+  started: number;
+  config: string;
+  bundle: string;
+  key: string;
+  /** Bundled fine, and the `.wasm` is missing or older. */
+  stale: boolean;
+}
+
+/** The entry that is bundled: the source's default export (or its named exports) as the world's exports. */
+function entryModule(source: string): string {
+  const url = JSON.stringify(toFileUrl(source).href);
+  const where = JSON.stringify(basename(source));
+  return `import * as entry from ${url};
+const component = entry.default ?? entry;
+if (typeof component?.incomingHandler?.handle !== "function") {
+  throw new Error(${where} + " must export default defineComponent({ ... }) from @pier/guest");
+}
+export const incomingHandler = component.incomingHandler;
+export const initEndpoint = component.initEndpoint;
+export const sqliteFunctionEndpoint = component.sqliteFunctionEndpoint;
+`;
+}
+
+/** Bundles one source and decides whether it must be built. */
+async function plan(
+  source: string,
+  options: BuildOptions,
+  tempDir: string,
+): Promise<Planned> {
+  const started = performance.now();
+  const name = basename(source).replace(/\.ts$/, "");
+  const wasm = join(options.outDir ?? dirname(source), `${name}.wasm`);
+  const result: BuildResult = { name, source, wasm, status: "fresh", ms: 0 };
+  const planned = { result, started, config: "", bundle: "", key: "", stale: false };
+  const { bundle, ENGINES } = await import("./componentize.ts");
+  try {
+    if (!NAME.test(name)) throw new Error(`the name "${name}" must match [a-z0-9_-]+`);
+    const text = await Deno.readTextFile(source);
+    const engine = text.match(PRAGMA)?.[1] ?? "spidermonkey";
+    if (!(engine in ENGINES)) {
+      const line = text.slice(0, text.search(PRAGMA)).split("\n").length;
+      throw new Error(
+        `${source}:${line}: unknown engine "${engine}" (known: ${Object.keys(ENGINES).join(", ")})`,
+      );
+    }
+    result.engine = engine as EngineName;
+    planned.config = await findConfig(dirname(source));
+    const entry = join(tempDir, `${name}.entry.js`);
+    await Deno.writeTextFile(entry, entryModule(source));
+    // Paths in the bundle's module comments are relative to the project, wherever the tool runs;
+    // the temporary entry's own comment is dropped, so the same source bundles the same.
+    const cwd = dirname(planned.config);
+    const js = await bundle(entry, { config: planned.config, cwd });
+    planned.bundle = js.replace(`// ${relative(cwd, entry)}\n`, "");
+    planned.key = await sha256(`${ENGINES[result.engine]}\n${planned.bundle}`);
+    planned.stale = await readStamp(wasm) !== planned.key;
+  } catch (error) {
+    result.status = "failed";
+    result.error = (error as Error).message;
+  }
+  return planned;
+}
+
+/** Componentizes bundles on a pool of workers, one build per worker at a time. */
+class WorkerPool {
+  #workers = new Set<Worker>();
+  #idle: Worker[] = [];
+  #waiting: (() => void)[] = [];
+  /** The job each busy worker runs. */
+  #jobs = new Map<Worker, PromiseWithResolvers<Uint8Array>>();
+
+  constructor(size: number) {
+    for (let i = 0; i < size; i++) this.#idle.push(this.#spawn());
+  }
+
+  #spawn(): Worker {
+    const worker = new Worker(new URL("./build_worker.ts", import.meta.url), { type: "module" });
+    worker.onmessage = ({ data }: MessageEvent<BuildAnswer>) => {
+      const job = this.#jobs.get(worker)!;
+      this.#jobs.delete(worker);
+      if ("wasm" in data) job.resolve(data.wasm);
+      else job.reject(new Error(data.error));
+      this.#release(worker);
+    };
+    worker.onerror = (event) => {
+      // The worker died (e.g. out of memory): fail its job and start another worker.
+      event.preventDefault();
+      this.#jobs.get(worker)?.reject(new Error(`the build worker died: ${event.message}`));
+      this.#jobs.delete(worker);
+      this.#workers.delete(worker);
+      worker.terminate();
+      this.#release(this.#spawn());
+    };
+    this.#workers.add(worker);
+    return worker;
+  }
+
+  #release(worker: Worker) {
+    this.#idle.push(worker);
+    this.#waiting.shift()?.();
+  }
+
+  async run(source: string, engine: EngineName): Promise<Uint8Array> {
+    while (this.#idle.length === 0) await new Promise<void>((r) => this.#waiting.push(r));
+    const worker = this.#idle.pop()!;
+    const job = Promise.withResolvers<Uint8Array>();
+    this.#jobs.set(worker, job);
+    worker.postMessage({ source, engine } satisfies BuildJob);
+    return await job.promise;
+  }
+
+  close() {
+    for (const worker of this.#workers) worker.terminate();
+  }
+}
+
+async function writeAtomically(path: string, bytes: Uint8Array): Promise<void> {
+  const staging = `${path}.${crypto.randomUUID().slice(0, 8)}.tmp`;
+  await Deno.writeFile(staging, bytes);
+  await Deno.rename(staging, path);
+}
+
+/** Where the cache keeps the build of `key`, if there is a cache. */
+function cachePath(options: BuildOptions, key: string): string | undefined {
+  return options.cacheDir && join(options.cacheDir, `${key.slice(0, 24)}.wasm`);
+}
+
+/** Runs `step` for a planned component, recording a failure and the time it took. */
+async function settle(planned: Planned, step: () => Promise<Uint8Array>): Promise<void> {
+  const { result } = planned;
+  try {
+    const wasm = await step();
+    await writeAtomically(result.wasm, wasm);
+    result.status = "built";
+    result.bytes = wasm.length;
+  } catch (error) {
+    result.status = "failed";
+    result.error = (error as Error).message;
+  }
+  result.ms = performance.now() - planned.started;
+}
+
+/** Componentizes a planned component on the pool; keeps the result in the cache. */
+async function componentizePlanned(
+  planned: Planned,
+  pool: WorkerPool,
+  options: BuildOptions,
+): Promise<Uint8Array> {
+  const { engine } = planned.result;
+  const built = await pool.run(planned.bundle, engine!).catch((error: Error) => {
+    throw new Error(`${engine}: ${error.message}`);
+  });
+  const wasm = stamp(built, planned.key);
+  const cached = cachePath(options, planned.key);
+  if (cached) {
+    await Deno.mkdir(options.cacheDir!, { recursive: true });
+    await writeAtomically(cached, wasm);
+  }
+  return wasm;
+}
+
+/** Type-checks the sources (grouped by config); maps each failing source to its diagnostics. */
+async function checkAll(planned: Planned[]): Promise<Map<string, string>> {
+  const failures = new Map<string, string>();
+  const byConfig = Map.groupBy(planned, (p) => p.config);
+  for (const [config, group] of byConfig) {
+    const sources = group.map((p) => p.result.source);
+    if (await typeCheck(sources, config) === undefined) continue;
+    // Something failed: check one by one to tell which.
+    for (const source of sources) {
+      const diagnostics = await typeCheck([source], config);
+      if (diagnostics) failures.set(source, diagnostics);
+    }
+  }
+  return failures;
+}
+
+function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(1)} s`;
+}
+
+function describe(result: BuildResult, width: number): string {
+  const name = result.name.padEnd(width);
+  switch (result.status) {
+    case "fresh":
+      return `${name}  up to date (${seconds(result.ms)})`;
+    case "built":
+      return `${name}  built with ${result.engine} in ${seconds(result.ms)}: ${result.wasm} (${
+        (result.bytes! / 2 ** 20).toFixed(1)
+      } MB)`;
+    case "failed":
+      return `${name}  FAILED after ${seconds(result.ms)}\n${result.error!.replace(/^/gm, "    ")}`;
+  }
+}
+
+/**
+ * Builds `sources` (paths of `.ts` entries): each whose bundle or engine
+ * changed since its `.wasm` was built is type-checked and componentized.
+ * A failure leaves that component's previous `.wasm` untouched.
+ */
+export async function buildComponents(
+  sources: string[],
+  options: BuildOptions = {},
+): Promise<BuildResult[]> {
+  const log = options.log ?? (() => {});
+  const width = Math.max(0, ...sources.map((s) => basename(s).length - 3));
+  const report = (result: BuildResult) => log(describe(result, width));
+  const tempDir = await Deno.makeTempDir({ prefix: "pier-entries-" });
+  const planned: Planned[] = [];
+  try {
+    // Bundling is quick but spawns a process each: two at a time.
+    const queue = sources.map((s) => resolve(s));
+    await Promise.all([0, 1].map(async () => {
+      for (let source = queue.shift(); source; source = queue.shift()) {
+        planned.push(await plan(source, options, tempDir));
+      }
+    }));
+  } finally {
+    await Deno.remove(tempDir, { recursive: true });
+  }
+  const stale = planned.filter((p) => p.stale);
+  for (const p of planned) {
+    if (!p.stale) {
+      p.result.ms = performance.now() - p.started;
+      report(p.result);
+    }
+  }
+  // A build found in the cache was type-checked when it was made.
+  const uncached: Planned[] = [];
+  for (const p of stale) {
+    const cached = cachePath(options, p.key);
+    const wasm = cached && await Deno.readFile(cached).catch(() => undefined);
+    if (!wasm) {
+      uncached.push(p);
+      continue;
+    }
+    await settle(p, () => Promise.resolve(wasm));
+    report(p.result);
+  }
+  if (uncached.length > 0) {
+    log(`type-checking ${uncached.map((p) => p.result.name).join(", ")}`);
+    const typeErrors = await checkAll(uncached);
+    const checked = uncached.filter((p) => {
+      const diagnostics = typeErrors.get(p.result.source);
+      if (!diagnostics) return true;
+      p.result.status = "failed";
+      p.result.error = diagnostics;
+      p.result.ms = performance.now() - p.started;
+      report(p.result);
+      return false;
+    });
+    const pool = new WorkerPool(Math.min(checked.length, options.concurrency ?? 2));
+    try {
+      await Promise.all(checked.map(async (p) => {
+        await settle(p, () => componentizePlanned(p, pool, options));
+        report(p.result);
+      }));
+    } finally {
+      pool.close();
+    }
+  }
+  const order = new Map(sources.map((s, i) => [resolve(s), i]));
+  return planned.map((p) => p.result).sort((a, b) => order.get(a.source)! - order.get(b.source)!);
+}
+
+/** The component sources directly in `dir`: `*.ts` files not starting with `_` (and not `.d.ts`). */
+export async function componentSources(dir: string): Promise<string[]> {
+  const sources: string[] = [];
+  try {
+    for await (const entry of Deno.readDir(dir)) {
+      const { name } = entry;
+      if (
+        entry.isFile && name.endsWith(".ts") && !name.endsWith(".d.ts") && !name.startsWith("_")
+      ) {
+        sources.push(join(dir, name));
+      }
+    }
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  return sources.sort();
+}
+
+/** Builds every stale component source in `componentsDir` into its `.wasm` beside it. */
+export async function buildStale(
+  componentsDir: string,
+  options: Omit<BuildOptions, "outDir"> = {},
+): Promise<BuildResult[]> {
+  return buildComponents(await componentSources(componentsDir), options);
+}
+
+/** Where Deno installs the Wizer binary that componentize-js runs (pinned by componentize-js 0.23.0). */
+function wizerPath(): string {
+  const os = { windows: "win32" }[Deno.build.os as string] ?? Deno.build.os;
+  const arch = { x86_64: "x64", aarch64: "arm64" }[Deno.build.arch as string] ?? Deno.build.arch;
+  const pkg = `wizer-${os}-${arch}`;
+  const exe = os === "win32" ? "wizer.exe" : "wizer";
+  return join(
+    ROOT,
+    `node_modules/.deno/@bytecodealliance+${pkg}@10.0.0/node_modules/@bytecodealliance/${pkg}/${exe}`,
+  );
+}
+
+/** The directories a build of `targets` writes: each directory target, and each file target's. */
+function outputDirs(targets: string[]): string[] {
+  return [...new Set(targets.map((t) => resolve(t.endsWith(".ts") ? dirname(t) : t)))];
+}
+
+/** The system temp dir, where the engines work. */
+function tempDir(): string {
+  try {
+    return Deno.env.get("TMPDIR") || "/tmp";
+  } catch {
+    return "/tmp"; // no env permission
+  }
+}
+
+/**
+ * The `deno` arguments that run this tool on `targets` (component sources or
+ * directories of them) with only the permissions a build needs:
+ *
+ * - read the project (sources, `wit/`, `node_modules`), the targets and the temp dir;
+ * - write the targets' directories (the `.wasm` files) and the temp dir;
+ * - run `deno` (bundle, check) and the Wizer binary componentize-js pre-initializes with;
+ * - `--allow-env`: jco's WASI shim, which componentize-js runs its WIT tooling on, copies the
+ *   whole environment at load;
+ * - `--allow-sys=cpus,networkInterfaces,hostname` and `--allow-ffi` of `node_modules`: the
+ *   engines' native parsers (oxc-parser, componentize-qjs) probe the platform and load `.node`
+ *   libraries.
+ */
+export function buildCommand(targets: string[]): string[] {
+  const dirs = outputDirs(targets);
+  const temp = tempDir();
+  return [
+    "run",
+    `--allow-read=${[ROOT, ...dirs, temp].join(",")}`,
+    `--allow-write=${[...dirs, temp].join(",")}`,
+    `--allow-run=${Deno.execPath()},${wizerPath()}`,
+    "--allow-env",
+    "--allow-sys=cpus,networkInterfaces,hostname",
+    `--allow-ffi=${join(ROOT, "node_modules")}`,
+    join(ROOT, "guest/build.ts"),
+    ...targets.map((t) => resolve(t)),
+  ];
+}
+
+if (import.meta.main) {
+  const targets = Deno.args.length > 0 ? Deno.args : [join(ROOT, "components")];
+  const writable = outputDirs(targets).every((path) =>
+    Deno.permissions.querySync({ name: "write", path }).state === "granted"
+  );
+  if (!writable) {
+    // Started by `deno task build` with read and run only: run again with exactly what a build needs.
+    const child = new Deno.Command(Deno.execPath(), { args: buildCommand(targets) }).spawn();
+    Deno.exit((await child.status).code);
+  }
+  const started = performance.now();
+  const sources: string[] = [];
+  for (const target of targets) {
+    const info = await Deno.stat(target).catch(() => undefined);
+    if (!info) {
+      console.error(`build: ${target} does not exist`);
+      Deno.exit(1);
+    }
+    sources.push(...(info.isDirectory ? await componentSources(target) : [target]));
+  }
+  const results = await buildComponents(sources, { log: console.log });
+  const count = (status: BuildResult["status"]) =>
+    results.filter((r) => r.status === status).length;
+  console.log(
+    `${results.length} component(s): ${count("built")} built, ${count("fresh")} up to date, ${
+      count("failed")
+    } failed, in ${seconds(performance.now() - started)}`,
+  );
+  if (count("failed") > 0) Deno.exit(1);
+}
