@@ -34,7 +34,12 @@ async function readBody(request: Request): Promise<Uint8Array | null | undefined
     if (size > MAX_BODY_BYTES) return undefined;
     chunks.push(chunk);
   }
-  if (chunks.length === 1) return chunks[0];
+  // The body's buffer is transferred to the worker: never hand over a view of a buffer that
+  // Deno's HTTP stack may share.
+  const only = chunks[0];
+  if (chunks.length === 1 && only.byteOffset === 0 && only.byteLength === only.buffer.byteLength) {
+    return only;
+  }
   const body = new Uint8Array(size);
   let offset = 0;
   for (const chunk of chunks) {

@@ -56,6 +56,9 @@ async function startFlags(): Promise<string[]> {
   return words.filter((w) => w.startsWith("--"));
 }
 
+/** Set `PIER_TEST_LOG` to a file to keep every Pier log of a test run there (for a hang). */
+const LOG_FILE = Deno.env.get("PIER_TEST_LOG");
+
 /** A running Pier process. */
 export interface Pier {
   url: string;
@@ -118,6 +121,7 @@ export async function startPier(setup: PierSetup = {}): Promise<Pier> {
   const pump = async (stream: ReadableStream<Uint8Array>) => {
     for await (const text of stream.pipeThrough(new TextDecoderStream())) {
       output += text;
+      if (LOG_FILE) Deno.writeTextFileSync(LOG_FILE, text, { append: true });
       for (const listener of listeners) listener();
     }
   };
