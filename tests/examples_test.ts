@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { componentWit } from "@bytecodealliance/jco-transpile/wasm-tools";
 import { buildComponents } from "../guest/build.ts";
 import { fromFileUrl } from "../runtime/paths.ts";
-import { type Pier, startPier } from "./harness.ts";
+import { type Pier, renderInBrowser, startPier } from "./harness.ts";
 
 const ROOT = fromFileUrl(new URL("..", import.meta.url)).replace(/\/$/, "");
 const EXAMPLES = ["cleanup", "counter", "hello", "page", "todos", "weather"];
@@ -228,6 +228,17 @@ Deno.test("example components", async (t) => {
       assert.match(search.body, /value="SEC&quot;&lt;"/);
       assert.match(search.body, /<p>Nothing to do\.<\/p>/);
       assert.match((await call("/page?q=SEC")).body, /<ul><li class="open">second<\/li><\/ul>/);
+    });
+
+    await t.step("page: a real browser shows titles as text and runs none of them", async () => {
+      const attack = `<img src=x onerror="document.title='pwned'">` +
+        `<script>document.title='pwned'</script>`;
+      await send("POST", "/todos", { title: attack });
+      const dom = await renderInBrowser(`${pier.url}/page`);
+      assert.match(dom, /<title>Todos<\/title>/, "no injected script ran");
+      assert.ok(dom.includes("&lt;img src=x onerror="), "the title is shown as text");
+      assert.doesNotMatch(dom, /<img|pwned<\/title>/);
+      assert.match(dom, /<li class="open">second<\/li>/);
     });
 
     await t.step("counter: atomic increments in a KV bucket", async () => {

@@ -181,3 +181,49 @@ export async function startPier(setup: PierSetup = {}): Promise<Pier> {
     },
   };
 }
+
+/** Debian's Chromium, installed with apt on first use (the tests run as root on CI machines). */
+export async function ensureChromium(): Promise<string> {
+  const path = "/usr/bin/chromium";
+  const present = () => Deno.stat(path).then(() => true, () => false);
+  if (await present()) return path;
+  const apt = (...args: string[]) =>
+    new Deno.Command("apt-get", { args, stdout: "null", stderr: "inherit" }).output();
+  console.log("  installing chromium with apt-get (once per machine)");
+  if (!(await apt("install", "-y", "chromium")).success) {
+    await apt("update");
+    await apt("install", "-y", "chromium");
+  }
+  if (!await present()) throw new Error("could not install chromium (apt-get install chromium)");
+  return path;
+}
+
+/** The DOM of `url` after a headless Chromium loaded it and ran its scripts. */
+export async function renderInBrowser(url: string): Promise<string> {
+  const chromium = await ensureChromium();
+  const profile = await Deno.makeTempDir({ prefix: "pier-chromium-" });
+  try {
+    const { stdout, success } = await new Deno.Command(chromium, {
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        `--user-data-dir=${profile}`,
+        "--virtual-time-budget=2000",
+        "--dump-dom",
+        url,
+      ],
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    if (!success) throw new Error(`chromium could not render ${url}`);
+    return new TextDecoder().decode(stdout);
+  } finally {
+    await Deno.remove(profile, { recursive: true }).catch(() => {});
+  }
+}
