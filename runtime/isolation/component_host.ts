@@ -42,6 +42,9 @@ export const SQL_FUNCTION_TIMEOUT_MS = 1000;
 
 const WORKER_URL = new URL("./component_worker.ts", import.meta.url);
 
+/** Statuses whose responses have no body (the Response constructor refuses one). */
+const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
+
 /** Runs one component in a worker and answers requests with it. */
 export class ComponentHost {
   #worker: Worker | undefined;
@@ -154,8 +157,13 @@ export class ComponentHost {
             this.#worker?.postMessage({ type: "cancel", id: message.id });
           },
         });
+        // A 204 or 304 has no body, whatever the guest wrote.
+        const nullBody = NULL_BODY_STATUSES.has(message.status);
         pending.head.resolve(
-          new Response(body, { status: message.status, headers: message.headers }),
+          new Response(nullBody ? null : body, {
+            status: message.status,
+            headers: message.headers,
+          }),
         );
         break;
       }
