@@ -75,6 +75,13 @@ Deno.test("runtime core", async (t) => {
       assert.equal(await response.text(), "");
     });
 
+    await t.step("204 is answered without a body", async () => {
+      const response = await pier.fetch("/no-content");
+      assert.equal(response.status, 204);
+      assert.equal(response.headers.get("x-done"), "yes");
+      assert.equal(await response.text(), "");
+    });
+
     await t.step("the response body streams", async () => {
       const response = await pier.fetch("/stream");
       const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
