@@ -47,6 +47,22 @@ Deno.test("SQL functions from components", async (t) => {
       assert.deepEqual(r.body.rows, [[{ text: "still-works" }]]);
     });
 
+    await t.step("a looping function fails its statement; its worker is replaced", async () => {
+      const started = performance.now();
+      const r = await query(pier, "SELECT pier_loop()");
+      assert.equal(r.status, 400);
+      assert.match(r.body.error, /sqlfn\.pier_loop: no answer within 1000 ms/);
+      assert.ok(performance.now() - started < 5000);
+      await pier.waitForLog(
+        /sqlfn: worker replaced: SQL function pier_loop ran past 1000 ms/,
+        2000,
+      );
+      const ping = await pier.fetch("/sqlfn/ping");
+      assert.equal(await ping.text(), "pong");
+      const again = await query(pier, "SELECT pier_slug('back again')");
+      assert.deepEqual(again.body.rows, [[{ text: "back-again" }]]);
+    });
+
     await t.step("arity and flags are honoured", async () => {
       let r = await query(pier, "SELECT pier_add(1)");
       assert.match(r.body.error, /wrong number of arguments/);

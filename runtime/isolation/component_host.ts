@@ -8,8 +8,17 @@
 import { CapabilityError, type ComponentCapabilities } from "../capabilities/host.ts";
 import type { WitValue } from "../capabilities/values.ts";
 import { log } from "../log.ts";
+import { compileCoreModules } from "./core_modules.ts";
 import { callAndWait } from "./sync_call.ts";
-import type { CapabilityCall, FromWorker, WorkerInit, WorkerRequest } from "./protocol.ts";
+import type {
+  CapabilityCall,
+  FromWorker,
+  ServerMessage,
+  ToWorker,
+  WorkerInit,
+  WorkerMessage,
+  WorkerRequest,
+} from "./protocol.ts";
 
 /** How a component's worker is set up. */
 export interface ComponentHostOptions {
@@ -52,6 +61,12 @@ export class ComponentHost {
   #pending = new Map<number, Pending>();
   #nextId = 1;
   #nextSyncCall = 1;
+  #outbox: { worker?: Worker; messages: ServerMessage[]; transfer: Set<ArrayBuffer> } = {
+    messages: [],
+    transfer: new Set(),
+  };
+  #callChains = new Map<number, Promise<void>>();
+  #modules: Promise<Record<string, WebAssembly.Module>> | undefined;
   #started = false;
 
   constructor(readonly options: ComponentHostOptions) {}
@@ -73,8 +88,7 @@ export class ComponentHost {
     } as WorkerOptions);
     this.#worker = worker;
     const ready = Promise.withResolvers<string>();
-    worker.onmessage = (event: MessageEvent<FromWorker>) => {
-      const message = event.data;
+    const onMessage = (message: WorkerMessage) => {
       if (message.type === "ready") {
         log.info(`${this.name}: worker ready in ${message.ms.toFixed(0)} ms`);
         this.#started = true;
@@ -85,14 +99,29 @@ export class ComponentHost {
         this.#onCall(worker, message);
       } else this.#onResponseMessage(message);
     };
+    worker.onmessage = (event: MessageEvent<FromWorker>) => {
+      const message = event.data;
+      if (message.type !== "batch") return onMessage(message);
+      for (const each of message.messages) onMessage(each);
+    };
     worker.onerror = (event) => {
       event.preventDefault();
       const reason = event.message ?? "worker crashed";
       ready.reject(new Error(reason));
       this.#restart(reason, 500);
     };
-    worker.postMessage({ type: "init", ...this.options.init });
+    // The worker boots meanwhile; it gets the compiled modules with its init.
+    this.#coreModules().then(
+      (modules) => worker.postMessage({ type: "init", ...this.options.init, modules }),
+      (error) => ready.reject(error),
+    );
     return ready.promise;
+  }
+
+  /** The component's core modules, compiled once for every worker it will have. */
+  #coreModules(): Promise<Record<string, WebAssembly.Module>> {
+    const { coreDir, memoryMb } = this.options.init;
+    return this.#modules ??= compileCoreModules(coreDir, memoryMb);
   }
 
   /** Drops the worker, failing its in-flight requests; the next request spawns a new one. */
@@ -101,15 +130,49 @@ export class ComponentHost {
     this.#drop(reason, status);
   }
 
-  async #onCall(worker: Worker, call: CapabilityCall) {
+  /** Queues a message to the worker; a turn's messages go out as one (see the worker's `post`). */
+  #post(worker: Worker, message: ServerMessage, transfer?: ArrayBuffer) {
+    if (this.#outbox.worker !== worker) this.#flush();
+    const outbox = this.#outbox;
+    outbox.worker = worker;
+    outbox.messages.push(message);
+    if (transfer) outbox.transfer.add(transfer);
+    if (outbox.messages.length === 1) queueMicrotask(() => this.#flush());
+  }
+
+  #flush() {
+    const { worker, messages, transfer } = this.#outbox;
+    this.#outbox = { worker: undefined, messages: [], transfer: new Set() };
+    if (!worker || messages.length === 0) return;
+    const message: ToWorker = messages.length === 1 ? messages[0] : { type: "batch", messages };
+    try {
+      worker.postMessage(message, [...transfer]);
+    } catch {
+      // the worker was terminated meanwhile; its requests were failed then
+    }
+  }
+
+  /** A request's capability calls are answered in order, one after the other. */
+  #onCall(worker: Worker, call: CapabilityCall) {
+    const previous = this.#callChains.get(call.requestId);
+    const done = previous
+      ? previous.then(() => this.#answer(worker, call))
+      : this.#answer(worker, call);
+    this.#callChains.set(call.requestId, done);
+    done.then(() => {
+      if (this.#callChains.get(call.requestId) === done) this.#callChains.delete(call.requestId);
+    });
+  }
+
+  async #answer(worker: Worker, call: CapabilityCall) {
     try {
       const value = await this.options.capabilities.handle(call.op, call.args, call.requestId);
-      worker.postMessage({ type: "reply", callId: call.callId, ok: true, value });
+      this.#post(worker, { type: "reply", callId: call.callId, ok: true, value });
     } catch (error) {
       const abiError = error instanceof CapabilityError
         ? error.error
         : { tag: "other", val: String((error as Error).message) };
-      worker.postMessage({ type: "reply", callId: call.callId, ok: false, error: abiError });
+      this.#post(worker, { type: "reply", callId: call.callId, ok: false, error: abiError });
     }
   }
 
@@ -144,17 +207,29 @@ export class ComponentHost {
     }
   }
 
-  #onResponseMessage(message: Exclude<FromWorker, { type: "ready" | "init-failed" | "call" }>) {
+  #onResponseMessage(message: Exclude<WorkerMessage, { type: "ready" | "init-failed" | "call" }>) {
     const pending = this.#pending.get(message.id);
     if (!pending) return;
     switch (message.type) {
+      case "response": {
+        // The guest answered within one turn: no stream needed.
+        this.#finish(message.id);
+        const empty = message.body.byteLength === 0 || NULL_BODY_STATUSES.has(message.status);
+        pending.head.resolve(
+          new Response(empty ? null : message.body as Uint8Array<ArrayBuffer>, {
+            status: message.status,
+            headers: message.headers,
+          }),
+        );
+        break;
+      }
       case "head": {
         const body = new ReadableStream<Uint8Array>({
           start: (controller) => void (pending.body = controller),
           cancel: () => {
             // The client went away: drop the rest of the body, tell the guest.
             pending.body = undefined;
-            this.#worker?.postMessage({ type: "cancel", id: message.id });
+            if (this.#worker) this.#post(this.#worker, { type: "cancel", id: message.id });
           },
         });
         // A 204 or 304 has no body, whatever the guest wrote.
@@ -205,8 +280,14 @@ export class ComponentHost {
       this.options.timeoutMs,
     );
     this.#pending.set(id, { head, timer });
-    const transfer = request.body ? [request.body.buffer as ArrayBuffer] : [];
-    this.#worker!.postMessage({ type: "request", id, ...request }, transfer);
+    const body = request.body;
+    // Only a buffer the body owns whole moves; a view into a larger one is copied.
+    const owned = body && body.byteOffset === 0 && body.byteLength === body.buffer.byteLength;
+    this.#post(
+      this.#worker!,
+      { type: "request", id, ...request },
+      owned ? body.buffer as ArrayBuffer : undefined,
+    );
     return head.promise;
   }
 
@@ -227,7 +308,13 @@ export class ComponentHost {
       () => worker.postMessage({ type: "sql-function", callId, name, args }),
       SQL_FUNCTION_TIMEOUT_MS,
     );
-    if (result.tag === "error") throw new Error(`${this.name}.${name}: ${result.val}`);
+    if (result.tag === "error" || result.tag === "timeout") {
+      if (result.tag === "timeout") {
+        // The guest may be looping: its worker would spin on forever.
+        this.#restart(`SQL function ${name} ran past ${SQL_FUNCTION_TIMEOUT_MS} ms`, 504);
+      }
+      throw new Error(`${this.name}.${name}: ${result.val}`);
+    }
     return result;
   }
 

@@ -16,8 +16,16 @@ import {
 } from "../wasi/http.ts";
 import { hostImports, type ImportObject } from "../wasi/imports.ts";
 import { ByteQueue } from "../wasi/io.ts";
-import type { FromWorker, ToWorker, WorkerInit, WorkerRequest } from "./protocol.ts";
-import { limitMemory } from "./memory_limit.ts";
+import type {
+  FromWorker,
+  ServerMessage,
+  ToWorker,
+  WorkerInit,
+  WorkerMessage,
+  WorkerRequest,
+} from "./protocol.ts";
+import { compileCore } from "./core_modules.ts";
+import { slimGlue } from "./slim_glue.ts";
 import { writeResult } from "./sync_call.ts";
 import type { WitValue } from "../capabilities/values.ts";
 
@@ -31,14 +39,96 @@ type Instantiate = (
 // `process` that check is free and needs no env permission.
 Reflect.deleteProperty(globalThis, "process");
 
-function post(message: FromWorker, transfer: Transferable[] = []) {
-  self.postMessage(message, transfer);
+/**
+ * Messages of the current turn. A postMessage costs far more than the few
+ * microseconds a guest needs to answer, so a turn's messages go out as one,
+ * once its microtasks ran (a guest that suspends lets them run, so what it
+ * wrote before waiting still streams out at once).
+ */
+let outbox: WorkerMessage[] = [];
+
+function post(message: WorkerMessage) {
+  outbox.push(message);
+  if (outbox.length === 1) queueMicrotask(flush);
+}
+
+function flush() {
+  const messages = coalesce(outbox);
+  outbox = [];
+  const transfer = new Set<ArrayBuffer>();
+  for (const message of messages) {
+    const bytes = message.type === "chunk"
+      ? message.bytes
+      : message.type === "response"
+      ? message.body
+      : undefined;
+    // Only buffers a message owns whole move; a view into a larger one is copied.
+    if (bytes && bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength) {
+      transfer.add(bytes.buffer as ArrayBuffer);
+    }
+  }
+  const out: FromWorker = messages.length === 1 ? messages[0] : { type: "batch", messages };
+  self.postMessage(out, [...transfer]);
+}
+
+/** Turns the `head`, `chunk`s and `end` of a response within one batch into one `response`. */
+function coalesce(messages: WorkerMessage[]): WorkerMessage[] {
+  const heads = new Set<number>();
+  const complete = new Set<number>();
+  for (const message of messages) {
+    if (message.type === "head") heads.add(message.id);
+    else if (message.type === "end" && heads.has(message.id)) complete.add(message.id);
+  }
+  if (complete.size === 0) return messages;
+  const out: WorkerMessage[] = [];
+  const bodies = new Map<number, { at: number; chunks: Uint8Array[] }>();
+  for (const message of messages) {
+    if (!("id" in message) || !complete.has(message.id)) out.push(message);
+    else if (message.type === "head") {
+      bodies.set(message.id, { at: out.length, chunks: [] });
+      out.push(message);
+    } else if (message.type === "chunk") bodies.get(message.id)!.chunks.push(message.bytes);
+    else if (message.type === "end") {
+      const { at, chunks } = bodies.get(message.id)!;
+      const head = out[at] as Extract<WorkerMessage, { type: "head" }>;
+      out[at] = {
+        type: "response",
+        id: head.id,
+        status: head.status,
+        headers: head.headers,
+        body: concat(chunks),
+      };
+    }
+  }
+  return out;
+}
+
+function concat(chunks: Uint8Array[]): Uint8Array {
+  if (chunks.length === 1) return chunks[0];
+  const all = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
+  let offset = 0;
+  for (const chunk of chunks) {
+    all.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return all;
 }
 
 /** Finds an export by interface name, whatever its version. */
 function exported(exports: Exports, iface: string) {
   const key = Object.keys(exports).find((k) => k.startsWith(`${iface}@`));
   return key ? exports[key] : undefined;
+}
+
+/** Imports jco's glue, trimmed by {@link slimGlue}. */
+async function importGlue(glueUrl: string): Promise<{ instantiate: Instantiate }> {
+  const { code } = slimGlue(await Deno.readTextFile(new URL(glueUrl)));
+  const url = URL.createObjectURL(new Blob([code], { type: "text/javascript" }));
+  try {
+    return await import(url);
+  } finally {
+    URL.revokeObjectURL(url);
+  }
 }
 
 /** A guest instance and the request it serves. */
@@ -58,8 +148,14 @@ function callHost(requestId: number, op: string, args: unknown[]): Promise<unkno
   return pending.promise;
 }
 
+/** How long a request waits for a busy instance before it gets a new one. */
+const INSTANCE_WAIT_MS = 250;
+
 class Component {
   #idle: Instance[] = [];
+  /** Instances made and not dropped: idle or serving. */
+  #live = 0;
+  #waiters: ((instance?: Instance) => void)[] = [];
   #modules = new Map<string, Promise<WebAssembly.Module>>();
 
   constructor(readonly init: WorkerInit, readonly instantiate: Instantiate) {}
@@ -67,9 +163,11 @@ class Component {
   #coreModule = (file: string) => {
     let module = this.#modules.get(file);
     if (!module) {
-      module = Deno.readFile(`${this.init.coreDir}/${file}`).then((bytes) =>
-        WebAssembly.compile(limitMemory(bytes, this.init.memoryMb * 2 ** 20) as BufferSource)
-      );
+      // The server thread compiled the component's modules; any other is compiled here.
+      const shared = this.init.modules?.[file];
+      module = shared
+        ? Promise.resolve(shared)
+        : compileCore(`${this.init.coreDir}/${file}`, this.init.memoryMb);
       this.#modules.set(file, module);
     }
     return module;
@@ -93,15 +191,56 @@ class Component {
     return { exports: await this.instantiate(this.#coreModule, imports), context };
   }
 
-  /** An instance for request `requestId`: an idle one, or a new one. */
-  async acquire(requestId: number): Promise<Instance> {
-    const instance = this.#idle.pop() ?? await this.#create();
+  /**
+   * An instance for request `requestId`: an idle one; else a new one while
+   * fewer than `maxIdleInstances` live; else the next one released. Making an
+   * instance costs a hundred times a request, so a burst waits for one rather
+   * than making instances it would then throw away; a request that waited
+   * {@link INSTANCE_WAIT_MS} gets a new one all the same (so guests that wait
+   * long, or call their own component, never starve the rest). With `wait`
+   * false a new instance is made at once.
+   */
+  async acquire(requestId: number, wait = true): Promise<Instance> {
+    let instance = this.#idle.pop();
+    if (!instance && wait && this.#live >= this.init.maxIdleInstances) {
+      instance = await new Promise<Instance | undefined>((resolve) => {
+        const waiter = (released?: Instance) => {
+          clearTimeout(timer);
+          resolve(released);
+        };
+        const timer = setTimeout(() => {
+          this.#waiters = this.#waiters.filter((w) => w !== waiter);
+          resolve(undefined);
+        }, INSTANCE_WAIT_MS);
+        this.#waiters.push(waiter);
+      });
+    }
+    if (!instance) {
+      this.#live++;
+      try {
+        instance = await this.#create();
+      } catch (error) {
+        this.#live--;
+        throw error;
+      }
+    }
     instance.context.requestId = requestId;
     return instance;
   }
 
+  /** Puts back an instance that finished its work. */
   release(instance: Instance) {
-    if (this.#idle.length < this.init.maxIdleInstances) this.#idle.push(instance);
+    const waiter = this.#waiters.shift();
+    if (waiter) waiter(instance);
+    else if (this.#idle.length < this.init.maxIdleInstances) this.#idle.push(instance);
+    else this.#live--;
+  }
+
+  /** Forgets an instance that trapped: its state is undefined. */
+  discard() {
+    this.#live--;
+    // A waiting request makes a new instance instead.
+    this.#waiters.shift()?.();
   }
 
   async manifest(): Promise<string> {
@@ -143,7 +282,7 @@ class ResponseChannel implements ResponseTarget {
     });
   }
   write(bytes: Uint8Array) {
-    post({ type: "chunk", id: this.id, bytes }, [bytes.buffer as ArrayBuffer]);
+    post({ type: "chunk", id: this.id, bytes });
   }
   end() {
     if (this.ended) return;
@@ -158,8 +297,9 @@ const inFlight = new Map<number, ResponseChannel>();
 async function handle(request: WorkerRequest) {
   const channel = new ResponseChannel(request.id);
   inFlight.set(request.id, channel);
+  let instance: Instance | undefined;
   try {
-    const instance = await component!.acquire(request.id);
+    instance = await component!.acquire(request.id);
     const handler = exported(instance.exports, "wasi:http/incoming-handler");
     if (!handler) throw new Error("the component does not export incoming-handler");
     const incoming = new IncomingRequest({
@@ -176,6 +316,7 @@ async function handle(request: WorkerRequest) {
     component!.release(instance);
   } catch (error) {
     // A trapped instance's state is undefined: it is not reused.
+    if (instance) component!.discard();
     const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
     if (!channel.started) {
       post({ type: "failed", id: request.id, error: "component failed", detail });
@@ -190,14 +331,17 @@ async function handle(request: WorkerRequest) {
 
 /** Runs one SQL function call on an instance of its own. */
 async function sqlFunction(name: string, args: WitValue[]) {
+  let instance: Instance | undefined;
   try {
-    const instance = await component!.acquire(0);
+    // SQLite holds the server thread meanwhile: never wait for a busy instance.
+    instance = await component!.acquire(0, false);
     const endpoint = exported(instance.exports, "trailbase:component/sqlite-function-endpoint");
     if (!endpoint) throw new Error("the component does not export sqlite-function-endpoint");
     const value = endpoint.dispatchScalarFunction({ functionName: name, arguments: args });
     component!.release(instance);
     return value as WitValue;
   } catch (error) {
+    if (instance) component!.discard();
     // The guest's `error.other(message)` arrives as the variant itself; anything else trapped.
     const variant = error as { tag?: string; val?: unknown };
     const message = variant?.tag === "other"
@@ -209,13 +353,18 @@ async function sqlFunction(name: string, args: WitValue[]) {
   }
 }
 
-self.onmessage = async (event: MessageEvent<ToWorker>) => {
+self.onmessage = (event: MessageEvent<ToWorker>) => {
   const message = event.data;
+  if (message.type !== "batch") return void receive(message);
+  for (const each of message.messages) void receive(each);
+};
+
+async function receive(message: ServerMessage) {
   switch (message.type) {
     case "init": {
       const started = performance.now();
       try {
-        const glue = await import(message.glueUrl);
+        const glue = await importGlue(message.glueUrl);
         component = new Component(message, glue.instantiate);
         const manifest = await component.manifest();
         post({ type: "ready", manifest, ms: performance.now() - started });
@@ -250,4 +399,4 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
       break;
     }
   }
-};
+}

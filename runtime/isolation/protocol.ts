@@ -23,6 +23,11 @@ export interface WorkerInit {
   preopens: Preopen[];
   /** Cap on each guest instance's linear memory. */
   memoryMb: number;
+  /**
+   * The core modules, compiled with that cap, by file name; the worker
+   * compiles any other itself.
+   */
+  modules?: Record<string, WebAssembly.Module>;
   /** Instances kept for reuse when idle. */
   maxIdleInstances: number;
   /** JSON sent to `init-endpoint.get-manifest`. */
@@ -60,13 +65,16 @@ export type WorkerReply =
   | { type: "reply"; callId: number; ok: true; value: unknown }
   | { type: "reply"; callId: number; ok: false; error: unknown };
 
-/** Server thread to worker. */
-export type ToWorker =
+/** One message from the server thread to the worker. */
+export type ServerMessage =
   | WorkerInit
   | WorkerRequest
   | WorkerCancel
   | WorkerReply
   | WorkerSqlFunction;
+
+/** Server thread to worker: one message, or the messages one turn produced. */
+export type ToWorker = ServerMessage | { type: "batch"; messages: ServerMessage[] };
 
 /** A capability call from the guest serving request `requestId` (0: the manifest call). */
 export interface CapabilityCall {
@@ -77,12 +85,20 @@ export interface CapabilityCall {
   args: unknown[];
 }
 
-/** Worker to server thread. */
-export type FromWorker =
+/** One message from the worker to the server thread. */
+export type WorkerMessage =
   | { type: "ready"; manifest: string; ms: number }
   | { type: "init-failed"; error: string }
   | { type: "head"; id: number; status: number; headers: [string, string][] }
   | { type: "chunk"; id: number; bytes: Uint8Array }
   | { type: "end"; id: number }
+  /** A whole response: what `head`, `chunk`s and `end` in one batch become. */
+  | { type: "response"; id: number; status: number; headers: [string, string][]; body: Uint8Array }
   | { type: "failed"; id: number; error: string; detail: string }
   | CapabilityCall;
+
+/**
+ * Worker to server thread: the messages one turn of the worker's event loop
+ * produced, posted together.
+ */
+export type FromWorker = WorkerMessage | { type: "batch"; messages: WorkerMessage[] };

@@ -57,14 +57,14 @@ export function callAndWait(
   callId: number,
   send: () => void,
   timeoutMs: number,
-): WitValue | { tag: "error"; val: string } {
+): WitValue | { tag: "error"; val: string } | { tag: "timeout"; val: string } {
   const slots = new Int32Array(buffer, 0, 4);
   Atomics.store(slots, STATE, 0);
   Atomics.store(slots, CALL_ID, callId);
   send();
   if (Atomics.wait(slots, STATE, 0, timeoutMs) === "timed-out") {
     Atomics.store(slots, CALL_ID, 0);
-    return { tag: "error", val: `no answer within ${timeoutMs} ms` };
+    return { tag: "timeout", val: `no answer within ${timeoutMs} ms` };
   }
   const view = new DataView(buffer);
   const payload = () => new Uint8Array(buffer, PAYLOAD_AT, slots[LENGTH]).slice();

@@ -18,25 +18,32 @@ export function databaseImports(call: HostCall): Record<string, Record<string, u
     readonly id = ++nextTransaction;
     #state: "new" | "open" | "ended" = "new";
 
-    async #begin() {
+    /**
+     * Runs one statement. The first one begins the transaction: `begin` and
+     * the statement go out together (the server answers a request's calls in
+     * order), so it costs one round trip, not two.
+     */
+    async #statement(op: string, query: string, params: unknown[]) {
       if (this.#state === "ended") throw { tag: "other", val: "transaction already ended" };
-      if (this.#state === "new") {
-        this.#state = "open";
-        try {
-          await call("db.begin", [this.id]);
-        } catch (error) {
-          this.#state = "ended";
-          throw error;
-        }
+      if (this.#state === "open") return await call(op, [this.id, query, params]);
+      this.#state = "open";
+      const begun = call("db.begin", [this.id]);
+      const result = call(op, [this.id, query, params]);
+      // When `begin` fails the statement fails too, for want of a transaction: `begin` says why.
+      result.catch(() => {});
+      try {
+        await begun;
+      } catch (error) {
+        this.#state = "ended";
+        throw error;
       }
+      return await result;
     }
-    async execute(query: string, params: unknown[]) {
-      await this.#begin();
-      return call("db.execute", [this.id, query, params]);
+    execute(query: string, params: unknown[]) {
+      return this.#statement("db.execute", query, params);
     }
-    async query(query: string, params: unknown[]) {
-      await this.#begin();
-      return call("db.query", [this.id, query, params]);
+    query(query: string, params: unknown[]) {
+      return this.#statement("db.query", query, params);
     }
     async commit() {
       return await this.#end("db.commit");

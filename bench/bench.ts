@@ -1,0 +1,850 @@
+/**
+ * `deno task bench`: Pier side by side with its references, on loopback.
+ *
+ * Builds the bench guests (`bench/guests/`, cached in `.build/bench/`),
+ * starts each system as a real process, drives it with `wrk`, and prints one
+ * table. Everything it starts is stopped on exit, error or Ctrl-C.
+ *
+ * Flags: `--duration S` (seconds per load run, default 5), `--connections N`
+ * (default 16), `--fib N` (default 25), `--only a,b` (rows: hello, db, fib,
+ * start, rss), `--json FILE` (also write the raw results), `--pier DIR`
+ * (benchmark the Pier checkout in DIR instead of this one, to compare two).
+ *
+ * @module
+ */
+import { DatabaseSync } from "node:sqlite";
+import type { EngineName } from "../guest/componentize.ts";
+import { fromFileUrl } from "../runtime/paths.ts";
+import { buildGuest } from "./build.ts";
+
+const ROOT = fromFileUrl(new URL("..", import.meta.url));
+
+/** `--name value` flags over their defaults. */
+function flags(argv: string[], defaults: Record<string, string>): Record<string, string> {
+  const out = { ...defaults };
+  for (let i = 0; i < argv.length; i++) {
+    const name = argv[i].replace(/^--/, "");
+    if (!argv[i].startsWith("--") || !(name in defaults) || argv[i + 1] === undefined) {
+      throw new Error(`unknown flag ${argv[i]}; flags: ${Object.keys(defaults).join(", ")}`);
+    }
+    out[name] = argv[++i];
+  }
+  return out;
+}
+
+const args = flags(Deno.args, {
+  duration: "5",
+  connections: "16",
+  fib: "25",
+  only: "",
+  json: "",
+  pier: "",
+});
+/** The Pier checkout benchmarked: this one, or another given with `--pier DIR` (to compare). */
+const PIER_ROOT = args.pier || ROOT;
+const DURATION_S = Number(args.duration);
+const CONNECTIONS = Number(args.connections);
+const FIB_N = Number(args.fib);
+const ONLY = args.only ? new Set(args.only.split(",")) : undefined;
+const wanted = (row: string) => !ONLY || ONLY.has(row);
+/** Components of the start-up and memory rows. */
+const MANY = 10;
+/** Rows in the bench table, read by the DB endpoint. */
+const ITEMS = 1000;
+const DB_ID = 421;
+
+// ---------------------------------------------------------------------------
+// Processes: everything started is tracked and stopped, whatever happens.
+
+interface Proc {
+  name: string;
+  child: Deno.ChildProcess;
+  output(): string;
+  waitFor(pattern: RegExp, timeoutMs: number): Promise<RegExpMatchArray>;
+  exited: Promise<Deno.CommandStatus>;
+}
+
+const running = new Set<Proc>();
+
+/** Pids of the processes below `pid`, read from /proc. */
+function descendants(pid: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry.name)]);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const found: number[] = [];
+  const walk = (p: number) => {
+    for (const c of children.get(p) ?? []) {
+      found.push(c);
+      walk(c);
+    }
+  };
+  walk(pid);
+  return found;
+}
+
+function alive(pid: number): boolean {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
+  } catch {
+    return false;
+  }
+}
+
+function kill(pid: number, signal: Deno.Signal) {
+  try {
+    Deno.kill(pid, signal);
+  } catch {
+    // already gone
+  }
+}
+
+function spawn(
+  name: string,
+  command: string,
+  argv: string[],
+  env?: Record<string, string>,
+  cwd?: string,
+): Proc {
+  const child = new Deno.Command(command, {
+    args: argv,
+    env,
+    cwd,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let output = "";
+  const listeners = new Set<() => void>();
+  const pump = async (stream: ReadableStream<Uint8Array>) => {
+    for await (const text of stream.pipeThrough(new TextDecoderStream())) {
+      output = (output + text).slice(-200_000);
+      for (const listener of listeners) listener();
+    }
+  };
+  const pumped = Promise.all([pump(child.stdout), pump(child.stderr)]).catch(() => {});
+  const exited = child.status.then(async (status) => {
+    await pumped;
+    for (const listener of listeners) listener();
+    return status;
+  });
+  let done = false;
+  exited.then(() => done = true);
+  const proc: Proc = {
+    name,
+    child,
+    output: () => output,
+    exited,
+    waitFor: (pattern, timeoutMs) =>
+      new Promise((resolve, reject) => {
+        const check = () => {
+          const match = output.match(pattern);
+          if (!match && !done) return;
+          listeners.delete(check);
+          clearTimeout(timer);
+          if (match) resolve(match);
+          else reject(new Error(`${name} exited before printing ${pattern}:\n${output}`));
+        };
+        const timer = setTimeout(() => {
+          listeners.delete(check);
+          reject(new Error(`${name} never printed ${pattern}:\n${output}`));
+        }, timeoutMs);
+        listeners.add(check);
+        check();
+      }),
+  };
+  running.add(proc);
+  return proc;
+}
+
+/** SIGTERM to the process and everything below it, SIGKILL after 5 s. */
+async function stop(what: Proc | { proc: Proc }) {
+  const proc = "proc" in what ? what.proc : what;
+  if (!running.delete(proc)) return;
+  const pids = [proc.child.pid, ...descendants(proc.child.pid)];
+  for (const pid of pids) kill(pid, "SIGTERM");
+  const deadline = Date.now() + 5000;
+  while (pids.some(alive) && Date.now() < deadline) await sleep(50);
+  for (const pid of pids.filter(alive)) kill(pid, "SIGKILL");
+  await proc.exited;
+}
+
+function stopAllNow() {
+  for (const proc of running) {
+    for (const pid of [proc.child.pid, ...descendants(proc.child.pid)]) kill(pid, "SIGKILL");
+  }
+  running.clear();
+}
+
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  Deno.addSignalListener(signal, () => {
+    stopAllNow();
+    Deno.exit(130);
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  listener.close();
+  return port;
+}
+
+/** Polls `url` until it answers 200; the time since `since`, in ms. */
+async function firstOk(url: string, since: number, proc: Proc, timeoutMs = 180_000) {
+  let exited = false;
+  proc.exited.then(() => exited = true);
+  const deadline = since + timeoutMs;
+  while (performance.now() < deadline) {
+    if (exited) throw new Error(`${proc.name} exited:\n${proc.output()}`);
+    try {
+      const response = await fetch(url);
+      await response.body?.cancel();
+      if (response.status === 200) return performance.now() - since;
+      if (/listening on/.test(proc.output())) {
+        throw new Error(`${url} answered ${response.status}:\n${proc.output()}`);
+      }
+    } catch (error) {
+      if (!(error instanceof TypeError)) throw error; // else: not listening yet
+    }
+    await sleep(5);
+  }
+  throw new Error(`${url} never answered 200:\n${proc.output()}`);
+}
+
+function rssMb(pid: number): number {
+  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+  return Number(status.match(/VmRSS:\s+(\d+) kB/)![1]) / 1024;
+}
+
+// ---------------------------------------------------------------------------
+// Load generation: wrk.
+
+interface Load {
+  rps: number;
+  p50: number;
+  p99: number;
+  /** CPU time of the system's processes per request, in µs. */
+  cpuUs: number;
+  errors: string;
+}
+
+async function ensureWrk() {
+  const found = await new Deno.Command("sh", { args: ["-c", "command -v wrk"], stdout: "null" })
+    .output();
+  if (found.success) return;
+  console.log("installing wrk (apt-get install -y wrk)");
+  const install = await new Deno.Command("sh", {
+    args: ["-c", "apt-get install -y wrk || (apt-get update && apt-get install -y wrk)"],
+    stdout: "null",
+    stderr: "inherit",
+  }).output();
+  if (!install.success) throw new Error("could not install wrk; install it and run again");
+}
+
+/** Milliseconds from a wrk time such as `1.20ms`, `812.00us`, `2.01s`. */
+function ms(text: string): number {
+  const [, value, unit] = text.match(/([\d.]+)(us|ms|s|m)/)!;
+  return Number(value) * { us: 1e-3, ms: 1, s: 1e3, m: 6e4 }[unit]!;
+}
+
+async function wrk(url: string, seconds: number): Promise<string> {
+  const out = await new Deno.Command("wrk", {
+    args: [
+      "-t1",
+      `-c${CONNECTIONS}`,
+      `-d${seconds}s`,
+      "--timeout",
+      "10s",
+      "--latency",
+      url,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout);
+  if (!out.success) throw new Error(`wrk failed: ${new TextDecoder().decode(out.stderr)}`);
+  return text;
+}
+
+/** Warms up for 1 s, then measures `url` for the configured duration. */
+/** CPU time used so far by processes `pids` (all their threads), in ms. */
+function cpuMs(pids: number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // gone
+    }
+  }
+  return ticks * 10; // USER_HZ is 100 on Linux
+}
+
+/**
+ * Warms up for 1 s, then measures `url` for the configured duration; also
+ * the CPU time the system's processes (`system.pids()`) spent per request,
+ * which other load on the machine does not skew the way it skews req/s.
+ */
+async function load(label: string, url: string, system: Started): Promise<Load> {
+  const check = await fetch(url);
+  const body = await check.text();
+  if (check.status !== 200) throw new Error(`${label}: ${url} answered ${check.status}: ${body}`);
+  await wrk(url, 1);
+  const pids = system.pids();
+  const cpuBefore = cpuMs(pids);
+  const text = await wrk(url, DURATION_S);
+  const cpu = cpuMs(pids) - cpuBefore;
+  if (!/Requests\/sec/.test(text) || !/50%/.test(text)) {
+    throw new Error(`${label}: unexpected wrk output:\n${text}`);
+  }
+  const errors = [
+    text.match(/Non-2xx or 3xx responses: \d+/)?.[0],
+    text.match(/Socket errors:.*/)?.[0],
+  ].filter(Boolean).join("; ");
+  const requests = Number(text.match(/(\d+) requests in/)![1]);
+  const result = {
+    rps: Number(text.match(/Requests\/sec:\s+([\d.]+)/)![1]),
+    p50: ms(text.match(/50%\s+(\S+)/)![1]),
+    p99: ms(text.match(/99%\s+(\S+)/)![1]),
+    cpuUs: (cpu * 1000) / requests,
+    errors,
+  };
+  console.log(
+    `  ${label}: ${result.rps.toFixed(0)} req/s, p50 ${fmtMs(result.p50)}, p99 ${
+      fmtMs(result.p99)
+    }, ${result.cpuUs.toFixed(0)} µs CPU/request${errors ? ` (${errors})` : ""}`,
+  );
+  return result;
+}
+
+// ---------------------------------------------------------------------------
+// The systems.
+
+/** Creates the `items` table the DB endpoints read. */
+function seed(path: string) {
+  const db = new DatabaseSync(path);
+  db.exec("PRAGMA journal_mode = WAL");
+  db.exec("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL, score REAL)");
+  const insert = db.prepare("INSERT INTO items (id, name, score) VALUES (?, ?, ?)");
+  db.exec("BEGIN");
+  for (let id = 1; id <= ITEMS; id++) insert.run(id, `item ${id}`, id / 7);
+  db.exec("COMMIT");
+  db.close();
+}
+
+/** `bytes` with a custom section appended: same code, its own compile-cache key. */
+function withCustomSection(bytes: Uint8Array, name: string, payload: string): Uint8Array {
+  const leb = (n: number) => {
+    const out: number[] = [];
+    do {
+      let byte = n & 0x7f;
+      n >>>= 7;
+      if (n) byte |= 0x80;
+      out.push(byte);
+    } while (n);
+    return out;
+  };
+  const enc = new TextEncoder();
+  const nameBytes = enc.encode(name);
+  const content = [...leb(nameBytes.length), ...nameBytes, ...enc.encode(payload)];
+  return new Uint8Array([...bytes, 0, ...leb(content.length), ...content]);
+}
+
+/** The `deno run` flags of the `start` task, so Pier starts as `deno task start` starts it. */
+async function startFlags(): Promise<string[]> {
+  const config = JSON.parse(await Deno.readTextFile(`${PIER_ROOT}/deno.json`));
+  return (config.tasks.start as string).split(/\s+/).filter((w) => w.startsWith("--"));
+}
+
+interface Started {
+  proc: Proc;
+  url: string;
+  /** Process start to the first 200 on the probe path, in ms. */
+  firstOkMs: number;
+  /** The server process (the launcher's child). */
+  serverPid: number;
+  /** The processes serving requests, for their CPU time. */
+  pids(): number[];
+}
+
+async function startPier(
+  dir: string,
+  probe: string,
+  env: Record<string, string> = {},
+): Promise<Started> {
+  const port = freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const flags = await startFlags();
+  const started = performance.now();
+  const proc = spawn(
+    "pier",
+    Deno.execPath(),
+    [
+      "run",
+      ...flags,
+      `${PIER_ROOT}/main.ts`,
+      "--components",
+      `${dir}/components`,
+      "--data",
+      `${dir}/data`,
+      "--port",
+      String(port),
+    ],
+    env,
+    PIER_ROOT,
+  );
+  const firstOkMs = await firstOk(`${url}${probe}`, started, proc);
+  const serverPid = Number((await proc.waitFor(/\(pid (\d+)\)/, 10_000))[1]);
+  return { proc, url, firstOkMs, serverPid, pids: () => [serverPid] };
+}
+
+async function startReference(dbPath: string): Promise<Started> {
+  const port = freePort();
+  const started = performance.now();
+  const proc = spawn("Deno.serve", Deno.execPath(), [
+    "run",
+    "--allow-net=127.0.0.1",
+    "--allow-read",
+    "--allow-write",
+    `${ROOT}/bench/reference.ts`,
+    String(port),
+    dbPath,
+  ]);
+  const url = `http://127.0.0.1:${port}`;
+  const firstOkMs = await firstOk(`${url}/hello`, started, proc);
+  return { proc, url, firstOkMs, serverPid: proc.child.pid, pids: () => [proc.child.pid] };
+}
+
+/** jco's CLI: the copy Deno installed with componentize-js, else npx. */
+async function jcoCommand(): Promise<string[]> {
+  const candidates = [
+    `${ROOT}/node_modules/.deno/@bytecodealliance+jco@1.35.0/node_modules/@bytecodealliance/jco/src/jco.js`,
+    `${ROOT}/node_modules/.bin/jco`,
+  ];
+  for (const path of candidates) {
+    try {
+      await Deno.stat(path);
+      return [path];
+    } catch {
+      // not installed there
+    }
+  }
+  return ["npx", "-y", "@bytecodealliance/jco@1.35.0"];
+}
+
+async function startJcoServe(wasm: string): Promise<Started> {
+  const port = freePort();
+  const jco = await jcoCommand();
+  const [command, ...rest] = jco[0] === "npx" ? jco : ["node", ...jco];
+  const started = performance.now();
+  const proc = spawn("jco serve", command, [
+    ...rest,
+    "serve",
+    "--host",
+    "127.0.0.1",
+    "--port",
+    String(port),
+    wasm,
+  ]);
+  const url = `http://127.0.0.1:${port}`;
+  const firstOkMs = await firstOk(`${url}/hello`, started, proc);
+  // jco serve runs the component in a child process.
+  const pids = () => [proc.child.pid, ...descendants(proc.child.pid)];
+  return { proc, url, firstOkMs, serverPid: proc.child.pid, pids };
+}
+
+// ---------------------------------------------------------------------------
+// The table.
+
+interface Row {
+  n: string;
+  bench: string;
+  system: string;
+  load?: Load;
+  /** A start-up time or memory figure. */
+  result?: string;
+  ratio?: string;
+  target?: string;
+}
+
+function fmtMs(value: number): string {
+  if (value >= 1000) return `${(value / 1000).toFixed(2)} s`;
+  if (value >= 10) return `${value.toFixed(0)} ms`;
+  return `${value.toFixed(2)} ms`;
+}
+
+function pct(a: number, b: number): string {
+  const r = a / b;
+  return r >= 2 ? `${r.toFixed(1)}x` : `${(r * 100).toFixed(r < 0.1 ? 1 : 0)}%`;
+}
+
+function table(rows: Row[]): string {
+  const header = [
+    "#",
+    "benchmark",
+    "system",
+    "req/s",
+    "p50",
+    "p99",
+    "CPU/req",
+    "result",
+    "vs reference",
+    "target",
+  ];
+  const numeric = (i: number) => i >= 3 && i <= 6;
+  const lines = rows.map((r) => [
+    r.n,
+    r.bench,
+    r.system,
+    r.load ? r.load.rps.toFixed(0) : "",
+    r.load ? fmtMs(r.load.p50) : "",
+    r.load ? fmtMs(r.load.p99) : "",
+    r.load ? `${r.load.cpuUs.toFixed(0)} µs` : "",
+    (r.result ?? "") + (r.load?.errors ? ` (${r.load.errors})` : ""),
+    r.ratio ?? "",
+    r.target ?? "",
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
+  const fmt = (cells: string[]) =>
+    `| ${
+      cells.map((c, i) => numeric(i) ? c.padStart(widths[i]) : c.padEnd(widths[i])).join(" | ")
+    } |`;
+  const rule = `|${
+    widths.map((w, i) => numeric(i) ? `${"-".repeat(w + 1)}:` : "-".repeat(w + 2)).join("|")
+  }|`;
+  return [fmt(header), rule, ...lines.map(fmt)].join("\n");
+}
+
+const met = (ok: boolean, text: string) => `${ok ? "met" : "MISSED"}: ${text}`;
+
+// ---------------------------------------------------------------------------
+
+async function buildAll() {
+  console.log("building the bench guests (cached in .build/bench/)");
+  const jobs: [string, string, EngineName, string | undefined][] = [
+    ["pier-spidermonkey", "pier.js", "spidermonkey", undefined],
+    ["proxy", "proxy.js", "spidermonkey", "wasi:http/proxy@0.2.12"],
+    ["pier-quickjs", "pier.js", "quickjs", undefined],
+  ];
+  const built: Record<string, string | Error> = {};
+  const queue = [...jobs];
+  const worker = async () => {
+    for (let job = queue.shift(); job; job = queue.shift()) {
+      const [key, entry, engine, world] = job;
+      const started = performance.now();
+      try {
+        built[key] = await buildGuest(entry, engine, world);
+        console.log(`  ${key}: ${((performance.now() - started) / 1000).toFixed(1)} s`);
+      } catch (error) {
+        built[key] = error as Error;
+        const first = (error as Error).message.split("\n").find((l) => l.trim()) ?? "";
+        console.log(`  ${key}: cannot build: ${first.slice(0, 160)}`);
+      }
+    }
+  };
+  await Promise.all([worker(), worker()]);
+  return built;
+}
+
+function cpuModel(): string {
+  try {
+    const info = Deno.readTextFileSync("/proc/cpuinfo");
+    return info.match(/model name\s*:\s*(.*)/)?.[1] ?? "unknown CPU";
+  } catch {
+    return "unknown CPU";
+  }
+}
+
+async function main() {
+  const began = performance.now();
+  await ensureWrk();
+  const built = await buildAll();
+  const spidermonkey = built["pier-spidermonkey"];
+  if (spidermonkey instanceof Error) throw spidermonkey;
+  const quickjs = built["pier-quickjs"];
+  const quickjsNa = quickjs instanceof Error ? "n/a (cannot build)" : undefined;
+
+  const root = await Deno.makeTempDir({ prefix: "pier-bench-" });
+  const results: Record<string, unknown> = {};
+  const rows: Row[] = [];
+  try {
+    // One component serving /hello, /fib/{n}, /db/{id}.
+    const single = async (name: string, wasm: string) => {
+      const dir = `${root}/${name}`;
+      await Deno.mkdir(`${dir}/components`, { recursive: true });
+      await Deno.mkdir(`${dir}/data`, { recursive: true });
+      await Deno.copyFile(wasm, `${dir}/components/bench.wasm`);
+      await Deno.writeTextFile(
+        `${dir}/components/bench.permissions.json`,
+        JSON.stringify({ db: "read" }),
+      );
+      seed(`${dir}/data/main.db`);
+      return dir;
+    };
+    const refDb = `${root}/reference.db`;
+    seed(refDb);
+
+    // Rows 1-6: throughput.
+    let ref: Record<string, Load> = {};
+    let pier: Record<string, Load> = {};
+    let pierQjs: Record<string, Load> = {};
+    const throughput = ["hello", "db", "fib"].filter(wanted);
+    const paths: Record<string, string> = {
+      hello: "/hello",
+      db: `/db/${DB_ID}`,
+      fib: `/fib/${FIB_N}`,
+    };
+    const drive = async (label: string, system: Started) => {
+      const out: Record<string, Load> = {};
+      for (const what of throughput) {
+        out[what] = await load(`${label} ${what}`, `${system.url}${paths[what]}`, system);
+      }
+      return out;
+    };
+    if (throughput.length) {
+      console.log(`load: wrk -t1 -c${CONNECTIONS} -d${DURATION_S}s after a 1 s warm-up`);
+      const reference = await startReference(refDb);
+      ref = await drive("Deno.serve", reference);
+      await stop(reference);
+
+      const dir = await single("spidermonkey", spidermonkey);
+      const pierSm = await startPier(dir, "/hello");
+      pier = await drive("Pier (SpiderMonkey)", pierSm);
+      await stop(pierSm);
+
+      if (!quickjsNa) {
+        const qdir = await single("quickjs", quickjs as string);
+        const pierQ = await startPier(qdir, "/hello");
+        pierQjs = await drive("Pier (QuickJS)", pierQ);
+        await stop(pierQ);
+      }
+    }
+    let jco: Load | undefined;
+    let jcoNa: string | undefined;
+    if (wanted("hello")) {
+      const proxy = built["proxy"];
+      if (proxy instanceof Error) jcoNa = "n/a (cannot build)";
+      else {
+        const server = await startJcoServe(proxy);
+        jco = await load("jco serve hello", `${server.url}/hello`, server);
+        await stop(server);
+      }
+    }
+    results.reference = ref;
+    results.pier = pier;
+    results.pierQuickjs = pierQjs;
+    results.jco = jco;
+
+    if (wanted("hello")) {
+      rows.push({
+        n: "1",
+        bench: "hello",
+        system: "Deno.serve",
+        load: ref.hello,
+        ratio: "100% (reference)",
+      });
+      rows.push({
+        n: "2",
+        bench: "hello",
+        system: "Pier, QuickJS guest",
+        result: quickjsNa,
+        load: pierQjs.hello,
+        ratio: pierQjs.hello ? pct(pierQjs.hello.rps, ref.hello.rps) : "",
+      });
+      const vsJco = jco ? pier.hello.rps / jco.rps : undefined;
+      rows.push({
+        n: "3",
+        bench: "hello",
+        system: "Pier, SpiderMonkey guest",
+        load: pier.hello,
+        ratio: pct(pier.hello.rps, ref.hello.rps),
+        target: met(pier.hello.rps >= 0.25 * ref.hello.rps, ">= 25% of Deno.serve") +
+          (vsJco === undefined
+            ? ""
+            : `; ${met(vsJco >= 20, `>= 20x jco serve (${vsJco.toFixed(0)}x)`)}`),
+      });
+      rows.push({
+        n: "4",
+        bench: "hello",
+        system: "jco serve (Node), SpiderMonkey guest",
+        load: jco,
+        result: jcoNa,
+        ratio: jco ? pct(jco.rps, ref.hello.rps) : "",
+      });
+    }
+    if (wanted("db")) {
+      rows.push({
+        n: "5",
+        bench: "DB read by primary key",
+        system: "Deno.serve + node:sqlite",
+        load: ref.db,
+        ratio: "100% (reference)",
+      });
+      rows.push({
+        n: "5",
+        bench: "DB read by primary key",
+        system: "Pier, SpiderMonkey guest",
+        load: pier.db,
+        ratio: pct(pier.db.rps, ref.db.rps),
+        target: met(pier.db.rps >= 0.3 * ref.db.rps, ">= 30% of plain"),
+      });
+      if (pierQjs.db || quickjsNa) {
+        rows.push({
+          n: "5",
+          bench: "DB read by primary key",
+          system: "Pier, QuickJS guest",
+          load: pierQjs.db,
+          result: quickjsNa,
+          ratio: pierQjs.db ? pct(pierQjs.db.rps, ref.db.rps) : "",
+        });
+      }
+    }
+    if (wanted("fib")) {
+      rows.push({
+        n: "6",
+        bench: `fib(${FIB_N})`,
+        system: "Deno.serve",
+        load: ref.fib,
+        ratio: "100% (reference)",
+      });
+      rows.push({
+        n: "6",
+        bench: `fib(${FIB_N})`,
+        system: "Pier, SpiderMonkey guest",
+        load: pier.fib,
+        ratio: pct(pier.fib.rps, ref.fib.rps),
+      });
+      rows.push({
+        n: "6",
+        bench: `fib(${FIB_N})`,
+        system: "Pier, QuickJS guest",
+        load: pierQjs.fib,
+        result: quickjsNa,
+        ratio: pierQjs.fib ? pct(pierQjs.fib.rps, ref.fib.rps) : "",
+      });
+    }
+
+    // Rows 7-8: start-up and memory with ten components.
+    if (wanted("start") || wanted("rss")) {
+      const dir = `${root}/ten`;
+      await Deno.mkdir(`${dir}/components`, { recursive: true });
+      await Deno.mkdir(`${dir}/data`, { recursive: true });
+      seed(`${dir}/data/main.db`);
+      const bytes = await Deno.readFile(spidermonkey);
+      const env: Record<string, string> = {};
+      for (let i = 0; i < MANY; i++) {
+        const name = `c${i}`;
+        const variable = `BENCH_PREFIX_${i}`;
+        env[variable] = `/${name}`;
+        await Deno.writeFile(
+          `${dir}/components/${name}.wasm`,
+          withCustomSection(bytes, "pier-bench", name),
+        );
+        await Deno.writeTextFile(
+          `${dir}/components/${name}.permissions.json`,
+          JSON.stringify({ db: "read", env: [variable] }),
+        );
+      }
+      const probe = `/c${MANY - 1}/hello`;
+      console.log(`start-up: ${MANY} components, process start to the first 200 on ${probe}`);
+      const cold = await startPier(dir, probe, env);
+      console.log(`  cold cache: ${fmtMs(cold.firstOkMs)}`);
+      await stop(cold);
+      const warmRuns: number[] = [];
+      let rss10 = 0;
+      let launcherRss = 0;
+      for (let run = 0; run < 3; run++) {
+        const warm = await startPier(dir, probe, env);
+        warmRuns.push(warm.firstOkMs);
+        if (run === 2) {
+          await sleep(2000);
+          rss10 = rssMb(warm.serverPid);
+          launcherRss = rssMb(warm.proc.child.pid);
+        }
+        await stop(warm);
+      }
+      const warmMs = warmRuns.sort((a, b) => a - b)[1];
+      console.log(`  warm cache: ${warmRuns.map(fmtMs).join(", ")} (median ${fmtMs(warmMs)})`);
+
+      const empty = `${root}/empty`;
+      await Deno.mkdir(`${empty}/components`, { recursive: true });
+      const idle = await startPier(empty, "/_/health");
+      await sleep(2000);
+      const rss0 = rssMb(idle.serverPid);
+      await stop(idle);
+      const perComponent = (rss10 - rss0) / MANY;
+      console.log(
+        `  idle RSS of the server process: ${rss0.toFixed(0)} MB with 0 components, ${
+          rss10.toFixed(0)
+        } MB with ${MANY} (launcher: ${launcherRss.toFixed(0)} MB)`,
+      );
+      results.startup = { coldMs: cold.firstOkMs, warmMs: warmRuns, rss0, rss10, launcherRss };
+      if (wanted("start")) {
+        rows.push({
+          n: "7",
+          bench: `start-up, ${MANY} components`,
+          system: "Pier, cache cold",
+          result: `first 200 after ${fmtMs(cold.firstOkMs)}`,
+        });
+        rows.push({
+          n: "7",
+          bench: `start-up, ${MANY} components`,
+          system: "Pier, cache warm",
+          result: `first 200 after ${fmtMs(warmMs)} (median of 3)`,
+          target: met(warmMs < 1000, "< 1 s"),
+        });
+      }
+      if (wanted("rss")) {
+        rows.push({
+          n: "8",
+          bench: "idle RSS",
+          system: "Pier, 0 components",
+          result: `${rss0.toFixed(0)} MB`,
+        });
+        rows.push({
+          n: "8",
+          bench: "idle RSS",
+          system: `Pier, ${MANY} components`,
+          result: `${rss10.toFixed(0)} MB (${perComponent.toFixed(1)} MB per component)`,
+          target: met(perComponent <= 30, "<= 30 MB per component"),
+        });
+      }
+    }
+  } finally {
+    for (const proc of [...running]) await stop(proc);
+    await Deno.remove(root, { recursive: true }).catch(() => {});
+  }
+
+  const machine =
+    `${navigator.hardwareConcurrency} cores, ${cpuModel()}, ${Deno.build.os} ${Deno.build.arch}, Deno ${Deno.version.deno}`;
+  console.log(
+    `\nPier bench: ${machine}; wrk -t1 -c${CONNECTIONS} -d${DURATION_S}s on loopback; ${
+      ((performance.now() - began) / 1000).toFixed(0)
+    } s in all\n`,
+  );
+  console.log(table(rows));
+  if (args.json) {
+    await Deno.writeTextFile(args.json, JSON.stringify({ machine, results, rows }, null, 2));
+  }
+}
+
+try {
+  await main();
+} catch (error) {
+  console.error(`bench failed: ${(error as Error).stack ?? error}`);
+  stopAllNow();
+  Deno.exit(1);
+}

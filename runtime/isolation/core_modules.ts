@@ -1,0 +1,47 @@
+/**
+ * Compiles a component's core modules. The server thread compiles them once
+ * and hands the compiled modules to the component's worker (and to the
+ * workers that replace it): V8 shares a compiled module between threads, so
+ * the bytes are read, copied and compiled once per component, on the server
+ * thread, whose allocator reuses that memory; a worker that read tens of MB
+ * itself would keep them resident for its lifetime.
+ *
+ * @module
+ */
+import { limitMemory } from "./memory_limit.ts";
+
+/** The compile in progress: one at a time, so each reuses the memory the previous one freed. */
+let queue: Promise<unknown> = Promise.resolve();
+
+/** Compiles the core module at `path` with its memories capped to `memoryMb`. */
+export function compileCore(path: string, memoryMb: number): Promise<WebAssembly.Module> {
+  const compiled = queue.then(() => compileNow(path, memoryMb));
+  queue = compiled.catch(() => {});
+  return compiled;
+}
+
+async function compileNow(path: string, memoryMb: number): Promise<WebAssembly.Module> {
+  const bytes = await Deno.readFile(path);
+  const limited = limitMemory(bytes, memoryMb * 2 ** 20);
+  try {
+    return await WebAssembly.compile(limited as BufferSource);
+  } finally {
+    // Compiling copied the bytes: free both buffers now rather than at the next full GC.
+    for (const buffer of new Set([bytes.buffer, limited.buffer])) {
+      (buffer as ArrayBuffer & { transfer?: (length: number) => ArrayBuffer }).transfer?.(0);
+    }
+  }
+}
+
+/** Compiles every core module (`*.wasm`) of a compiled component's directory, by file name. */
+export async function compileCoreModules(
+  dir: string,
+  memoryMb: number,
+): Promise<Record<string, WebAssembly.Module>> {
+  const names: string[] = [];
+  for await (const entry of Deno.readDir(dir)) {
+    if (entry.isFile && entry.name.endsWith(".wasm")) names.push(entry.name);
+  }
+  const modules = await Promise.all(names.map((name) => compileCore(`${dir}/${name}`, memoryMb)));
+  return Object.fromEntries(names.map((name, i) => [name, modules[i]]));
+}

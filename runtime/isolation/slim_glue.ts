@@ -1,0 +1,152 @@
+/**
+ * Trims jco's generated glue before a worker runs it.
+ *
+ * jco-transpile 0.15 wraps every host import call in its component-model
+ * async bookkeeping: a task for the host call (a promise, a BigInt id, a map
+ * entry), a subtask in the caller's task, and a save and restore of the
+ * current task; also for the plain WASI 0.2 imports of a guest, where the
+ * result is simply what the trampoline lifts and lowers. A hello request
+ * makes dozens of such calls, and the bookkeeping cost a third of the
+ * worker's time. This rewrite calls each host import's trampoline directly,
+ * with a task object that does nothing: lifting, lowering, resource tables
+ * and borrows stay jco's code. Imports that may suspend (JSPI) get the same,
+ * wrapped in `WebAssembly.Suspending`; jco's guard against suspending a
+ * synchronous export goes, as V8 itself traps on that. Exports keep jco's
+ * code.
+ *
+ * What makes this sound is Pier's use of the glue: each in-flight request has
+ * an instance of its own, so no other call ever runs inside an instance while
+ * one of its host calls is pending, and the host functions never call back
+ * into the guest.
+ *
+ * The rewrite is textual and specific to jco-transpile 0.15's output (the
+ * transpiler is pinned, and part of the compile-cache key): a trampoline
+ * without exactly the expected shape keeps jco's code, and a glue where any
+ * trampoline is used in an unexpected place is left whole.
+ *
+ * @module
+ */
+
+/** What {@link slimGlue} did. */
+export interface SlimGlue {
+  code: string;
+  /** Host imports now called directly. */
+  slimmed: number;
+  /** Host import trampolines in the glue. */
+  trampolines: number;
+}
+
+/** A task that does nothing, for host calls. */
+const HOST_TASK =
+  "  const _pierHostTask = { enterSync() { return true; }, resolve() {}, exit() {}, " +
+  "reject() {}, setErrored() {}, componentIdx() { return -1; }, id() { return 0; }, " +
+  "getParentSubtask() { return undefined; } };\n";
+
+const INSTANTIATE =
+  /^(export function instantiate\(getCoreModule, imports, instantiateCore = WebAssembly\.instantiate\) \{\n)/m;
+const TRAMPOLINE = /^ {2}const _trampoline(\d+) = (async )?function\(/gm;
+/** From the task's creation to its entry. */
+const PROLOGUE =
+  /\n {4}const hostProvided = true;\n[\s\S]*?\n {4}const started = task\.enterSync\(\);\n/;
+const ASYNC_PROLOGUE =
+  /\n {4}const hostProvided = true;\n[\s\S]*?\n {4}const started = await task\.enter\(\{ isHost: hostProvided \}\);\n {4}if \(!started\) \{\n[\s\S]*?\n {4}\}\n/;
+/** The host call, run under the task. */
+const CALL =
+  /_withGlobalCurrentTaskMeta\(\{\n\s*componentIdx: task\.componentIdx\(\),\n\s*taskID: task\.id\(\),\n\s*fn: \(\) => _trackHostOperation\(\(\) => ([\s\S]*?)\),\n\s*\}\)\n\s*;/;
+const ASYNC_CALL =
+  /await\s+_withGlobalCurrentTaskMetaAsync\(\{\n\s*componentIdx: task\.componentIdx\(\),\n\s*taskID: task\.id\(\),\n\s*fn: \(\) => _trackHostOperation\(\(\) => ([\s\S]*?)\),\n\s*\}\)\n\s*;/;
+/** A trap in an async call: jco rejects the task and returns its promise. */
+const ASYNC_TRAP =
+  /\n {6}task\.setErrored\(err\);\n {6}task\.reject\(err\);\n {6}task\.exit\(\);\n {6}return task\.completionPromise\(\);\n/;
+const RESOLVE = /\n {4}task\.resolve\(\[[^\n]*\]\);\n {4}task\.exit\(\);\n/;
+/** Any trace of the bookkeeping left: the trampoline is then left alone. */
+const LEFTOVER =
+  /parentTask|subtask\b|createTask|started|_withGlobalCurrentTaskMeta|_trackHostOperation|completionPromise/;
+/**
+ * How the core module's import is bound to a trampoline: through
+ * `_suspendingImport` when it may suspend, else through jco's lowering.
+ */
+const WIRING =
+  /^ {2}let trampoline(\d+) = _trampoline\1\.manuallyAsync \? new WebAssembly\.Suspending\(_suspendingImport\(0, _lowerImportBackwardsCompat\.bind\(\n {2}null,\n {2}\{\n([\s\S]*?)importFn: _trampoline\1,\n {2}\},\n {2}\)\)\) : _lowerImportBackwardsCompat\.bind\(\n {2}null,\n {2}\{\n([\s\S]*?)importFn: _trampoline\1,\n {2}\},\n {2}\);/gm;
+
+/** A plain WASI 0.2 call: neither side uses the component-model async ABI. */
+const plain = (args: string) =>
+  args.includes("isAsync: false,") && args.includes("funcTypeIsAsync: false,");
+
+function slimSync(chunk: string): string | undefined {
+  const prologue = chunk.match(PROLOGUE);
+  if (!prologue || !prologue[0].includes("isAsync: false,") || !CALL.test(chunk)) return undefined;
+  const slim = chunk.replace(PROLOGUE, "\n    const task = _pierHostTask;\n")
+    .replace(CALL, (_, call: string) => `(${call});`)
+    .replace(RESOLVE, "\n");
+  return LEFTOVER.test(slim) || /\bawait\b/.test(slim) ? undefined : slim;
+}
+
+function slimAsync(chunk: string): string | undefined {
+  const prologue = chunk.match(ASYNC_PROLOGUE);
+  if (!prologue || !prologue[0].includes("isAsync: false,") || !ASYNC_CALL.test(chunk)) {
+    return undefined;
+  }
+  const slim = chunk.replace(ASYNC_PROLOGUE, "\n    const task = _pierHostTask;\n")
+    .replace(ASYNC_CALL, (_, call: string) => `await (${call});`)
+    .replace(ASYNC_TRAP, "\n      throw err;\n")
+    .replace(RESOLVE, "\n");
+  // Its results go to memory: a value returned would reach the guest through the Suspending.
+  return LEFTOVER.test(slim) || /\breturn\b/.test(slim) ? undefined : slim;
+}
+
+/** Rewrites jco's `component.js` as described above; unchanged when its shape is unknown. */
+export function slimGlue(source: string): SlimGlue {
+  const unchanged = { code: source, slimmed: 0, trampolines: 0 };
+  if (!INSTANTIATE.test(source)) return unchanged;
+  // The imports wired through jco's lowering that a direct call can replace.
+  const wired = new Set<string>();
+  for (const [, n, suspending, lowered] of source.matchAll(WIRING)) {
+    if (plain(suspending) && plain(lowered)) wired.add(n);
+  }
+  const sync = new Set<string>();
+  const suspending = new Set<string>();
+  let code = "";
+  let at = 0;
+  let trampolines = 0;
+  for (const start of source.matchAll(TRAMPOLINE)) {
+    trampolines++;
+    const n = start[1];
+    const isAsync = start[2] !== undefined;
+    const name = `\n  _trampoline${n}.fnName = `;
+    const end = source.indexOf(name, start.index);
+    if (!wired.has(n) || end < 0) continue;
+    // An async trampoline is one jco marks as suspending; a sync one must not be marked.
+    const marked = source.startsWith(
+      `\n  _trampoline${n}.manuallyAsync = true;`,
+      source.indexOf("\n", end + name.length),
+    );
+    if (isAsync !== marked) continue;
+    const chunk = source.slice(start.index, end);
+    const slim = isAsync ? slimAsync(chunk) : slimSync(chunk);
+    if (!slim) continue;
+    code += source.slice(at, start.index) + slim;
+    at = end;
+    (isAsync ? suspending : sync).add(n);
+  }
+  code += source.slice(at);
+  // A slimmed trampoline resolves no subtask: it must be called directly.
+  code = code.replace(WIRING, (all, n: string) => {
+    if (sync.has(n)) return `  let trampoline${n} = _trampoline${n};`;
+    if (suspending.has(n)) {
+      return `  let trampoline${n} = new WebAssembly.Suspending(_trampoline${n});`;
+    }
+    return all;
+  });
+  // Each slimmed trampoline appears in its definition, its name, its `manuallyAsync` mark if it
+  // has one, and its wiring; anywhere else, the glue has a shape this rewrite does not know.
+  const uses = new Map<string, number>();
+  for (const [, n] of code.matchAll(/\b_trampoline(\d+)\b/g)) uses.set(n, (uses.get(n) ?? 0) + 1);
+  for (const n of sync) if (uses.get(n) !== 3) return unchanged;
+  for (const n of suspending) if (uses.get(n) !== 4) return unchanged;
+  code = code.replace(INSTANTIATE, `$1${HOST_TASK}`)
+    // jco's debug log needs `process.env.JCO_DEBUG`, which no worker has: skip building its
+    // arguments too.
+    .replace(/^(\s*)_debugLog\(/gm, "$10 && _debugLog(");
+  return { code, slimmed: sync.size + suspending.size, trampolines };
+}
