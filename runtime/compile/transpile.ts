@@ -6,7 +6,6 @@
  *
  * @module
  */
-import { $init, generate } from "@bytecodealliance/jco-transpile/component";
 
 /** The jco transpiler this runtime pins; part of every cache key. */
 export const TRANSPILER = "@bytecodealliance/jco-transpile@0.15.0";
@@ -94,6 +93,8 @@ export interface Transpiled {
  */
 export async function transpile(bytes: Uint8Array): Promise<Transpiled> {
   assertComponent(bytes);
+  // Loaded on the first cache miss only: jco's generator is itself a large component.
+  const { $init, generate } = await import("@bytecodealliance/jco-transpile/component");
   await $init;
   // deno-lint-ignore no-explicit-any
   const { files, imports } = generate(bytes, TRANSPILE_OPTIONS as any);
