@@ -227,3 +227,16 @@ export async function renderInBrowser(url: string): Promise<string> {
     await Deno.remove(profile, { recursive: true }).catch(() => {});
   }
 }
+
+/** A streamed text body: its first chunk, the rest, and when each arrived (ms after the call). */
+export async function readTimed(
+  response: Response,
+): Promise<{ first: string; rest: string; firstAt: number; allAt: number }> {
+  const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+  const started = performance.now();
+  const first = (await reader.read()).value ?? "";
+  const firstAt = performance.now() - started;
+  let rest = "";
+  for (let r = await reader.read(); !r.done; r = await reader.read()) rest += r.value;
+  return { first, rest, firstAt, allAt: performance.now() - started };
+}

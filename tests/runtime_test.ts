@@ -3,7 +3,7 @@
  * dispatch, failure containment, concurrency and health.
  */
 import assert from "node:assert/strict";
-import { buildFixtures, type Pier, startPier } from "./harness.ts";
+import { buildFixtures, type Pier, readTimed, startPier } from "./harness.ts";
 
 const fixtures = await buildFixtures(["fixture", "conflict", "badinit"]);
 
@@ -83,15 +83,8 @@ Deno.test("runtime core", async (t) => {
     });
 
     await t.step("the response body streams", async () => {
-      const response = await pier.fetch("/stream");
-      const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
-      const started = performance.now();
-      const first = await reader.read();
-      const firstAt = performance.now() - started;
-      let rest = "";
-      for (let r = await reader.read(); !r.done; r = await reader.read()) rest += r.value;
-      const allAt = performance.now() - started;
-      assert.equal(first.value, "one\n");
+      const { first, rest, firstAt, allAt } = await readTimed(await pier.fetch("/stream"));
+      assert.equal(first, "one\n");
       assert.equal(rest, "two\nthree\n");
       // The chunks are 200 ms apart: the first must arrive before the last was written.
       assert.ok(firstAt < allAt - 150, `first chunk at ${firstAt} ms, all at ${allAt} ms`);

@@ -10,7 +10,7 @@ import { scaffold } from "../guest/new.ts";
 import { escapeHtml, html, HttpError, json, markup, redirect, text } from "../guest/response.ts";
 import { fromWit, toWit } from "../guest/values.ts";
 import { fromFileUrl } from "../runtime/paths.ts";
-import { type Pier, startPier } from "./harness.ts";
+import { type Pier, readTimed, startPier } from "./harness.ts";
 
 const ROOT = fromFileUrl(new URL("..", import.meta.url)).replace(/\/$/, "");
 const CACHE: BuildOptions = {
@@ -281,15 +281,8 @@ Deno.test("guest SDK over HTTP", async (t) => {
     });
 
     await t.step("response bodies stream, large ones arrive whole", async () => {
-      const response = await pier.fetch("/sdk/stream");
-      const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
-      const started = performance.now();
-      const first = await reader.read();
-      const firstAt = performance.now() - started;
-      let rest = "";
-      for (let r = await reader.read(); !r.done; r = await reader.read()) rest += r.value;
-      const allAt = performance.now() - started;
-      assert.equal(first.value, "one\n");
+      const { first, rest, firstAt, allAt } = await readTimed(await pier.fetch("/sdk/stream"));
+      assert.equal(first, "one\n");
       assert.equal(rest, "two\nthree\n");
       assert.ok(firstAt < allAt - 250, `first chunk at ${firstAt} ms, all at ${allAt} ms`);
       const big = await get("/sdk/big");
