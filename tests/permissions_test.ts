@@ -8,6 +8,7 @@ import {
   parsePermissions,
   PermissionsError,
 } from "../runtime/permissions.ts";
+import { limitMemory } from "../runtime/compile/memory_limit.ts";
 
 const schema = JSON.parse(
   await Deno.readTextFile(new URL("../runtime/permissions.schema.json", import.meta.url)),
@@ -100,4 +101,22 @@ Deno.test("host rules: exact, port, wildcard, private addresses", () => {
   for (const host of ["8.8.8.8", "172.32.0.1", "example.com", "2001:db8::1"]) {
     assert.ok(!isPrivateAddress(host), host);
   }
+});
+
+Deno.test("memory cap: written padded into the cache, then set in place at load", () => {
+  // (module (memory (export "m") 1)): no maximum of its own.
+  const module = new Uint8Array([
+    ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
+    ...[0x05, 0x03, 0x01, 0x00, 0x01],
+    ...[0x07, 0x05, 0x01, 0x01, 0x6d, 0x02, 0x00],
+  ]);
+  const stored = limitMemory(module, 2 ** 32);
+  assert.notEqual(stored, module);
+  const capped = limitMemory(stored, 2 * 65536);
+  assert.equal(capped, stored, "the cap is set in the same buffer");
+  const memory = new WebAssembly.Instance(new WebAssembly.Module(capped as BufferSource)).exports
+    .m as WebAssembly.Memory;
+  assert.equal(memory.grow(1), 1);
+  assert.throws(() => memory.grow(1), RangeError);
+  assert.throws(() => limitMemory(stored, 0), /needs 0.0625 MB of memory at start/);
 });

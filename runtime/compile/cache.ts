@@ -1,7 +1,10 @@
 /**
  * The on-disk compile cache: one directory per (wasm hash, transpiler,
- * options), written atomically and checked against its recorded hashes on
- * every load, so a corrupt or truncated entry is rebuilt rather than run.
+ * options), written atomically. Finding a component's entry again is cheap:
+ * a stamp of its `.wasm` (size, mtime, inode) leads to the entry, whose files
+ * are checked by size; only a changed `.wasm` is read and hashed, and an entry
+ * that fails to start is checked against its recorded hashes (see
+ * {@link checkEntry}), so a damaged entry is rebuilt rather than run.
  *
  * @module
  */
@@ -9,7 +12,7 @@ import { transpile, TRANSPILE_OPTIONS, TRANSPILER } from "./transpile.ts";
 
 /** A compiled component ready for a worker to load. */
 export interface CacheEntry {
-  /** Directory with `component.js` and the core modules. */
+  /** Directory with the glue (`component.js`) and the core modules. */
   dir: string;
   /** True when the entry was already on disk and intact. */
   hit: boolean;
@@ -19,7 +22,23 @@ export interface CacheEntry {
   imports: string[];
 }
 
+/** What `entry.json` records of an entry. */
+interface EntryIndex {
+  transpiler: string;
+  files: Record<string, { size: number; sha256: string }>;
+  imports: string[];
+}
+
+/** What a stamp records of a `.wasm` file, and the entry it was compiled into. */
+interface SourceStamp {
+  size: number;
+  mtimeMs: number;
+  ino: number | null;
+  key: string;
+}
+
 const INDEX = "entry.json";
+const STAMPS = "sources";
 
 /** Hex SHA-256 of some bytes. */
 export async function sha256(bytes: Uint8Array | string): Promise<string> {
@@ -30,59 +49,125 @@ export async function sha256(bytes: Uint8Array | string): Promise<string> {
 }
 
 /** The cache key of a component's bytes under the pinned transpiler. */
-export async function cacheKey(wasm: Uint8Array): Promise<string> {
+async function cacheKey(wasm: Uint8Array): Promise<string> {
   const settings = await sha256(JSON.stringify({ TRANSPILER, TRANSPILE_OPTIONS }));
   return (await sha256(wasm)).slice(0, 32) + settings.slice(0, 8);
 }
 
-/** The entry's imports, or why the entry in `dir` cannot be used. */
-async function verify(dir: string): Promise<{ imports: string[] } | { problem: string }> {
-  let index: { files: Record<string, string>; imports: string[] };
+/** How closely {@link checkEntry} looks: file sizes, or file contents. */
+export type Depth = "sizes" | "hashes";
+
+async function readIndex(dir: string): Promise<EntryIndex | { problem: string }> {
   try {
-    index = JSON.parse(await Deno.readTextFile(`${dir}/${INDEX}`));
-    if (!index.files || !Array.isArray(index.imports)) throw new Error("incomplete");
+    const index = JSON.parse(await Deno.readTextFile(`${dir}/${INDEX}`));
+    if (index.transpiler !== TRANSPILER || !index.files || !Array.isArray(index.imports)) {
+      throw new Error("incomplete");
+    }
+    return index;
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return { problem: "missing" };
     return { problem: `unreadable index (${(error as Error).message})` };
   }
-  for (const [file, hash] of Object.entries(index.files)) {
+}
+
+/** Why the entry in `dir` cannot be used, or undefined when it can. */
+export async function checkEntry(dir: string, depth: Depth): Promise<string | undefined> {
+  const index = await readIndex(dir);
+  return "problem" in index ? index.problem : await damage(dir, index, depth);
+}
+
+async function damage(dir: string, index: EntryIndex, depth: Depth) {
+  for (const [file, { size, sha256: hash }] of Object.entries(index.files)) {
     try {
-      if (await sha256(await Deno.readFile(`${dir}/${file}`)) !== hash) {
-        return { problem: `${file} does not match its hash` };
+      if (depth === "sizes") {
+        if ((await Deno.stat(`${dir}/${file}`)).size !== size) return `${file} changed size`;
+      } else if (await sha256(await Deno.readFile(`${dir}/${file}`)) !== hash) {
+        return `${file} does not match its hash`;
       }
     } catch {
-      return { problem: `${file} is missing` };
+      return `${file} is missing`;
     }
   }
-  return { imports: index.imports };
+  return undefined;
+}
+
+const stampPath = async (cacheDir: string, wasmPath: string) =>
+  `${cacheDir}/${STAMPS}/${(await sha256(wasmPath)).slice(0, 32)}.json`;
+
+/**
+ * The entry of the `.wasm` at `wasmPath` if its stamp still matches the file
+ * and the entry's files have their recorded sizes; reads no `.wasm`.
+ */
+export async function findCached(
+  wasmPath: string,
+  cacheDir: string,
+): Promise<{ entry: CacheEntry; size: number } | undefined> {
+  try {
+    const [info, stamp] = await Promise.all([
+      Deno.stat(wasmPath),
+      Deno.readTextFile(await stampPath(cacheDir, wasmPath)).then(JSON.parse) as Promise<
+        SourceStamp
+      >,
+    ]);
+    if (
+      info.size !== stamp.size || info.mtime?.getTime() !== stamp.mtimeMs ||
+      info.ino !== stamp.ino || !/^[0-9a-f]{40}$/.test(stamp.key)
+    ) return undefined;
+    const dir = `${cacheDir}/${stamp.key}`;
+    const index = await readIndex(dir);
+    if ("problem" in index || await damage(dir, index, "sizes")) return undefined;
+    return { entry: { dir, hit: true, imports: index.imports }, size: info.size };
+  } catch {
+    return undefined;
+  }
 }
 
 /**
- * Returns the cache entry for `wasm`, transpiling and storing it when it is
- * missing or damaged.
+ * Returns the cache entry of the `.wasm` at `wasmPath`, transpiling and
+ * storing it when it is missing or damaged, and stamps the file so that the
+ * next start finds the entry with {@link findCached}.
  */
 export async function compileCached(
-  wasm: Uint8Array,
+  wasmPath: string,
   cacheDir: string,
-): Promise<CacheEntry> {
-  const dir = `${cacheDir}/${await cacheKey(wasm)}`;
-  const existing = await verify(dir);
-  if ("imports" in existing) return { dir, hit: true, imports: existing.imports };
+): Promise<{ entry: CacheEntry; size: number }> {
+  // Stat before reading: a file changed meanwhile leaves a stamp that no longer matches.
+  const info = await Deno.stat(wasmPath);
+  const wasm = await Deno.readFile(wasmPath);
+  const key = await cacheKey(wasm);
+  const dir = `${cacheDir}/${key}`;
+  const stamp: SourceStamp = {
+    size: info.size,
+    mtimeMs: info.mtime?.getTime() ?? 0,
+    ino: info.ino,
+    key,
+  };
+  const writeStamp = async () => {
+    const path = await stampPath(cacheDir, wasmPath);
+    await Deno.mkdir(`${cacheDir}/${STAMPS}`, { recursive: true });
+    await Deno.writeTextFile(`${path}.tmp`, JSON.stringify(stamp));
+    await Deno.rename(`${path}.tmp`, path);
+  };
+  const problem = await checkEntry(dir, "hashes");
+  if (!problem) {
+    await writeStamp();
+    const imports = (await readIndex(dir) as EntryIndex).imports;
+    return { entry: { dir, hit: true, imports }, size: wasm.byteLength };
+  }
 
   const { files, imports } = await transpile(wasm);
   const staging = `${dir}.tmp-${crypto.randomUUID().slice(0, 8)}`;
   await Deno.mkdir(staging, { recursive: true });
-  const hashes: Record<string, string> = {};
+  const recorded: EntryIndex["files"] = {};
   for (const [name, contents] of Object.entries(files)) {
     await Deno.writeFile(`${staging}/${name}`, contents);
-    hashes[name] = await sha256(contents);
+    recorded[name] = { size: contents.byteLength, sha256: await sha256(contents) };
   }
-  await Deno.writeTextFile(
-    `${staging}/${INDEX}`,
-    JSON.stringify({ transpiler: TRANSPILER, files: hashes, imports }),
-  );
+  const index: EntryIndex = { transpiler: TRANSPILER, files: recorded, imports };
+  await Deno.writeTextFile(`${staging}/${INDEX}`, JSON.stringify(index));
   await Deno.remove(dir, { recursive: true }).catch(() => {});
   await Deno.rename(staging, dir);
-  const rebuilt = existing.problem === "missing" ? undefined : existing.problem;
-  return { dir, hit: false, rebuilt, imports };
+  await writeStamp();
+  const rebuilt = problem === "missing" ? undefined : problem;
+  return { entry: { dir, hit: false, rebuilt, imports }, size: wasm.byteLength };
 }

@@ -24,9 +24,8 @@ self.onmessage = async (event: MessageEvent<CompileJob>) => {
   const started = performance.now();
   let reply: CompileReply;
   try {
-    const wasm = await Deno.readFile(wasmPath);
-    const entry = await compileCached(wasm, cacheDir);
-    reply = { entry, size: wasm.byteLength, ms: performance.now() - started };
+    const { entry, size } = await compileCached(wasmPath, cacheDir);
+    reply = { entry, size, ms: performance.now() - started };
   } catch (error) {
     reply = { error: error instanceof Error ? error.message : String(error) };
   }

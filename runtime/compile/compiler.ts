@@ -1,9 +1,10 @@
 /**
  * Compiles many components in parallel on a pool of workers, one per core.
+ * Components whose cache entry is found from its stamp need no worker.
  *
  * @module
  */
-import type { CacheEntry } from "./cache.ts";
+import { type CacheEntry, findCached } from "./cache.ts";
 import type { CompileJob, CompileReply } from "./compile_worker.ts";
 
 /** The outcome of compiling one component. */
@@ -27,6 +28,12 @@ function compileOn(worker: Worker, job: CompileJob): Promise<CompileResult> {
   });
 }
 
+/** Options of {@link compileAll}. */
+export interface CompileOptions {
+  /** Read and hash every `.wasm` and check its entry's hashes, whatever the stamps say. */
+  fresh?: boolean;
+}
+
 /**
  * Compiles `wasmPaths` into `cacheDir` on up to one worker per core, calling
  * `onDone` as each finishes.
@@ -35,9 +42,21 @@ export async function compileAll(
   wasmPaths: string[],
   cacheDir: string,
   onDone: (path: string, result: CompileResult) => void,
+  options: CompileOptions = {},
 ): Promise<Map<string, CompileResult>> {
   const results = new Map<string, CompileResult>();
-  const queue = [...wasmPaths];
+  const queue: string[] = [];
+  for (const path of wasmPaths) {
+    const started = performance.now();
+    const found = options.fresh ? undefined : await findCached(path, cacheDir);
+    if (!found) {
+      queue.push(path);
+      continue;
+    }
+    const result: CompileResult = { ok: true, ...found, ms: performance.now() - started };
+    results.set(path, result);
+    onDone(path, result);
+  }
   const drain = async () => {
     let worker = new Worker(COMPILE_WORKER, { type: "module", name: "compiler" });
     for (let path = queue.shift(); path; path = queue.shift()) {

@@ -6,9 +6,20 @@
  *
  * @module
  */
+import { limitMemory } from "./memory_limit.ts";
+import { SLIM_GLUE, slimGlue } from "./slim_glue.ts";
 
-/** The jco transpiler this runtime pins; part of every cache key. */
-export const TRANSPILER = "@bytecodealliance/jco-transpile@0.15.0";
+/** The jco transpiler this runtime pins, and the rewrite of its glue; part of every cache key. */
+export const TRANSPILER = `@bytecodealliance/jco-transpile@0.15.0+${SLIM_GLUE}+padded-memory`;
+
+/**
+ * The cap every stored core module gets: 32-bit memories' own limit. It is
+ * written padded, so a component's real cap is set in place at load.
+ */
+const NO_MEMORY_CAP = 2 ** 32;
+
+/** The glue's file name in the transpiler's output. */
+export const GLUE = "component.js";
 
 /** WASI 0.2 minor versions whose components Pier accepts. */
 const WASI_VERSIONS = Array.from({ length: 13 }, (_, minor) => `0.2.${minor}`);
@@ -56,7 +67,7 @@ const withVersions = (names: string[]) =>
 
 /** The options passed to jco's generator; part of every cache key. */
 export const TRANSPILE_OPTIONS = {
-  name: "component",
+  name: GLUE.replace(/\.js$/, ""),
   map: [],
   instantiation: { tag: "async" },
   asyncMode: {
@@ -98,7 +109,13 @@ export async function transpile(bytes: Uint8Array): Promise<Transpiled> {
   await $init;
   // deno-lint-ignore no-explicit-any
   const { files, imports } = generate(bytes, TRANSPILE_OPTIONS as any);
-  return { files: Object.fromEntries(files), imports };
+  const byName: Record<string, Uint8Array> = Object.fromEntries(files);
+  for (const name of Object.keys(byName).filter((name) => name.endsWith(".wasm"))) {
+    byName[name] = limitMemory(byName[name], NO_MEMORY_CAP);
+  }
+  const glue = new TextDecoder().decode(byName[GLUE]);
+  byName[GLUE] = new TextEncoder().encode(slimGlue(glue).code);
+  return { files: byName, imports };
 }
 
 const MAGIC = [0x00, 0x61, 0x73, 0x6d];

@@ -25,7 +25,6 @@ import type {
   WorkerRequest,
 } from "./protocol.ts";
 import { compileCore } from "./core_modules.ts";
-import { slimGlue } from "./slim_glue.ts";
 import { writeResult } from "./sync_call.ts";
 import type { WitValue } from "../capabilities/values.ts";
 
@@ -118,17 +117,6 @@ function concat(chunks: Uint8Array[]): Uint8Array {
 function exported(exports: Exports, iface: string) {
   const key = Object.keys(exports).find((k) => k.startsWith(`${iface}@`));
   return key ? exports[key] : undefined;
-}
-
-/** Imports jco's glue, trimmed by {@link slimGlue}. */
-async function importGlue(glueUrl: string): Promise<{ instantiate: Instantiate }> {
-  const { code } = slimGlue(await Deno.readTextFile(new URL(glueUrl)));
-  const url = URL.createObjectURL(new Blob([code], { type: "text/javascript" }));
-  try {
-    return await import(url);
-  } finally {
-    URL.revokeObjectURL(url);
-  }
 }
 
 /** A guest instance and the request it serves. */
@@ -364,7 +352,8 @@ async function receive(message: ServerMessage) {
     case "init": {
       const started = performance.now();
       try {
-        const glue = await importGlue(message.glueUrl);
+        // Imported from its file, V8 keeps neither the source nor a copy of it in the heap.
+        const glue: { instantiate: Instantiate } = await import(message.glueUrl);
         component = new Component(message, glue.instantiate);
         const manifest = await component.manifest();
         post({ type: "ready", manifest, ms: performance.now() - started });

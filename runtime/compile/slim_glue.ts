@@ -1,5 +1,6 @@
 /**
- * Trims jco's generated glue before a worker runs it.
+ * Trims jco's generated glue once, when a component is compiled: the cache
+ * stores the trimmed glue, so every worker imports it straight from disk.
  *
  * jco-transpile 0.15 wraps every host import call in its component-model
  * async bookkeeping: a task for the host call (a promise, a BigInt id, a map
@@ -26,6 +27,9 @@
  *
  * @module
  */
+
+/** This rewrite's version: a compiled entry records which rewrite its glue had. */
+export const SLIM_GLUE = "slim-glue-1";
 
 /** What {@link slimGlue} did. */
 export interface SlimGlue {
