@@ -12,6 +12,7 @@ import { openDatabase } from "./database.ts";
 import { log } from "./log.ts";
 import {
   type ComponentRecord,
+  type Deferred,
   describeTarget,
   loadComponents,
   PIER_VERSION,
@@ -33,6 +34,14 @@ globalThis.addEventListener("error", (event) => {
   event.preventDefault();
   log.error(`uncaught error: ${event.error?.stack ?? event.message}`);
 });
+
+/**
+ * Starts the components that serve from their cached manifest, one at a time:
+ * a request for one of them starts it at once, ahead of these.
+ */
+async function startDeferred(deferred: Deferred[]) {
+  for (const { start } of deferred) await start();
+}
 
 async function main(): Promise<number> {
   let config;
@@ -62,9 +71,12 @@ async function main(): Promise<number> {
       Response.json({
         status: "ok",
         version: PIER_VERSION,
-        components: components.map(({ name, state, error, warnings, routes, size, cache }) => ({
+        components: components.map((
+          { name, state, error, warnings, routes, size, cache, host },
+        ) => ({
           name,
           state,
+          running: host?.running ?? false,
           error,
           warnings,
           routes,
@@ -79,17 +91,16 @@ async function main(): Promise<number> {
     router.add(method, path, { kind: "pier", handler }, describeTarget);
   }
 
-  components.push(
-    ...await loadComponents({
-      componentsDir,
-      dataDir,
-      router,
-      hosts,
-      sqlFunctions: new SqlFunctionRegistry(hosts.database),
-      // The sandbox grants exactly the variables the manifests name.
-      env: (name) => Deno.env.get(name),
-    }),
-  );
+  const { records, deferred } = await loadComponents({
+    componentsDir,
+    dataDir,
+    router,
+    hosts,
+    sqlFunctions: new SqlFunctionRegistry(hosts.database),
+    // The sandbox grants exactly the variables the manifests name.
+    env: (name) => Deno.env.get(name),
+  });
+  components.push(...records);
   for (const component of components) if (component.state === "loaded") jobs.register(component);
 
   const server = Deno.serve({
@@ -102,6 +113,7 @@ async function main(): Promise<number> {
           (performance.now() - started).toFixed(0)
         } ms (pid ${Deno.pid})`,
       );
+      void startDeferred(deferred);
     },
   }, createHandler(router));
 

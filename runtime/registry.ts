@@ -10,10 +10,11 @@
 import { ComponentCapabilities, type Hosts } from "./capabilities/host.ts";
 import type { SqlFunctionRegistry } from "./capabilities/sql_functions.ts";
 import { createSyncBuffer } from "./isolation/sync_call.ts";
-import type { CacheEntry } from "./compile/cache.ts";
-import { compileAll } from "./compile/compiler.ts";
+import { type CacheEntry, checkEntry, sha256 } from "./compile/cache.ts";
+import { compileAll, type CompileResult } from "./compile/compiler.ts";
+import { GLUE } from "./compile/transpile.ts";
 import { discover } from "./discovery.ts";
-import { ComponentHost } from "./isolation/component_host.ts";
+import { ComponentHost, type ComponentHostOptions } from "./isolation/component_host.ts";
 import { log } from "./log.ts";
 import { type Manifest, manifestArgs, parseManifest } from "./manifest.ts";
 import { resolve, toFileUrl } from "./paths.ts";
@@ -113,13 +114,69 @@ export function workerPermissions(
   };
 }
 
-async function startComponent(
+/** How to compile a component again when its cache entry turns out damaged. */
+type Recompile = () => Promise<CompileResult>;
+
+/**
+ * Starts `host`; when it fails on a cache entry that was not just built,
+ * checks the entry against its hashes and, if it is damaged, rebuilds it and
+ * starts once more.
+ */
+async function startChecked(
+  host: ComponentHost,
+  entry: CacheEntry,
+  recompile: Recompile,
+): Promise<string> {
+  try {
+    return await host.start();
+  } catch (error) {
+    host.stop();
+    const problem = entry.hit ? await checkEntry(entry.dir, "hashes") : undefined;
+    if (!problem) throw error;
+    log.warn(`${host.name}: compiled entry damaged (${problem}): compiling it again`);
+    const again = await recompile();
+    if (!again.ok) throw new Error(again.error);
+    try {
+      return await host.start();
+    } catch (error) {
+      host.stop();
+      throw error;
+    }
+  }
+}
+
+/**
+ * Where the manifest a component returned is kept for its next start. It may
+ * depend on the component's bytes (the entry), Pier's version and what the
+ * component can read at start: its environment and its directories.
+ */
+async function manifestFile(entry: CacheEntry, init: ComponentHostOptions["init"]) {
+  const inputs = JSON.stringify([init.manifestArgs, init.env, init.preopens]);
+  return `${entry.dir}/manifest-${(await sha256(inputs)).slice(0, 16)}.json`;
+}
+
+/** A component whose routes were registered from its cached manifest, still to be started. */
+export interface Deferred {
+  record: ComponentRecord;
+  /** Starts the component; records it as failed if it cannot start. */
+  start(): Promise<void>;
+}
+
+/** A component made ready to serve: started, deferred (see {@link Deferred}), or failed. */
+interface Prepared {
+  record: ComponentRecord;
+  manifest?: Manifest;
+  deferred?: Deferred;
+}
+
+async function prepareComponent(
   name: string,
   file: string,
   compiled: { entry: CacheEntry; size: number },
   permissions: Permissions,
   context: LoadContext,
-): Promise<{ record: ComponentRecord; manifest?: Manifest }> {
+  recompile: Recompile,
+): Promise<Prepared> {
   const record: ComponentRecord = {
     name,
     file,
@@ -133,29 +190,59 @@ async function startComponent(
   const missing = ungranted(compiled.entry.imports, permissions);
   if (missing.length) log.info(`${name}: imports but was not granted: ${missing.join(", ")}`);
   const readDirs = permissions.read.map((dir) => resolve(context.dataDir, dir));
+  const init = {
+    name,
+    glueUrl: toFileUrl(`${resolve(compiled.entry.dir)}/${GLUE}`).href,
+    coreDir: compiled.entry.dir,
+    env: permissions.env.flatMap((key) => {
+      const value = context.env(key);
+      return value === undefined ? [] : [[key, value] as [string, string]];
+    }),
+    net: permissions.net,
+    preopens: permissions.read.map((dir, i) => ({ hostPath: readDirs[i], guestPath: `/${dir}` })),
+    memoryMb: permissions.limits.memoryMb,
+    maxIdleInstances: MAX_IDLE_INSTANCES,
+    manifestArgs: manifestArgs(PIER_VERSION),
+    syncBuffer: createSyncBuffer(),
+  };
   const host = new ComponentHost({
-    init: {
-      name,
-      glueUrl: toFileUrl(`${resolve(compiled.entry.dir)}/component.js`).href,
-      coreDir: compiled.entry.dir,
-      env: permissions.env.flatMap((key) => {
-        const value = context.env(key);
-        return value === undefined ? [] : [[key, value] as [string, string]];
-      }),
-      net: permissions.net,
-      preopens: permissions.read.map((dir, i) => ({ hostPath: readDirs[i], guestPath: `/${dir}` })),
-      memoryMb: permissions.limits.memoryMb,
-      maxIdleInstances: MAX_IDLE_INSTANCES,
-      manifestArgs: manifestArgs(PIER_VERSION),
-      syncBuffer: createSyncBuffer(),
-    },
+    init,
     permissions: workerPermissions(compiled.entry, readDirs, permissions),
     timeoutMs: permissions.limits.timeoutMs,
     concurrency: permissions.limits.concurrency,
     capabilities: new ComponentCapabilities(name, permissions, context.hosts),
   });
+  const cachedPath = await manifestFile(compiled.entry, init);
+  const start = async () => {
+    const text = await startChecked(host, compiled.entry, recompile);
+    // Best effort: without it the next start only waits for the component.
+    await Deno.writeTextFile(cachedPath, text).catch(() => {});
+    return text;
+  };
+
+  // A known manifest lets Pier listen before the component runs; SQL functions do not wait,
+  // so a component with any starts first.
+  const cachedText = await Deno.readTextFile(cachedPath).catch(() => undefined);
+  const cached = cachedText === undefined ? undefined : tryParseManifest(cachedText);
+  if (cached && cached.sqliteFunctions.length === 0) {
+    Object.assign(record, { state: "loaded", host, manifest: cached });
+    const deferred = async () => {
+      try {
+        if (await start() !== cachedText) {
+          log.warn(`${name}: its manifest changed since it was cached: restart Pier to apply it`);
+        }
+      } catch (error) {
+        Object.assign(record, {
+          state: "failed",
+          error: `init failed: ${(error as Error).message}`,
+        });
+        log.error(`${name}: ${record.error}`);
+      }
+    };
+    return { record, manifest: cached, deferred: { record, start: deferred } };
+  }
   try {
-    const manifest = parseManifest(await host.start());
+    const manifest = parseManifest(await start());
     Object.assign(record, { state: "loaded", host, manifest });
     return { record, manifest };
   } catch (error) {
@@ -166,8 +253,26 @@ async function startComponent(
   }
 }
 
-/** Loads every component in the components dir and registers its routes. */
-export async function loadComponents(context: LoadContext): Promise<ComponentRecord[]> {
+function tryParseManifest(text: string): Manifest | undefined {
+  try {
+    return parseManifest(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The components of a directory, and the ones still to be started. */
+export interface Loaded {
+  records: ComponentRecord[];
+  /** Components serving from their cached manifest: start them once Pier listens. */
+  deferred: Deferred[];
+}
+
+/**
+ * Loads every component in the components dir and registers its routes. A
+ * component whose manifest is cached is not started yet (see {@link Loaded}).
+ */
+export async function loadComponents(context: LoadContext): Promise<Loaded> {
   const { componentsDir, dataDir } = context;
   const { found, refused } = await discover(componentsDir);
   const failed = (name: string, file: string, error: string): ComponentRecord => {
@@ -175,6 +280,7 @@ export async function loadComponents(context: LoadContext): Promise<ComponentRec
     return { name, file, state: "failed", error, warnings: [], routes: [] };
   };
   const records = refused.map(({ file, reason }) => failed(file.split("/").pop()!, file, reason));
+  const deferred: Deferred[] = [];
 
   const permitted: { name: string; path: string; permissions: Permissions }[] = [];
   for (const { name, path } of found) {
@@ -188,12 +294,12 @@ export async function loadComponents(context: LoadContext): Promise<ComponentRec
   }
   if (permitted.length === 0) {
     if (found.length === 0) log.info(`no components in ${componentsDir}`);
-    return records;
+    return { records, deferred };
   }
 
   log.info(`compiling ${permitted.length} component(s) from ${componentsDir}`);
   const byPath = new Map(permitted.map((c) => [c.path, c]));
-  const compiled = await compileAll([...byPath.keys()], `${dataDir}/cache`, (path, result) => {
+  const onCompiled = (path: string, result: CompileResult) => {
     const name = byPath.get(path)!.name;
     if (!result.ok) return;
     const { entry, size, ms } = result;
@@ -201,18 +307,22 @@ export async function loadComponents(context: LoadContext): Promise<ComponentRec
       ? "cache hit"
       : `cache miss${entry.rebuilt ? ` (rebuilt: ${entry.rebuilt})` : ""}`;
     log.info(`${name}: ${(size / 1e6).toFixed(1)} MB, ${cache}, ${ms.toFixed(0)} ms`);
-  });
+  };
+  const cacheDir = `${dataDir}/cache`;
+  const compiled = await compileAll([...byPath.keys()], cacheDir, onCompiled);
 
-  const started = permitted.map(({ name, path, permissions }) => {
+  const prepared = permitted.map(({ name, path, permissions }): Promise<Prepared> | Prepared => {
     const result = compiled.get(path)!;
     if (!result.ok) {
       const record = failed(name, path, `${path} is not a loadable component: ${result.error}`);
-      return { record, manifest: undefined };
+      return { record };
     }
-    return startComponent(name, path, result, permissions, context);
+    const recompile = async () =>
+      (await compileAll([path], cacheDir, onCompiled, { fresh: true })).get(path)!;
+    return prepareComponent(name, path, result, permissions, context, recompile);
   });
   // Register in discovery order so that a route conflict always refuses the later component.
-  for (const { record, manifest } of await Promise.all(started)) {
+  for (const { record, manifest, deferred: later } of await Promise.all(prepared)) {
     records.push(record);
     if (!manifest) continue;
     registerRoutes(record, manifest, context.router);
@@ -220,7 +330,9 @@ export async function loadComponents(context: LoadContext): Promise<ComponentRec
       record.warnings.push(problem);
       log.error(`${record.name}: ${problem}`);
     }
-    log.info(`${record.name}: loaded, routes: ${record.routes.join(", ") || "none"}`);
+    if (later) deferred.push(later);
+    const when = later ? " (from its cached manifest; starting)" : "";
+    log.info(`${record.name}: loaded${when}, routes: ${record.routes.join(", ") || "none"}`);
   }
-  return records;
+  return { records, deferred };
 }

@@ -56,6 +56,10 @@ async function dispatch(
   registeredPath: string,
   params: [string, string][],
 ): Promise<Response> {
+  if (component.state === "failed") {
+    // It failed to start from its cached manifest: until Pier restarts, it stays down.
+    return errorResponse(503, `${component.name}: ${component.error}`);
+  }
   const body = await readBody(request);
   if (body === undefined) {
     return errorResponse(413, `request body larger than ${MAX_BODY_BYTES} bytes`);

@@ -187,13 +187,20 @@ Deno.test("compile once: cache hit on restart, a damaged entry is rebuilt", asyn
 
   pier = await startPier(dirs);
   assert.match(pier.log(), /fixture: [\d.]+ MB, cache hit, \d+ ms/);
+  // Its manifest is known: Pier listens first and starts the component after.
+  assert.match(pier.log(), /fixture: loaded \(from its cached manifest; starting\)/);
   const health = await (await pier.fetch("/_/health")).json();
   assert.ok(health.components.every((c: { cache: string }) => c.cache === "hit"));
+  const started = await pier.fetch("/echo/from-cached-manifest");
+  assert.equal(started.status, 200);
+  await started.body?.cancel();
   await pier.stop();
 
   // Truncate one file of one entry: that entry alone is rebuilt.
   const entries = [];
-  for await (const entry of Deno.readDir(`${dirs.dataDir}/cache`)) entries.push(entry.name);
+  for await (const { name } of Deno.readDir(`${dirs.dataDir}/cache`)) {
+    if (/^[0-9a-f]{40}$/.test(name)) entries.push(name);
+  }
   assert.equal(entries.length, 2);
   const damaged = `${dirs.dataDir}/cache/${entries[0]}/component.js`;
   await Deno.truncate(damaged, 100);
@@ -203,6 +210,28 @@ Deno.test("compile once: cache hit on restart, a damaged entry is rebuilt", asyn
   const echo = await pier.fetch("/echo/after-rebuild");
   assert.equal(echo.status, 200);
   await echo.body?.cancel();
+  await pier.stop();
+
+  // Damage that keeps the size passes the start-up check; each start fails, the entry's hashes
+  // are checked, and it is rebuilt and started.
+  for (const entry of entries) {
+    const glue = `${dirs.dataDir}/cache/${entry}/component.js`;
+    const size = (await Deno.stat(glue)).size;
+    await Deno.writeTextFile(glue, "export const broken = ;".padEnd(size, " "));
+  }
+  pier = await startPier(dirs);
+  for (const name of ["fixture", "other"]) {
+    await pier.waitForLog(
+      new RegExp(`${name}: compiled entry damaged \\(component\\.js does not match its hash\\)`),
+    );
+    await pier.waitForLog(new RegExp(`${name}: worker ready`));
+  }
+  assert.equal(pier.log().match(/cache miss \(rebuilt: component\.js does not match/g)?.length, 2);
+  for (const path of ["/echo/after-repair", "/conflict-ok"]) {
+    const response = await pier.fetch(path);
+    assert.equal(response.status, 200, path);
+    await response.body?.cancel();
+  }
   await pier.stop();
 });
 

@@ -75,12 +75,20 @@ export class ComponentHost {
     return this.options.init.name;
   }
 
-  /** Starts the worker; resolves with the component's manifest JSON. */
-  start(): Promise<string> {
-    return this.#ready ??= this.#spawn();
+  /** True while a worker of the component is up and has answered its manifest. */
+  get running(): boolean {
+    return this.#started;
   }
 
-  #spawn(): Promise<string> {
+  /**
+   * Starts the worker; resolves with the component's manifest JSON. An urgent
+   * start (a request waits for it) compiles ahead of the others.
+   */
+  start(urgent = false): Promise<string> {
+    return this.#ready ??= this.#spawn(urgent);
+  }
+
+  #spawn(urgent: boolean): Promise<string> {
     const worker = new Worker(WORKER_URL, {
       type: "module",
       name: `component:${this.name}`,
@@ -111,7 +119,7 @@ export class ComponentHost {
       this.#restart(reason, 500);
     };
     // The worker boots meanwhile; it gets the compiled modules with its init.
-    this.#coreModules().then(
+    this.#coreModules(urgent).then(
       (modules) => worker.postMessage({ type: "init", ...this.options.init, modules }),
       (error) => ready.reject(error),
     );
@@ -119,9 +127,13 @@ export class ComponentHost {
   }
 
   /** The component's core modules, compiled once for every worker it will have. */
-  #coreModules(): Promise<Record<string, WebAssembly.Module>> {
+  #coreModules(urgent: boolean): Promise<Record<string, WebAssembly.Module>> {
     const { coreDir, memoryMb } = this.options.init;
-    return this.#modules ??= compileCoreModules(coreDir, memoryMb);
+    // A failed compile is not kept: the modules may be compiled again once repaired.
+    return this.#modules ??= compileCoreModules(coreDir, memoryMb, urgent).catch((error) => {
+      this.#modules = undefined;
+      throw error;
+    });
   }
 
   /** Drops the worker, failing its in-flight requests; the next request spawns a new one. */
@@ -268,7 +280,11 @@ export class ComponentHost {
         503,
       );
     }
-    await this.start();
+    try {
+      await this.start(true);
+    } catch (error) {
+      throw new GuestError(`could not start: ${(error as Error).message}`, 503);
+    }
     const id = this.#nextId++;
     const head = Promise.withResolvers<Response>();
     const timer = setTimeout(
