@@ -201,6 +201,17 @@ function freePort(): number {
 }
 
 /** Polls `url` until it answers 200; the time since `since`, in ms. */
+/** Waits until Pier's health reports every component running (started from its cached manifest). */
+async function allRunning(url: string, timeoutMs = 60_000) {
+  const deadline = performance.now() + timeoutMs;
+  while (performance.now() < deadline) {
+    const { components } = await (await fetch(`${url}/_/health`)).json();
+    if (components.every((c: { running: boolean }) => c.running)) return;
+    await sleep(100);
+  }
+  throw new Error(`components still not running after ${timeoutMs} ms`);
+}
+
 async function firstOk(url: string, since: number, proc: Proc, timeoutMs = 180_000) {
   let exited = false;
   proc.exited.then(() => exited = true);
@@ -770,6 +781,9 @@ async function main() {
         const warm = await startPier(dir, probe, env);
         warmRuns.push(warm.firstOkMs);
         if (run === 2) {
+          // Idle, but every component running and each having served a request.
+          await allRunning(warm.url);
+          for (let i = 0; i < MANY; i++) await (await fetch(`${warm.url}/c${i}/hello`)).text();
           await sleep(2000);
           rss10 = rssMb(warm.serverPid);
           launcherRss = rssMb(warm.proc.child.pid);
