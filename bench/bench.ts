@@ -15,7 +15,7 @@
 import { DatabaseSync } from "node:sqlite";
 import type { EngineName } from "../guest/componentize.ts";
 import { fromFileUrl } from "../runtime/paths.ts";
-import { buildGuest } from "./build.ts";
+import { buildGuest, buildWatGuest } from "./build.ts";
 
 const ROOT = fromFileUrl(new URL("..", import.meta.url));
 
@@ -545,10 +545,11 @@ const met = (ok: boolean, text: string) => `${ok ? "met" : "MISSED"}: ${text}`;
 
 async function buildAll() {
   console.log("building the bench guests (cached in .build/bench/)");
-  const jobs: [string, string, EngineName, string | undefined][] = [
+  const jobs: [string, string, EngineName | "wat", string | undefined][] = [
     ["pier-spidermonkey", "pier.js", "spidermonkey", undefined],
     ["proxy", "proxy.js", "spidermonkey", "wasi:http/proxy@0.2.12"],
     ["pier-quickjs", "pier.js", "quickjs", undefined],
+    ["pier-wat", "hello.wat", "wat", undefined],
   ];
   const built: Record<string, string | Error> = {};
   const queue = [...jobs];
@@ -557,7 +558,9 @@ async function buildAll() {
       const [key, entry, engine, world] = job;
       const started = performance.now();
       try {
-        built[key] = await buildGuest(entry, engine, world);
+        built[key] = engine === "wat"
+          ? await buildWatGuest(entry)
+          : await buildGuest(entry, engine, world);
         console.log(`  ${key}: ${((performance.now() - started) / 1000).toFixed(1)} s`);
       } catch (error) {
         built[key] = error as Error;
@@ -612,6 +615,7 @@ async function main() {
     let ref: Record<string, Load> = {};
     let pier: Record<string, Load> = {};
     let pierQjs: Record<string, Load> = {};
+    let pierWat: Load | undefined;
     const throughput = ["hello", "db", "fib"].filter(wanted);
     const paths: Record<string, string> = {
       hello: "/hello",
@@ -636,6 +640,13 @@ async function main() {
       pier = await drive("Pier (SpiderMonkey)", pierSm);
       await stop(pierSm);
 
+      const wat = built["pier-wat"];
+      if (!(wat instanceof Error) && throughput.includes("hello")) {
+        const pierW = await startPier(await single("wat", wat), "/hello");
+        pierWat = await load("Pier (WAT) hello", `${pierW.url}/hello`, pierW);
+        await stop(pierW);
+      }
+
       if (!quickjsNa) {
         const qdir = await single("quickjs", quickjs as string);
         const pierQ = await startPier(qdir, "/hello");
@@ -657,6 +668,7 @@ async function main() {
     results.reference = ref;
     results.pier = pier;
     results.pierQuickjs = pierQjs;
+    results.pierWat = pierWat;
     results.jco = jco;
 
     if (wanted("hello")) {
@@ -686,6 +698,14 @@ async function main() {
           (vsJco === undefined
             ? ""
             : `; ${met(vsJco >= 20, `>= 20x jco serve (${vsJco.toFixed(0)}x)`)}`),
+      });
+      rows.push({
+        n: "3",
+        bench: "hello",
+        system: "Pier, WAT guest (no JS engine)",
+        load: pierWat,
+        result: pierWat ? "the host's own cost" : "n/a (cannot build)",
+        ratio: pierWat ? pct(pierWat.rps, ref.hello.rps) : "",
       });
       rows.push({
         n: "4",

@@ -7,6 +7,7 @@
  */
 import { _setPreopens } from "@bytecodealliance/preview2-shim/filesystem";
 import { componentize as componentizeJs } from "@bytecodealliance/componentize-js";
+import { componentEmbed, componentNew, parse } from "@bytecodealliance/jco-transpile/wasm-tools";
 import { fromFileUrl } from "../runtime/paths.ts";
 
 /** The WIT directory and world every Pier component targets. */
@@ -66,6 +67,33 @@ export async function bundle(entry: string, options: BundleOptions = {}): Promis
 
 let preopened = false;
 
+/**
+ * componentize-js and jco's wasm-tools read the WIT through jco's WASI shim,
+ * which starts with no preopens: open just the WIT directory, under its own
+ * path. The published types describe the browser shim; the Node shim takes
+ * host paths.
+ */
+function preopenWit() {
+  if (preopened) return;
+  _setPreopens({ [WIT_DIR]: WIT_DIR } as never);
+  preopened = true;
+}
+
+/**
+ * Builds a component from a core module in WebAssembly text written to the
+ * canonical ABI of `world` (no language runtime inside): parse, embed the
+ * world, make the component, with jco's wasm-tools.
+ */
+export async function componentizeWat(wat: string, world = WORLD): Promise<Uint8Array> {
+  preopenWit();
+  try {
+    const core = await parse(wat);
+    return await componentNew(await componentEmbed({ binary: core, witPath: WIT_DIR, world }));
+  } catch (error) {
+    throw new BuildError(String((error as Error).message ?? error));
+  }
+}
+
 /** Options of {@link componentize}. */
 export interface ComponentizeOptions {
   /** The guest engine; SpiderMonkey unless given. */
@@ -94,13 +122,7 @@ export async function componentize(
       });
       return new Uint8Array(component);
     }
-    if (!preopened) {
-      // componentize-js reads the WIT through jco's WASI shim, which starts with no preopens:
-      // open just the WIT directory, under its own path. The published types describe the
-      // browser shim; the Node shim takes host paths.
-      _setPreopens({ [WIT_DIR]: WIT_DIR } as never);
-      preopened = true;
-    }
+    preopenWit();
     const { component } = await componentizeJs({
       sourcePath,
       witPath: WIT_DIR,

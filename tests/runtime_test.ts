@@ -3,6 +3,7 @@
  * dispatch, failure containment, concurrency and health.
  */
 import assert from "node:assert/strict";
+import { componentizeWat } from "../guest/componentize.ts";
 import { buildFixtures, type Pier, readTimed, startPier } from "./harness.ts";
 
 const fixtures = await buildFixtures(["fixture", "conflict", "badinit"]);
@@ -278,4 +279,22 @@ Deno.test("--help prints the flags; a bad flag is refused with the usage", async
   const bad = await run("--port", "eighty");
   assert.equal(bad.code, 2);
   assert.match(new TextDecoder().decode(bad.stderr), /--port: "eighty" is not a port number/);
+});
+
+Deno.test("a guest with no JS engine: hand-written WebAssembly text, built with jco's wasm-tools", async () => {
+  const wat = await Deno.readTextFile(new URL("../bench/guests/hello.wat", import.meta.url));
+  const pier = await startPier({ components: { plain: await componentizeWat(wat) } });
+  try {
+    const hello = await pier.fetch("/hello");
+    assert.equal(hello.status, 200);
+    assert.equal(hello.headers.get("content-type"), "text/plain");
+    assert.equal(await hello.text(), "Hello, world!\n");
+    const other = await pier.fetch("/other");
+    assert.equal(other.status, 404);
+    await other.body?.cancel();
+    const health = await json(await pier.fetch("/_/health"));
+    assert.deepEqual(health.components[0].routes, ["GET /hello"]);
+  } finally {
+    await pier.stop();
+  }
 });
