@@ -10,14 +10,15 @@ import type { WitValue } from "../capabilities/values.ts";
 import { log } from "../log.ts";
 import { compileCoreModules } from "./core_modules.ts";
 import { callAndWait } from "./sync_call.ts";
-import type {
-  CapabilityCall,
-  FromWorker,
-  ServerMessage,
-  ToWorker,
-  WorkerInit,
-  WorkerMessage,
-  WorkerRequest,
+import {
+  type CapabilityCall,
+  type FromWorker,
+  movable,
+  type ServerMessage,
+  type ToWorker,
+  type WorkerInit,
+  type WorkerMessage,
+  type WorkerRequest,
 } from "./protocol.ts";
 
 /** How a component's worker is set up. */
@@ -43,7 +44,8 @@ export class GuestError extends Error {
 interface Pending {
   head: PromiseWithResolvers<Response>;
   body?: ReadableStreamDefaultController<Uint8Array>;
-  timer: ReturnType<typeof setTimeout>;
+  /** When the request runs past its time limit (`performance.now()` time). */
+  deadline: number;
 }
 
 /** How long SQLite (and the server thread) waits for a component's SQL function. */
@@ -68,6 +70,7 @@ export class ComponentHost {
   #callChains = new Map<number, Promise<void>>();
   #modules: Promise<Record<string, WebAssembly.Module>> | undefined;
   #started = false;
+  #deadlineTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(readonly options: ComponentHostOptions) {}
 
@@ -188,7 +191,27 @@ export class ComponentHost {
     }
   }
 
+  /**
+   * Keeps one timer, for the oldest request in flight: every request has the
+   * same limit, so the oldest is the first to run past it (one timer per
+   * request cost more than the rest of the server thread's bookkeeping).
+   */
+  #watchDeadlines() {
+    if (this.#deadlineTimer !== undefined) return;
+    const oldest = this.#pending.values().next().value;
+    if (!oldest) return;
+    this.#deadlineTimer = setTimeout(() => {
+      this.#deadlineTimer = undefined;
+      const overdue = this.#pending.values().next().value;
+      if (overdue && overdue.deadline <= performance.now()) {
+        this.#restart(`a request ran past the ${this.options.timeoutMs} ms limit`, 504);
+      } else this.#watchDeadlines();
+    }, Math.max(0, oldest.deadline - performance.now()));
+  }
+
   #drop(reason: string, status: number) {
+    clearTimeout(this.#deadlineTimer);
+    this.#deadlineTimer = undefined;
     this.options.capabilities.workerGone();
     this.#worker?.terminate();
     this.#worker = undefined;
@@ -203,7 +226,6 @@ export class ComponentHost {
     const pending = this.#pending.get(id);
     if (!pending) return undefined;
     this.#pending.delete(id);
-    clearTimeout(pending.timer);
     this.options.capabilities.requestEnded(id);
     return pending;
   }
@@ -280,30 +302,18 @@ export class ComponentHost {
         503,
       );
     }
-    try {
-      await this.start(true);
-    } catch (error) {
-      throw new GuestError(`could not start: ${(error as Error).message}`, 503);
+    if (!this.#started) {
+      try {
+        await this.start(true);
+      } catch (error) {
+        throw new GuestError(`could not start: ${(error as Error).message}`, 503);
+      }
     }
     const id = this.#nextId++;
     const head = Promise.withResolvers<Response>();
-    const timer = setTimeout(
-      () =>
-        this.#restart(
-          `a request ran past the ${this.options.timeoutMs} ms limit`,
-          504,
-        ),
-      this.options.timeoutMs,
-    );
-    this.#pending.set(id, { head, timer });
-    const body = request.body;
-    // Only a buffer the body owns whole moves; a view into a larger one is copied.
-    const owned = body && body.byteOffset === 0 && body.byteLength === body.buffer.byteLength;
-    this.#post(
-      this.#worker!,
-      { type: "request", id, ...request },
-      owned ? body.buffer as ArrayBuffer : undefined,
-    );
+    this.#pending.set(id, { head, deadline: performance.now() + this.options.timeoutMs });
+    this.#watchDeadlines();
+    this.#post(this.#worker!, { type: "request", id, ...request }, movable(request.body));
     return head.promise;
   }
 

@@ -16,13 +16,14 @@ import {
 } from "../wasi/http.ts";
 import { hostImports, type ImportObject } from "../wasi/imports.ts";
 import { ByteQueue } from "../wasi/io.ts";
-import type {
-  FromWorker,
-  ServerMessage,
-  ToWorker,
-  WorkerInit,
-  WorkerMessage,
-  WorkerRequest,
+import {
+  type FromWorker,
+  movable,
+  type ServerMessage,
+  type ToWorker,
+  type WorkerInit,
+  type WorkerMessage,
+  type WorkerRequest,
 } from "./protocol.ts";
 import { compileCore } from "./core_modules.ts";
 import { writeResult } from "./sync_call.ts";
@@ -56,18 +57,14 @@ function flush() {
   outbox = [];
   const transfer = new Set<ArrayBuffer>();
   for (const message of messages) {
-    const bytes = message.type === "chunk"
-      ? message.bytes
-      : message.type === "response"
-      ? message.body
-      : undefined;
-    // Only buffers a message owns whole move; a view into a larger one is copied.
-    if (bytes && bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength) {
-      transfer.add(bytes.buffer as ArrayBuffer);
-    }
+    const buffer = movable(
+      message.type === "chunk" ? message.bytes : message.type === "response" ? message.body : null,
+    );
+    if (buffer) transfer.add(buffer);
   }
   const out: FromWorker = messages.length === 1 ? messages[0] : { type: "batch", messages };
-  self.postMessage(out, [...transfer]);
+  if (transfer.size) self.postMessage(out, [...transfer]);
+  else self.postMessage(out);
 }
 
 /** Turns the `head`, `chunk`s and `end` of a response within one batch into one `response`. */
@@ -113,10 +110,16 @@ function concat(chunks: Uint8Array[]): Uint8Array {
   return all;
 }
 
+/** Export names by interface: every instance of the worker's component has the same. */
+const exportNames = new Map<string, string | undefined>();
+
 /** Finds an export by interface name, whatever its version. */
 function exported(exports: Exports, iface: string) {
-  const key = Object.keys(exports).find((k) => k.startsWith(`${iface}@`));
-  return key ? exports[key] : undefined;
+  if (!exportNames.has(iface)) {
+    exportNames.set(iface, Object.keys(exports).find((k) => k.startsWith(`${iface}@`)));
+  }
+  const name = exportNames.get(iface);
+  return name ? exports[name] : undefined;
 }
 
 /** A guest instance and the request it serves. */

@@ -102,3 +102,18 @@ export type WorkerMessage =
  * produced, posted together.
  */
 export type FromWorker = WorkerMessage | { type: "batch"; messages: WorkerMessage[] };
+
+/**
+ * Bodies from this size move to the other thread instead of being copied:
+ * moving a buffer costs more than copying a small one.
+ */
+const MOVE_MIN_BYTES = 64 * 1024;
+
+/** The buffer of `bytes` if it should move rather than be copied (see {@link MOVE_MIN_BYTES}). */
+export function movable(bytes: Uint8Array | null | undefined): ArrayBuffer | undefined {
+  // Only a buffer the bytes own whole moves; a view into a larger one is copied.
+  return bytes && bytes.byteLength >= MOVE_MIN_BYTES && bytes.byteOffset === 0 &&
+      bytes.byteLength === bytes.buffer.byteLength
+    ? bytes.buffer as ArrayBuffer
+    : undefined;
+}
