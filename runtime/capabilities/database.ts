@@ -168,9 +168,33 @@ const FUNCTION_FAILED = Symbol("SQL function failed");
 /** Rows as lists of values, integers as bigints. */
 export type Rows = SQLOutputValue[][];
 
-interface Connection {
-  db: DatabaseSync;
-  lock: Lock;
+/** Prepared statements a connection keeps for reuse. */
+const CACHED_STATEMENTS = 100;
+
+/** One SQLite connection, its lock, and its prepared statements by SQL text. */
+class Connection {
+  readonly lock = new Lock();
+  #statements = new Map<string, StatementSync>();
+
+  constructor(readonly db: DatabaseSync) {}
+
+  /**
+   * A prepared statement for `sql`, reused while it is among the most recently
+   * used ones: preparing costs more than running a small query.
+   */
+  statement(sql: string): StatementSync {
+    let statement = this.#statements.get(sql);
+    if (statement) this.#statements.delete(sql);
+    else {
+      statement = this.db.prepare(sql);
+      (statement as NewerStatement).setReadBigInts(true);
+      if (this.#statements.size >= CACHED_STATEMENTS) {
+        this.#statements.delete(this.#statements.keys().next().value!);
+      }
+    }
+    this.#statements.set(sql, statement);
+    return statement;
+  }
 }
 
 /** An open transaction. */
@@ -191,8 +215,8 @@ export class DatabaseHost {
 
   constructor(path: string) {
     // The server opened (and set WAL on) the file first; these only attach to it.
-    this.#writer = { db: open(path, false), lock: new Lock() };
-    this.#reader = { db: open(path, true), lock: new Lock() };
+    this.#writer = new Connection(open(path, false));
+    this.#reader = new Connection(open(path, true));
   }
 
   #functionFailure: string | undefined;
@@ -235,7 +259,7 @@ export class DatabaseHost {
     const release = await connection.lock.acquire(LOCK_TIMEOUT_MS, "begin transaction");
     try {
       const mode = connection === this.#writer ? "BEGIN IMMEDIATE" : "BEGIN";
-      await retryBusy(() => connection.db.exec(mode), Date.now() + LOCK_TIMEOUT_MS);
+      await retryBusy(() => connection.statement(mode).run(), Date.now() + LOCK_TIMEOUT_MS);
     } catch (error) {
       release();
       throw new DatabaseError((error as Error).message);
@@ -249,9 +273,9 @@ export class DatabaseHost {
     if (!tx) throw new DatabaseError("no transaction is open");
     this.#transactions.delete(id);
     try {
-      tx.connection.db.exec(how);
+      tx.connection.statement(how).run();
     } catch (error) {
-      if (tx.connection.db.isTransaction) tx.connection.db.exec("ROLLBACK");
+      if (tx.connection.db.isTransaction) tx.connection.statement("ROLLBACK").run();
       throw new DatabaseError((error as Error).message);
     } finally {
       tx.release();
@@ -280,9 +304,8 @@ export class DatabaseHost {
     params: SQLInputValue[],
     mode: "query" | "execute",
   ): Promise<Rows | bigint> {
-    const exec = (db: DatabaseSync) => {
-      const statement = db.prepare(sql) as NewerStatement;
-      statement.setReadBigInts(true);
+    const exec = (connection: Connection) => {
+      const statement = connection.statement(sql) as NewerStatement;
       if (mode === "execute") return BigInt(statement.run(...params).changes);
       statement.setReturnArrays(true);
       // Not `iterate()`: in Deno 2.9 it drops errors raised while stepping.
@@ -294,7 +317,7 @@ export class DatabaseHost {
       const tx = this.#transactions.get(txId);
       if (!tx) throw new DatabaseError("no transaction is open");
       try {
-        return exec(tx.connection.db);
+        return exec(tx.connection);
       } catch (error) {
         throw wrap(error);
       }
@@ -302,7 +325,7 @@ export class DatabaseHost {
     const connection = this.#connection(grant);
     const release = await connection.lock.acquire(LOCK_TIMEOUT_MS, "statement");
     try {
-      return await retryBusy(() => exec(connection.db), Date.now() + LOCK_TIMEOUT_MS);
+      return await retryBusy(() => exec(connection), Date.now() + LOCK_TIMEOUT_MS);
     } catch (error) {
       throw wrap(error);
     } finally {
