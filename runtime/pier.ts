@@ -37,10 +37,13 @@ globalThis.addEventListener("error", (event) => {
 
 /**
  * Starts the components that serve from their cached manifest, one at a time:
- * a request for one of them starts it at once, ahead of these.
+ * a request for one of them starts it at once, ahead of these. A component
+ * whose manifest changed gets its jobs registered again.
  */
-async function startDeferred(deferred: Deferred[]) {
-  for (const { start } of deferred) await start();
+async function startDeferred(deferred: Deferred[], jobs: ComponentJobs) {
+  for (const { record, start } of deferred) {
+    if (await start() && record.state === "loaded") jobs.register(record);
+  }
 }
 
 async function main(): Promise<number> {
@@ -113,7 +116,7 @@ async function main(): Promise<number> {
           (performance.now() - started).toFixed(0)
         } ms (pid ${Deno.pid})`,
       );
-      void startDeferred(deferred);
+      void startDeferred(deferred, jobs);
     },
   }, createHandler(router));
 

@@ -65,19 +65,42 @@ export interface LoadContext {
   env: (name: string) => string | undefined;
 }
 
-function registerRoutes(record: ComponentRecord, manifest: Manifest, router: Router<RouteTarget>) {
+/** Registers the routes and SQL functions of `manifest` for `record`. */
+function register(record: ComponentRecord, manifest: Manifest, context: LoadContext) {
+  const refused = (message: string) => {
+    record.warnings.push(message);
+    log.error(`${record.name}: ${message}`);
+  };
   for (const { method, path } of manifest.httpHandlers) {
     try {
       const parsed: Method = parseMethod(method);
-      router.add(parsed, path, { kind: "component", component: record }, describeTarget);
+      context.router.add(parsed, path, { kind: "component", component: record }, describeTarget);
       record.routes.push(`${parsed} ${path}`);
     } catch (error) {
       if (!(error instanceof RouteError)) throw error;
-      const message = `route refused: ${error.message}`;
-      record.warnings.push(message);
-      log.error(`${record.name}: ${message}`);
+      refused(`route refused: ${error.message}`);
     }
   }
+  for (const problem of context.sqlFunctions.register(record.host!, manifest.sqliteFunctions)) {
+    refused(problem);
+  }
+}
+
+/**
+ * Puts the manifest a component returned in place of the cached one it was
+ * serving from: its routes and SQL functions follow the new manifest.
+ */
+function reregister(record: ComponentRecord, manifest: Manifest, context: LoadContext) {
+  for (const route of record.routes) {
+    const [method, path] = route.split(" ") as [Method, string];
+    context.router.remove(
+      method,
+      path,
+      (target) => target.kind === "component" && target.component === record,
+    );
+  }
+  Object.assign(record, { manifest, routes: [], warnings: [] });
+  register(record, manifest, context);
 }
 
 /** Imported interfaces a component cannot use with its grants: worth a log line. */
@@ -158,8 +181,12 @@ async function manifestFile(entry: CacheEntry, init: ComponentHostOptions["init"
 /** A component whose routes were registered from its cached manifest, still to be started. */
 export interface Deferred {
   record: ComponentRecord;
-  /** Starts the component; records it as failed if it cannot start. */
-  start(): Promise<void>;
+  /**
+   * Starts the component; records it as failed if it cannot start. Resolves
+   * true when the component's manifest was not the cached one: its routes and
+   * SQL functions now follow the new one, and its jobs must be registered again.
+   */
+  start(): Promise<boolean>;
 }
 
 /** A component made ready to serve: started, deferred (see {@link Deferred}), or failed. */
@@ -228,15 +255,22 @@ async function prepareComponent(
     Object.assign(record, { state: "loaded", host, manifest: cached });
     const deferred = async () => {
       try {
-        if (await start() !== cachedText) {
-          log.warn(`${name}: its manifest changed since it was cached: restart Pier to apply it`);
-        }
+        const text = await start();
+        if (text === cachedText) return false;
+        reregister(record, parseManifest(text), context);
+        log.warn(
+          `${name}: its manifest changed since the last start: routes now ${
+            record.routes.join(", ") || "none"
+          }`,
+        );
+        return true;
       } catch (error) {
         Object.assign(record, {
           state: "failed",
           error: `init failed: ${(error as Error).message}`,
         });
         log.error(`${name}: ${record.error}`);
+        return false;
       }
     };
     return { record, manifest: cached, deferred: { record, start: deferred } };
@@ -325,11 +359,7 @@ export async function loadComponents(context: LoadContext): Promise<Loaded> {
   for (const { record, manifest, deferred: later } of await Promise.all(prepared)) {
     records.push(record);
     if (!manifest) continue;
-    registerRoutes(record, manifest, context.router);
-    for (const problem of context.sqlFunctions.register(record.host!, manifest.sqliteFunctions)) {
-      record.warnings.push(problem);
-      log.error(`${record.name}: ${problem}`);
-    }
+    register(record, manifest, context);
     if (later) deferred.push(later);
     const when = later ? " (from its cached manifest; starting)" : "";
     log.info(`${record.name}: loaded${when}, routes: ${record.routes.join(", ") || "none"}`);

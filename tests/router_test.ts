@@ -68,3 +68,19 @@ Deno.test("bad paths are refused with a reason", () => {
   assert.throws(() => parsePath("/a/{id"), /bad segment/);
   assert.throws(() => parsePath("/a/{1x}"), /bad segment/);
 });
+
+Deno.test("a route is removed only by its owner; the path is free again", () => {
+  const r = router();
+  r.remove("GET", "/users/{id}", (target) => target === "someone else");
+  assert.ok(r.match("GET", "/users/42").kind === "found");
+  r.remove("GET", "/users/{id}", (target) => target === "user");
+  r.remove("GET", "/files/{*rest}", (target) => target === "files");
+  const user = r.match("GET", "/users/42");
+  assert.ok(user.kind === "found" && user.route.target === "fallback");
+  const files = r.match("GET", "/files/a/b");
+  assert.ok(files.kind === "found" && files.route.target === "fallback");
+  r.remove("GET", "/never/added", () => true);
+  r.add("GET", "/users/{name}", "renamed");
+  const renamed = r.match("GET", "/users/7");
+  assert.ok(renamed.kind === "found" && renamed.route.target === "renamed");
+});

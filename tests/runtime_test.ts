@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { componentizeWat } from "../guest/componentize.ts";
 import { buildFixtures, type Pier, readTimed, startPier } from "./harness.ts";
 
-const fixtures = await buildFixtures(["fixture", "conflict", "badinit"]);
+const fixtures = await buildFixtures(["fixture", "conflict", "badinit", "routes_file"]);
 
 async function json(response: Response) {
   assert.equal(response.headers.get("content-type"), "application/json");
@@ -233,6 +233,53 @@ Deno.test("compile once: cache hit on restart, a damaged entry is rebuilt", asyn
     assert.equal(response.status, 200, path);
     await response.body?.cancel();
   }
+  await pier.stop();
+});
+
+Deno.test("a cached manifest that changed is replaced once the component has started", async () => {
+  const root = await Deno.makeTempDir({ prefix: "pier-manifest-" });
+  const dirs = { componentsDir: `${root}/components`, dataDir: `${root}/data` };
+  await Deno.mkdir(`${dirs.dataDir}/conf`, { recursive: true });
+  await Deno.writeTextFile(`${dirs.dataDir}/conf/routes.txt`, "get /one\n");
+  await Deno.mkdir(dirs.componentsDir, { recursive: true });
+  await Deno.writeTextFile(
+    `${dirs.componentsDir}/routes.permissions.json`,
+    JSON.stringify({ read: ["conf"] }),
+  );
+  const status = async (pier: Pier, path: string) => {
+    const response = await pier.fetch(path);
+    await response.body?.cancel();
+    return response.status;
+  };
+  let pier = await startPier({ ...dirs, components: { routes: fixtures.routes_file } });
+  assert.equal(await status(pier, "/one"), 200);
+  await pier.stop();
+
+  // The component is the same, its manifest is not: Pier serves the cached one until the
+  // component answers, then the new one.
+  await Deno.writeTextFile(`${dirs.dataDir}/conf/routes.txt`, "get /two\npost /three\n");
+  pier = await startPier(dirs);
+  assert.match(
+    pier.log(),
+    /routes: loaded \(from its cached manifest; starting\), routes: GET \/one/,
+  );
+  await pier.waitForLog(
+    /routes: its manifest changed since the last start: routes now GET \/two, POST \/three/,
+  );
+  assert.equal(await status(pier, "/one"), 404);
+  assert.equal(await status(pier, "/two"), 200);
+  assert.equal(await status(pier, "/three"), 405);
+  const health = await json(await pier.fetch("/_/health"));
+  assert.deepEqual(health.components[0].routes, ["GET /two", "POST /three"]);
+  await pier.stop();
+
+  // The next start serves the new manifest from the cache.
+  pier = await startPier(dirs);
+  assert.match(
+    pier.log(),
+    /routes: loaded \(from its cached manifest; starting\), routes: GET \/two/,
+  );
+  assert.equal(await status(pier, "/two"), 200);
   await pier.stop();
 });
 

@@ -133,6 +133,24 @@ export class Router<T> {
     table.set(method, { method, path, target, paramNames });
   }
 
+  /** Removes the route for `method` and `path` if `owned` says its target is the caller's. */
+  remove(method: Method, path: string, owned: (target: T) => boolean): void {
+    let node: Node<T> | undefined = this.#root;
+    let table = node.routes;
+    for (const segment of parsePath(path)) {
+      if (segment.kind === "literal") node = node?.literals.get(segment.text);
+      else if (segment.kind === "param") node = node?.param;
+      else {
+        table = node?.wildcard ?? new Map();
+        node = undefined;
+        continue;
+      }
+      table = node?.routes ?? new Map();
+    }
+    const route = table.get(method);
+    if (route && route.path === path && owned(route.target)) table.delete(method);
+  }
+
   /** Finds the route for a request path (undecoded, as in a URL). */
   match(method: string, pathname: string): Match<T> {
     const candidates: { routes: Map<Method, Route<T>>; values: string[] }[] = [];
