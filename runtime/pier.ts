@@ -38,11 +38,14 @@ globalThis.addEventListener("error", (event) => {
 /**
  * Starts the components that serve from their cached manifest, one at a time:
  * a request for one of them starts it at once, ahead of these. A component
- * whose manifest changed gets its jobs registered again.
+ * whose manifest changed gets its jobs registered again; one that cannot
+ * start loses them.
  */
 async function startDeferred(deferred: Deferred[], jobs: ComponentJobs) {
   for (const { record, start } of deferred) {
-    if (await start() && record.state === "loaded") jobs.register(record);
+    const changed = await start();
+    if (record.state !== "loaded") jobs.unregister(record.name);
+    else if (changed) jobs.register(record);
   }
 }
 

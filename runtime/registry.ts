@@ -10,7 +10,7 @@
 import { ComponentCapabilities, type Hosts } from "./capabilities/host.ts";
 import type { SqlFunctionRegistry } from "./capabilities/sql_functions.ts";
 import { createSyncBuffer } from "./isolation/sync_call.ts";
-import { type CacheEntry, checkEntry, sha256 } from "./compile/cache.ts";
+import { type CacheEntry, checkEntry, sha256, writeAtomic } from "./compile/cache.ts";
 import { compileAll, type CompileResult } from "./compile/compiler.ts";
 import { GLUE } from "./compile/transpile.ts";
 import { discover } from "./discovery.ts";
@@ -240,16 +240,16 @@ async function prepareComponent(
     capabilities: new ComponentCapabilities(name, permissions, context.hosts),
   });
   const cachedPath = await manifestFile(compiled.entry, init);
+  const cachedText = await Deno.readTextFile(cachedPath).catch(() => undefined);
   const start = async () => {
     const text = await startChecked(host, compiled.entry, recompile);
     // Best effort: without it the next start only waits for the component.
-    await Deno.writeTextFile(cachedPath, text).catch(() => {});
+    if (text !== cachedText) await writeAtomic(cachedPath, text).catch(() => {});
     return text;
   };
 
   // A known manifest lets Pier listen before the component runs; SQL functions do not wait,
   // so a component with any starts first.
-  const cachedText = await Deno.readTextFile(cachedPath).catch(() => undefined);
   const cached = cachedText === undefined ? undefined : tryParseManifest(cachedText);
   if (cached && cached.sqliteFunctions.length === 0) {
     Object.assign(record, { state: "loaded", host, manifest: cached });

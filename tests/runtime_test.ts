@@ -281,6 +281,17 @@ Deno.test("a cached manifest that changed is replaced once the component has sta
   );
   assert.equal(await status(pier, "/two"), 200);
   await pier.stop();
+
+  // Without its file the component cannot start: its cached routes answer 503 with the reason.
+  await Deno.remove(`${dirs.dataDir}/conf/routes.txt`);
+  pier = await startPier(dirs);
+  await pier.waitForLog(/routes: init failed: /);
+  const down = await pier.fetch("/two");
+  assert.equal(down.status, 503);
+  assert.match(await down.text(), /routes: init failed: /);
+  const failed = await json(await pier.fetch("/_/health"));
+  assert.equal(failed.components[0].state, "failed");
+  await pier.stop();
 });
 
 Deno.test("discovery: a missing dir serves nothing; links to components load", async () => {

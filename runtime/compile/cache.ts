@@ -33,8 +33,33 @@ interface EntryIndex {
 interface SourceStamp {
   size: number;
   mtimeMs: number;
+  /** Changes with every write, also under a copy that keeps the mtime. */
+  ctimeMs: number;
   ino: number | null;
   key: string;
+}
+
+const stampOf = (info: Deno.FileInfo, key: string): SourceStamp => ({
+  size: info.size,
+  mtimeMs: info.mtime?.getTime() ?? 0,
+  ctimeMs: info.ctime?.getTime() ?? 0,
+  ino: info.ino,
+  key,
+});
+
+/**
+ * Writes `text` to `path` through a file of its own and a rename, so that a
+ * reader (another Pier process on the same data dir, say) never sees half of it.
+ */
+export async function writeAtomic(path: string, text: string): Promise<void> {
+  const staging = `${path}.${crypto.randomUUID().slice(0, 8)}.tmp`;
+  try {
+    await Deno.writeTextFile(staging, text);
+    await Deno.rename(staging, path);
+  } catch (error) {
+    await Deno.remove(staging).catch(() => {});
+    throw error;
+  }
 }
 
 const INDEX = "entry.json";
@@ -109,10 +134,9 @@ export async function findCached(
         SourceStamp
       >,
     ]);
-    if (
-      info.size !== stamp.size || info.mtime?.getTime() !== stamp.mtimeMs ||
-      info.ino !== stamp.ino || !/^[0-9a-f]{40}$/.test(stamp.key)
-    ) return undefined;
+    const now = stampOf(info, stamp.key);
+    const same = (Object.keys(now) as (keyof SourceStamp)[]).every((k) => now[k] === stamp[k]);
+    if (!same || !/^[0-9a-f]{40}$/.test(stamp.key)) return undefined;
     const dir = `${cacheDir}/${stamp.key}`;
     const index = await readIndex(dir);
     if ("problem" in index || await damage(dir, index, "sizes")) return undefined;
@@ -136,17 +160,9 @@ export async function compileCached(
   const wasm = await Deno.readFile(wasmPath);
   const key = await cacheKey(wasm);
   const dir = `${cacheDir}/${key}`;
-  const stamp: SourceStamp = {
-    size: info.size,
-    mtimeMs: info.mtime?.getTime() ?? 0,
-    ino: info.ino,
-    key,
-  };
   const writeStamp = async () => {
-    const path = await stampPath(cacheDir, wasmPath);
     await Deno.mkdir(`${cacheDir}/${STAMPS}`, { recursive: true });
-    await Deno.writeTextFile(`${path}.tmp`, JSON.stringify(stamp));
-    await Deno.rename(`${path}.tmp`, path);
+    await writeAtomic(await stampPath(cacheDir, wasmPath), JSON.stringify(stampOf(info, key)));
   };
   const problem = await checkEntry(dir, "hashes");
   if (!problem) {
