@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { buildCommand, componentSources } from "./guest/build.ts";
+import { buildCommand, componentSources, upToDate } from "./guest/build.ts";
 import { ConfigError, parseConfig, USAGE } from "./runtime/config.ts";
 import { resolve } from "./runtime/paths.ts";
 import { componentGrants, serverPermissionFlags, UNSTABLE_FLAGS } from "./runtime/sandbox.ts";
@@ -19,7 +19,10 @@ const ENV_VARS = ["PIER_COMPONENTS", "PIER_DATA", "PORT", "PIER_HOSTNAME"];
  * that fails to build keeps its previous `.wasm`, so serving goes on.
  */
 async function buildStaleComponents(dir: string): Promise<void> {
-  if ((await componentSources(dir)).length === 0) return;
+  const sources = await componentSources(dir);
+  // Each build records what it read: unchanged sources need no build process at all.
+  const changed = await Promise.all(sources.map(async (source) => !await upToDate(source)));
+  if (!changed.includes(true)) return;
   const { code } = await new Deno.Command(Deno.execPath(), {
     args: buildCommand([dir]),
     stdin: "null",

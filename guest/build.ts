@@ -144,9 +144,86 @@ interface Planned {
   key: string;
   /** Bundled fine, and the `.wasm` is missing or older. */
   stale: boolean;
+  /** The files the bundle was made of, as they were (see {@link upToDate}). */
+  inputs?: InputsRecord;
 }
 
-/** The entry that is bundled: the source's default export (or its named exports) as the world's exports. */
+/**
+ * What a build of a source into a `.wasm` was made of: the `.wasm`'s key, and the size and
+ * mtime of every file it read. While they all hold, the `.wasm` is up to
+ * date without bundling anything (`deno task start` checks this before it
+ * runs a build).
+ */
+interface InputsRecord {
+  key: string;
+  files: Record<string, [size: number, mtimeMs: number]>;
+}
+
+/** Where the build keeps each source's {@link InputsRecord}. */
+const INPUTS_DIR = join(ROOT, ".build", "inputs");
+
+/** Where the record of building `source` into `wasm` is kept. */
+const inputsPath = async (source: string, wasm: string) =>
+  join(INPUTS_DIR, `${(await sha256(`${resolve(source)}\n${resolve(wasm)}`)).slice(0, 32)}.json`);
+
+/** Files whose change can change any build: the engines' pins and the build tool itself. */
+const TOOL_FILES = ["deno.json", "deno.lock", "guest/build.ts", "guest/componentize.ts"]
+  .map((file) => join(ROOT, file));
+
+async function fileStates(paths: string[]): Promise<InputsRecord["files"]> {
+  const files: InputsRecord["files"] = {};
+  for (const path of paths) {
+    const info = await Deno.stat(path).catch(() => undefined);
+    if (info?.isFile) files[path] = [info.size, info.mtime?.getTime() ?? 0];
+  }
+  return files;
+}
+
+/**
+ * The inputs of a bundle made at `since` (ms since the epoch): the files its
+ * module comments name, the entry source and config, and {@link TOOL_FILES}.
+ * Undefined when a file changed during the bundling, so no record is kept.
+ */
+async function inputsOf(
+  planned: Planned,
+  cwd: string,
+  since: number,
+): Promise<InputsRecord | undefined> {
+  const named = [...planned.bundle.matchAll(/^\/\/ (\S[^\n]*)$/gm)].map((m) => resolve(cwd, m[1]));
+  const files = await fileStates([
+    ...new Set([planned.result.source, planned.config, ...TOOL_FILES, ...named]),
+  ]);
+  if (Object.values(files).some(([, mtime]) => mtime >= since)) return undefined;
+  return { key: planned.key, files };
+}
+
+/**
+ * True when `wasm` (beside `source` unless given) was built from files that
+ * are all as they were then, and still carries that build's key: nothing to
+ * bundle.
+ */
+export async function upToDate(
+  source: string,
+  wasm = source.replace(/\.ts$/, ".wasm"),
+): Promise<boolean> {
+  try {
+    const record: InputsRecord = JSON.parse(
+      await Deno.readTextFile(await inputsPath(source, wasm)),
+    );
+    if (await readStamp(wasm) !== record.key) return false;
+    const now = await fileStates(Object.keys(record.files));
+    return Object.entries(record.files).every(([path, [size, mtime]]) =>
+      now[path]?.[0] === size && now[path]?.[1] === mtime
+    );
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The entry that is bundled: the source's default export (or its named exports) as the
+ * world's exports.
+ */
 function entryModule(source: string): string {
   const url = JSON.stringify(toFileUrl(source).href);
   const where = JSON.stringify(basename(source));
@@ -171,7 +248,7 @@ async function plan(
   const name = basename(source).replace(/\.ts$/, "");
   const wasm = join(options.outDir ?? dirname(source), `${name}.wasm`);
   const result: BuildResult = { name, source, wasm, status: "fresh", ms: 0 };
-  const planned = { result, started, config: "", bundle: "", key: "", stale: false };
+  const planned: Planned = { result, started, config: "", bundle: "", key: "", stale: false };
   const { bundle, ENGINES } = await import("./componentize.ts");
   try {
     if (!NAME.test(name)) throw new Error(`the name "${name}" must match [a-z0-9_-]+`);
@@ -190,10 +267,12 @@ async function plan(
     // Paths in the bundle's module comments are relative to the project, wherever the tool runs;
     // the temporary entry's own comment is dropped, so the same source bundles the same.
     const cwd = dirname(planned.config);
+    const bundledAt = Date.now();
     const js = await bundle(entry, { config: planned.config, cwd });
     planned.bundle = js.replace(`// ${relative(cwd, entry)}\n`, "");
     planned.key = await sha256(`${ENGINES[result.engine]}\n${planned.bundle}`);
     planned.stale = await readStamp(wasm) !== planned.key;
+    planned.inputs = await inputsOf(planned, cwd, bundledAt);
   } catch (error) {
     result.status = "failed";
     result.error = (error as Error).message;
@@ -399,8 +478,22 @@ export async function buildComponents(
       pool.close();
     }
   }
+  await recordInputs(planned);
   const order = new Map(sources.map((s, i) => [resolve(s), i]));
   return planned.map((p) => p.result).sort((a, b) => order.get(a.source)! - order.get(b.source)!);
+}
+
+/** Keeps the inputs of every component whose `.wasm` now matches its bundle. */
+async function recordInputs(planned: Planned[]) {
+  for (const { result, inputs } of planned) {
+    const path = await inputsPath(result.source, result.wasm);
+    if (!inputs || result.status === "failed") {
+      await Deno.remove(path).catch(() => {});
+      continue;
+    }
+    await Deno.mkdir(INPUTS_DIR, { recursive: true });
+    await writeAtomically(path, encoder.encode(JSON.stringify(inputs)));
+  }
 }
 
 /** The component sources directly in `dir`: `*.ts` files not starting with `_` (and not `.d.ts`). */
@@ -460,7 +553,7 @@ function tempDir(): string {
  * directories of them) with only the permissions a build needs:
  *
  * - read the project (sources, `wit/`, `node_modules`), the targets and the temp dir;
- * - write the targets' directories (the `.wasm` files) and the temp dir;
+ * - write the targets' directories (the `.wasm` files), the temp dir and `.build/inputs/`;
  * - run `deno` (bundle, check) and the Wizer binary componentize-js pre-initializes with;
  * - `--allow-env`: jco's WASI shim, which componentize-js runs its WIT tooling on, copies the
  *   whole environment at load;
@@ -474,7 +567,7 @@ export function buildCommand(targets: string[]): string[] {
   return [
     "run",
     `--allow-read=${[ROOT, ...dirs, temp].join(",")}`,
-    `--allow-write=${[...dirs, temp].join(",")}`,
+    `--allow-write=${[...dirs, temp, INPUTS_DIR].join(",")}`,
     `--allow-run=${Deno.execPath()},${wizerPath()}`,
     "--allow-env",
     "--allow-sys=cpus,networkInterfaces,hostname",

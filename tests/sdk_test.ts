@@ -5,7 +5,7 @@
  * `tests/fixtures/sdk_app.ts` and a freshly scaffolded component.
  */
 import assert from "node:assert/strict";
-import { buildComponents, type BuildOptions, type BuildResult } from "../guest/build.ts";
+import { buildComponents, type BuildOptions, type BuildResult, upToDate } from "../guest/build.ts";
 import { scaffold } from "../guest/new.ts";
 import { escapeHtml, html, HttpError, json, markup, redirect, text } from "../guest/response.ts";
 import { fromWit, toWit } from "../guest/values.ts";
@@ -133,6 +133,22 @@ Deno.test("build tool and scaffold", async (t) => {
       append: true,
     });
     assert.equal((await buildOne(greeter, {})).status, "fresh");
+  });
+
+  await t.step("a build records its inputs: unchanged ones need no bundling at start", async () => {
+    assert.equal(await upToDate(greeter), true);
+    // Any input touched: bundling decides again (here: the bundle is the same, so it is fresh).
+    await Deno.writeTextFile(greeter, "// touched\n", { append: true });
+    assert.equal(await upToDate(greeter), false);
+    assert.equal((await buildOne(greeter, {})).status, "fresh");
+    assert.equal(await upToDate(greeter), true);
+    // A .wasm that is not the recorded build.
+    const wasm = await Deno.readFile(`${SCRATCH}/greeter.wasm`);
+    await Deno.writeFile(`${SCRATCH}/greeter.wasm`, wasm.subarray(0, 8));
+    assert.equal(await upToDate(greeter), false);
+    await Deno.writeFile(`${SCRATCH}/greeter.wasm`, wasm);
+    assert.equal(await upToDate(greeter), true);
+    assert.equal(await upToDate(`${SCRATCH}/never-built.ts`), false);
   });
 
   await t.step("a type error names the file and line and writes nothing", async () => {
