@@ -181,6 +181,20 @@ Deno.test("data capabilities", async (t) => {
       },
     );
 
+    await t.step("a read transaction holds up no other reader", async () => {
+      let slowEnded = false;
+      const slow = post(pier, "/reader/sql/slow", { sql: "SELECT count(*) FROM things", ms: 1500 })
+        .then((r) => {
+          slowEnded = true;
+          return r;
+        });
+      await new Promise((r) => setTimeout(r, 300));
+      const r = await post(pier, "/reader/sql/query", { sql: "SELECT count(*) FROM things" });
+      assert.deepEqual(r.body.rows, [[{ integer: "2" }]]);
+      assert.equal(slowEnded, false, "the query was answered while the transaction was open");
+      assert.equal((await slow).status, 200);
+    });
+
     await t.step("in-band __sqlite answers the ABI's JSON shapes", async () => {
       const inband = (path: string, body: unknown) =>
         post(pier, `/inband/${path}`, body).then((r) => JSON.parse(r.body.body));

@@ -5,8 +5,10 @@
  * serialized by an async lock that a transaction holds from its first
  * statement to commit or rollback; so transactions of concurrent requests
  * are isolated, and waiting for the lock never blocks the server thread.
- * A component with a `read` grant uses a read-only connection on which
- * SQLite itself refuses writes. Statements that reach other files (ATTACH,
+ * A component with a `read` grant uses one of a few read-only connections,
+ * on which SQLite itself refuses writes; each has its own lock, so read
+ * transactions of concurrent requests run side by side (WAL keeps each on its
+ * snapshot) instead of queueing for one connection. Statements that reach other files (ATTACH,
  * DETACH, VACUUM INTO, extensions) and Pier's own `_pier_*` tables are
  * refused by an authorizer.
  *
@@ -106,8 +108,16 @@ function componentAuthorizer(
 
 /** A FIFO async lock with a wait limit. */
 class Lock {
+  /** `what`: what the lock guards, for the timeout's message. */
+  constructor(readonly what: string) {}
+
   #held = false;
   #waiters: (() => void)[] = [];
+
+  /** Holder and waiters: how long a new taker would queue. */
+  get queued(): number {
+    return (this.#held ? 1 : 0) + this.#waiters.length;
+  }
 
   async acquire(timeoutMs: number, what: string): Promise<() => void> {
     if (this.#held) {
@@ -120,7 +130,7 @@ class Lock {
           this.#waiters = this.#waiters.filter((w) => w !== wake);
           reject(
             new DatabaseError(
-              `${what}: waited ${timeoutMs} ms for the database write lock held by another transaction`,
+              `${what}: waited ${timeoutMs} ms for ${this.what} held by another transaction`,
             ),
           );
         }, timeoutMs);
@@ -173,10 +183,12 @@ const CACHED_STATEMENTS = 100;
 
 /** One SQLite connection, its lock, and its prepared statements by SQL text. */
 class Connection {
-  readonly lock = new Lock();
+  readonly lock: Lock;
   #statements = new Map<string, StatementSync>();
 
-  constructor(readonly db: DatabaseSync) {}
+  constructor(readonly db: DatabaseSync, lockName: string) {
+    this.lock = new Lock(lockName);
+  }
 
   /**
    * A prepared statement for `sql`, reused while it is among the most recently
@@ -207,16 +219,22 @@ interface Transaction {
 /** Which statements a grant allows. */
 export type DatabaseGrant = "none" | "read" | "write";
 
+/** Read-only connections, for read transactions side by side. */
+const READERS = 4;
+
 /** The component databases of one process. */
 export class DatabaseHost {
   #writer: Connection;
-  #reader: Connection;
+  #readers: Connection[];
   #transactions = new Map<string, Transaction>();
 
   constructor(path: string) {
     // The server opened (and set WAL on) the file first; these only attach to it.
-    this.#writer = new Connection(open(path, false));
-    this.#reader = new Connection(open(path, true));
+    this.#writer = new Connection(open(path, false), "the database write lock");
+    this.#readers = Array.from(
+      { length: READERS },
+      () => new Connection(open(path, true), "a database read connection"),
+    );
   }
 
   #functionFailure: string | undefined;
@@ -238,9 +256,9 @@ export class DatabaseHost {
     return message;
   }
 
-  /** Both connections, for registering SQL functions. */
+  /** Every connection, for registering SQL functions. */
   get connections(): DatabaseSync[] {
-    return [this.#writer.db, this.#reader.db];
+    return [this.#writer, ...this.#readers].map((connection) => connection.db);
   }
 
   #connection(grant: DatabaseGrant): Connection {
@@ -249,7 +267,8 @@ export class DatabaseHost {
         'database access is not granted (set "db" in the permission manifest)',
       );
     }
-    return grant === "write" ? this.#writer : this.#reader;
+    if (grant === "write") return this.#writer;
+    return this.#readers.reduce((best, each) => each.lock.queued < best.lock.queued ? each : best);
   }
 
   /** Begins transaction `id`, waiting (asynchronously) for the write lock. */
@@ -333,10 +352,9 @@ export class DatabaseHost {
     }
   }
 
-  /** Closes both connections. */
+  /** Closes every connection. */
   close(): void {
     for (const id of [...this.#transactions.keys()]) this.end(id, "ROLLBACK");
-    this.#writer.db.close();
-    this.#reader.db.close();
+    for (const db of this.connections) db.close();
   }
 }
