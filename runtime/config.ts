@@ -14,6 +14,8 @@ export interface Config {
   hostname: string;
   /** IANA time zone that job specs are read in. */
   timezone: string;
+  /** Seconds an extra worker of a busy component may idle before it stops. */
+  workerIdleSeconds: number;
 }
 
 /** The text `--help` prints. */
@@ -25,6 +27,8 @@ Options (each also from an environment variable):
   --port N           port to listen on (PORT, default 8000)
   --hostname H       address to listen on (PIER_HOSTNAME, default 127.0.0.1)
   --timezone TZ      IANA time zone of job schedules (default UTC)
+  --worker-idle S    seconds a busy component's extra workers may idle before
+                     they stop (default 30)
   --help             print this text
 `;
 
@@ -44,6 +48,7 @@ export function parseConfig(
       port: { type: "string" },
       hostname: { type: "string" },
       timezone: { type: "string" },
+      "worker-idle": { type: "string" },
       help: { type: "boolean" },
     },
     strict: true,
@@ -61,11 +66,17 @@ export function parseConfig(
     if (!(error instanceof CronSpecError)) throw error;
     throw new ConfigError(`--timezone: ${error.message}`);
   }
+  const idleText = values["worker-idle"] ?? "30";
+  const workerIdleSeconds = Number(idleText);
+  if (!(workerIdleSeconds > 0) || !Number.isFinite(workerIdleSeconds)) {
+    throw new ConfigError(`--worker-idle: "${idleText}" is not a positive number of seconds`);
+  }
   return {
     componentsDir: values.components ?? env("PIER_COMPONENTS") ?? "./components",
     dataDir: values.data ?? env("PIER_DATA") ?? "./data",
     port,
     hostname: values.hostname ?? env("PIER_HOSTNAME") ?? "127.0.0.1",
     timezone,
+    workerIdleSeconds,
   };
 }

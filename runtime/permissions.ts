@@ -23,7 +23,12 @@ export interface Limits {
   timeoutMs: number;
   /** Requests in flight at once; beyond it 503. */
   concurrency: number;
+  /** Workers (threads) the component may have while busy. */
+  workers: number;
 }
+
+/** Workers a component may have unless its manifest says: one per CPU core, at most 4. */
+export const DEFAULT_WORKERS = Math.max(1, Math.min(4, navigator.hardwareConcurrency ?? 1));
 
 /** What a component may do. */
 export interface Permissions {
@@ -37,7 +42,12 @@ export interface Permissions {
 }
 
 /** Limits of a component whose manifest sets none. */
-export const DEFAULT_LIMITS: Limits = { memoryMb: 64, timeoutMs: 30_000, concurrency: 64 };
+export const DEFAULT_LIMITS: Limits = {
+  memoryMb: 64,
+  timeoutMs: 30_000,
+  concurrency: 64,
+  workers: DEFAULT_WORKERS,
+};
 
 /** The permissions of a component without a manifest. */
 export const DENY_ALL: Permissions = {
@@ -114,7 +124,7 @@ export function parsePermissions(raw: unknown, file: string): Permissions {
   const limits = { ...DEFAULT_LIMITS };
   for (const [key, value] of Object.entries(limitsRaw as Record<string, unknown>)) {
     if (!(key in DEFAULT_LIMITS)) {
-      fail(`limits.${key}`, "is not a known limit (memoryMb, timeoutMs, concurrency)");
+      fail(`limits.${key}`, `is not a known limit (${Object.keys(DEFAULT_LIMITS).join(", ")})`);
     }
     if (typeof value !== "number" || !Number.isInteger(value) || value <= 0) {
       fail(`limits.${key}`, "must be a positive integer");

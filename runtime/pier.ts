@@ -83,6 +83,7 @@ async function main(): Promise<number> {
           name,
           state,
           running: host?.running ?? false,
+          workers: host?.workers ?? 0,
           error,
           warnings,
           routes,
@@ -103,6 +104,7 @@ async function main(): Promise<number> {
     router,
     hosts,
     sqlFunctions: new SqlFunctionRegistry(hosts.database),
+    workerIdleMs: config.workerIdleSeconds * 1000,
     // The sandbox grants exactly the variables the manifests name.
     env: (name) => Deno.env.get(name),
   });

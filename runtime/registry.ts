@@ -63,6 +63,8 @@ export interface LoadContext {
   sqlFunctions: SqlFunctionRegistry;
   /** Reads an environment variable granted to a component. */
   env: (name: string) => string | undefined;
+  /** How long a busy component's extra workers may idle before they stop. */
+  workerIdleMs: number;
 }
 
 /** Registers the routes and SQL functions of `manifest` for `record`. */
@@ -237,6 +239,8 @@ async function prepareComponent(
     permissions: workerPermissions(compiled.entry, readDirs, permissions),
     timeoutMs: permissions.limits.timeoutMs,
     concurrency: permissions.limits.concurrency,
+    workers: permissions.limits.workers,
+    idleMs: context.workerIdleMs,
     capabilities: new ComponentCapabilities(name, permissions, context.hosts),
   });
   const cachedPath = await manifestFile(compiled.entry, init);

@@ -22,7 +22,9 @@ Deno.test("the schema names exactly the keys the parser knows", () => {
     Object.keys(DEFAULT_LIMITS).sort(),
   );
   for (const [key, value] of Object.entries(DEFAULT_LIMITS)) {
-    assert.equal(schema.properties.limits.properties[key].default, value);
+    // The worker count follows the machine's cores: the schema states the rule, not a number.
+    if (key === "workers") assert.equal(value, Math.min(4, navigator.hardwareConcurrency));
+    else assert.equal(schema.properties.limits.properties[key].default, value);
   }
 });
 
@@ -33,7 +35,7 @@ Deno.test("a full manifest parses", () => {
     env: ["WEATHER_API_KEY"],
     db: "write",
     kv: ["", "sessions"],
-    limits: { memoryMb: 32, timeoutMs: 1000, concurrency: 2 },
+    limits: { memoryMb: 32, timeoutMs: 1000, concurrency: 2, workers: 3 },
   }, "x.permissions.json");
   assert.deepEqual(permissions.net, [
     { host: "api.example.com", port: undefined, wildcard: false },
@@ -41,7 +43,12 @@ Deno.test("a full manifest parses", () => {
     { host: "example.org", port: 443, wildcard: true },
   ]);
   assert.deepEqual(permissions.read, ["public", "assets"]);
-  assert.deepEqual(permissions.limits, { memoryMb: 32, timeoutMs: 1000, concurrency: 2 });
+  assert.deepEqual(permissions.limits, {
+    memoryMb: 32,
+    timeoutMs: 1000,
+    concurrency: 2,
+    workers: 3,
+  });
 });
 
 Deno.test("bad manifests name the file and the key", () => {

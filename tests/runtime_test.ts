@@ -294,6 +294,60 @@ Deno.test("a cached manifest that changed is replaced once the component has sta
   await pier.stop();
 });
 
+Deno.test("a busy component gets another worker; a stalled one holds up no one", async (t) => {
+  const componentsDir = await Deno.makeTempDir({ prefix: "pier-pool-" });
+  await Deno.copyFile(fixtures.fixture, `${componentsDir}/fixture.wasm`);
+  await Deno.writeTextFile(
+    `${componentsDir}/fixture.permissions.json`,
+    JSON.stringify({ limits: { workers: 2, timeoutMs: 2000 } }),
+  );
+  const pier = await startPier({ componentsDir, args: ["--worker-idle", "1"] });
+  const workers = async () => {
+    const health = await (await pier.fetch("/_/health")).json();
+    return health.components[0].workers;
+  };
+  const ok = async (path: string) => {
+    const response = await pier.fetch(path);
+    assert.equal(response.status, 200, path);
+    return await response.text();
+  };
+  try {
+    await t.step("one worker while requests come one at a time", async () => {
+      for (let i = 0; i < 5; i++) assert.match(await ok(`/echo/${i}`), new RegExp(`"${i}"`));
+      assert.equal(await workers(), 1);
+    });
+
+    await t.step("a request does not queue behind a looping one", async () => {
+      let loopEnded = false;
+      const looping = pier.fetch("/loop").then((response) => {
+        loopEnded = true;
+        return response;
+      });
+      await new Promise((r) => setTimeout(r, 300));
+      await ok("/echo/meanwhile");
+      assert.equal(loopEnded, false, "the echo was answered while the loop still ran");
+      assert.equal(await workers(), 2);
+      const response = await looping;
+      assert.equal(response.status, 504);
+      await response.body?.cancel();
+      // The looping worker was replaced; the other one serves on.
+      assert.equal(await workers(), 1, pier.log());
+      await ok("/echo/after");
+    });
+
+    await t.step("concurrent requests grow the pool; an idle extra worker stops", async () => {
+      const texts = await Promise.all([ok("/sleep/300"), ok("/sleep/300"), ok("/sleep/300")]);
+      assert.deepEqual(texts, ["slept 300", "slept 300", "slept 300"]);
+      await pier.waitForLog(/fixture: busy: now 2 workers/);
+      await pier.waitForLog(/fixture: idle: now 1 workers/, 10_000);
+      assert.equal(await workers(), 1);
+      await ok("/echo/still");
+    });
+  } finally {
+    await pier.stop();
+  }
+});
+
 Deno.test("discovery: a missing dir serves nothing; links to components load", async () => {
   const root = await Deno.makeTempDir({ prefix: "pier-discovery-" });
   let pier = await startPier({ componentsDir: `${root}/missing`, dataDir: `${root}/data` });
@@ -331,12 +385,15 @@ Deno.test("--help prints the flags; a bad flag is refused with the usage", async
   const help = await run("--help");
   assert.equal(help.code, 0);
   const text = new TextDecoder().decode(help.stdout);
-  for (const flag of ["--components", "--data", "--port", "--hostname"]) {
+  for (const flag of ["--components", "--data", "--port", "--hostname", "--worker-idle"]) {
     assert.match(text, new RegExp(flag));
   }
   const bad = await run("--port", "eighty");
   assert.equal(bad.code, 2);
   assert.match(new TextDecoder().decode(bad.stderr), /--port: "eighty" is not a port number/);
+  const idle = await run("--worker-idle", "0");
+  assert.equal(idle.code, 2);
+  assert.match(new TextDecoder().decode(idle.stderr), /--worker-idle: "0" is not a positive/);
 });
 
 Deno.test("a guest with no JS engine: hand-written WebAssembly text, built with jco's wasm-tools", async () => {

@@ -79,11 +79,6 @@ export class ComponentCapabilities {
     if (count) log.warn(`${this.name}: rolled back ${count} transaction(s) left open by a request`);
   }
 
-  /** Rolls back everything of this component (its worker is gone). */
-  workerGone(): void {
-    this.hosts.database.abandon(this.name);
-  }
-
   async #database(op: string, args: unknown[], requestId: number): Promise<unknown> {
     const db = this.hosts.database;
     const grant = this.permissions.db;

@@ -165,7 +165,7 @@ class Component {
   };
 
   async #create(): Promise<Instance> {
-    const context = { requestId: 0 };
+    const context = { requestId: this.init.ownRequestId };
     const guestLog = (stream: string) =>
       new LineSink((line) => console.error(`[${this.init.name}:${stream}] ${line}`));
     const imports = hostImports(
@@ -235,7 +235,7 @@ class Component {
   }
 
   async manifest(): Promise<string> {
-    const instance = await this.acquire(0);
+    const instance = await this.acquire(this.init.ownRequestId);
     const endpoint = exported(instance.exports, "trailbase:component/init-endpoint");
     if (!endpoint) throw new Error("the component does not export init-endpoint");
     const manifest = await endpoint.getManifest(this.init.manifestArgs);
@@ -325,7 +325,7 @@ async function sqlFunction(name: string, args: WitValue[]) {
   let instance: Instance | undefined;
   try {
     // SQLite holds the server thread meanwhile: never wait for a busy instance.
-    instance = await component!.acquire(0, false);
+    instance = await component!.acquire(component!.init.ownRequestId, false);
     const endpoint = exported(instance.exports, "trailbase:component/sqlite-function-endpoint");
     if (!endpoint) throw new Error("the component does not export sqlite-function-endpoint");
     const value = endpoint.dispatchScalarFunction({ functionName: name, arguments: args });

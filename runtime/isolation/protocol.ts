@@ -30,6 +30,11 @@ export interface WorkerInit {
   modules?: Record<string, WebAssembly.Module>;
   /** Instances kept for reuse when idle. */
   maxIdleInstances: number;
+  /**
+   * The request id the worker's own calls (the manifest, SQL functions) use
+   * for capability calls; unique among the component's workers.
+   */
+  ownRequestId: number;
   /** JSON sent to `init-endpoint.get-manifest`. */
   manifestArgs: string;
   /** Where SQL function results go (see `sync_call.ts`). */
@@ -76,7 +81,7 @@ export type ServerMessage =
 /** Server thread to worker: one message, or the messages one turn produced. */
 export type ToWorker = ServerMessage | { type: "batch"; messages: ServerMessage[] };
 
-/** A capability call from the guest serving request `requestId` (0: the manifest call). */
+/** A capability call from the guest serving request `requestId` (or the worker's own id). */
 export interface CapabilityCall {
   type: "call";
   callId: number;

@@ -1,14 +1,14 @@
 /**
- * The server thread's side of a component worker: sends requests in, streams
- * responses out, and replaces the worker when it crashes or overruns its time
- * limit, so a bad guest never stalls the server or its neighbours.
+ * The server thread's side of one component worker: sends requests in,
+ * streams responses out, and drops the worker when it crashes or overruns its
+ * time limit, so a bad guest never stalls the server or its neighbours.
+ * A component's workers are pooled by `component_host.ts`.
  *
  * @module
  */
 import { CapabilityError, type ComponentCapabilities } from "../capabilities/host.ts";
 import type { WitValue } from "../capabilities/values.ts";
 import { log } from "../log.ts";
-import { compileCoreModules } from "./core_modules.ts";
 import { callAndWait } from "./sync_call.ts";
 import {
   type CapabilityCall,
@@ -21,18 +21,23 @@ import {
   type WorkerRequest,
 } from "./protocol.ts";
 
-/** How a component's worker is set up. */
-export interface ComponentHostOptions {
+/** How one worker of a component is set up. */
+export interface WorkerLinkOptions {
   init: Omit<WorkerInit, "type">;
   /** Deno permissions of the worker. */
   permissions: Deno.PermissionOptionsObject;
   /** Wall-clock limit for one request, in milliseconds. */
   timeoutMs: number;
-  /** Requests in flight at once; beyond it requests get 503. */
-  concurrency: number;
   /** Answers the guest's database, key-value and in-band calls. */
   capabilities: ComponentCapabilities;
+  /** The component's core modules, compiled once for all its workers. */
+  coreModules: (urgent: boolean) => Promise<Record<string, WebAssembly.Module>>;
+  /** Called once when the worker is dropped (crashed, overran, stopped). */
+  onGone: (link: WorkerLink) => void;
 }
+
+/** A request for the worker, without the id its link gives it. */
+export type RequestHead = Omit<WorkerRequest, "type" | "id">;
 
 /** A request failed before the guest produced a response. */
 export class GuestError extends Error {
@@ -56,36 +61,47 @@ const WORKER_URL = new URL("./component_worker.ts", import.meta.url);
 /** Statuses whose responses have no body (the Response constructor refuses one). */
 const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
 
-/** Runs one component in a worker and answers requests with it. */
-export class ComponentHost {
+/** Runs one component in one worker and answers requests with it. */
+export class WorkerLink {
   #worker: Worker | undefined;
   #ready: Promise<string> | undefined;
   #pending = new Map<number, Pending>();
-  #nextId = 1;
   #nextSyncCall = 1;
   #outbox: { worker?: Worker; messages: ServerMessage[]; transfer: Set<ArrayBuffer> } = {
     messages: [],
     transfer: new Set(),
   };
   #callChains = new Map<number, Promise<void>>();
-  #modules: Promise<Record<string, WebAssembly.Module>> | undefined;
   #started = false;
+  #gone = false;
+  /** Fails the start if the worker goes before it is ready. */
+  #abortStart: ((error: Error) => void) | undefined;
   #deadlineTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Since when no request is in flight (`performance.now()` time). */
+  idleSince = performance.now();
+  /** When the worker last sent a message (`performance.now()` time). */
+  lastHeard = performance.now();
 
-  constructor(readonly options: ComponentHostOptions) {}
+  constructor(readonly options: WorkerLinkOptions) {}
 
   get name(): string {
     return this.options.init.name;
   }
 
-  /** True while a worker of the component is up and has answered its manifest. */
+  /** True while the worker is up and has answered its manifest. */
   get running(): boolean {
     return this.#started;
   }
 
+  /** Requests in flight on this worker. */
+  get load(): number {
+    return this.#pending.size;
+  }
+
   /**
    * Starts the worker; resolves with the component's manifest JSON. An urgent
-   * start (a request waits for it) compiles ahead of the others.
+   * start (a request waits for it) compiles ahead of the others. A link
+   * starts once: when its worker is gone, the pool makes a new link.
    */
   start(urgent = false): Promise<string> {
     return this.#ready ??= this.#spawn(urgent);
@@ -99,6 +115,7 @@ export class ComponentHost {
     } as WorkerOptions);
     this.#worker = worker;
     const ready = Promise.withResolvers<string>();
+    this.#abortStart = ready.reject;
     const onMessage = (message: WorkerMessage) => {
       if (message.type === "ready") {
         log.info(`${this.name}: worker ready in ${message.ms.toFixed(0)} ms`);
@@ -111,6 +128,7 @@ export class ComponentHost {
       } else this.#onResponseMessage(message);
     };
     worker.onmessage = (event: MessageEvent<FromWorker>) => {
+      this.lastHeard = performance.now();
       const message = event.data;
       if (message.type !== "batch") return onMessage(message);
       for (const each of message.messages) onMessage(each);
@@ -122,24 +140,14 @@ export class ComponentHost {
       this.#restart(reason, 500);
     };
     // The worker boots meanwhile; it gets the compiled modules with its init.
-    this.#coreModules(urgent).then(
+    this.options.coreModules(urgent).then(
       (modules) => worker.postMessage({ type: "init", ...this.options.init, modules }),
       (error) => ready.reject(error),
     );
     return ready.promise;
   }
 
-  /** The component's core modules, compiled once for every worker it will have. */
-  #coreModules(urgent: boolean): Promise<Record<string, WebAssembly.Module>> {
-    const { coreDir, memoryMb } = this.options.init;
-    // A failed compile is not kept: the modules may be compiled again once repaired.
-    return this.#modules ??= compileCoreModules(coreDir, memoryMb, urgent).catch((error) => {
-      this.#modules = undefined;
-      throw error;
-    });
-  }
-
-  /** Drops the worker, failing its in-flight requests; the next request spawns a new one. */
+  /** Drops the worker, failing its in-flight requests; the pool starts another when needed. */
   #restart(reason: string, status: number) {
     log.error(`${this.name}: worker replaced: ${reason}`);
     this.#drop(reason, status);
@@ -212,20 +220,25 @@ export class ComponentHost {
   #drop(reason: string, status: number) {
     clearTimeout(this.#deadlineTimer);
     this.#deadlineTimer = undefined;
-    this.options.capabilities.workerGone();
     this.#worker?.terminate();
     this.#worker = undefined;
     this.#started = false;
-    this.#ready = undefined;
+    this.#abortStart?.(new Error(reason));
     for (const id of [...this.#pending.keys()]) {
       this.#fail(id, new GuestError(reason, status));
     }
+    // What the manifest call or a SQL function left open.
+    this.options.capabilities.requestEnded(this.options.init.ownRequestId);
+    if (this.#gone) return;
+    this.#gone = true;
+    this.options.onGone(this);
   }
 
   #finish(id: number) {
     const pending = this.#pending.get(id);
     if (!pending) return undefined;
     this.#pending.delete(id);
+    if (this.#pending.size === 0) this.idleSince = performance.now();
     this.options.capabilities.requestEnded(id);
     return pending;
   }
@@ -294,26 +307,18 @@ export class ComponentHost {
     }
   }
 
-  /** Sends a request through the component; rejects with {@link GuestError}. */
-  async fetch(request: Omit<WorkerRequest, "type" | "id">): Promise<Response> {
-    if (this.#pending.size >= this.options.concurrency) {
-      throw new GuestError(
-        `busy: ${this.options.concurrency} requests already in flight (limits.concurrency)`,
-        503,
-      );
+  /**
+   * Sends request `id` (unique among the component's workers) through the
+   * running worker; rejects with {@link GuestError}.
+   */
+  fetch(id: number, request: RequestHead): Promise<Response> {
+    if (!this.#worker || !this.#started) {
+      return Promise.reject(new GuestError("could not start: the worker is gone", 503));
     }
-    if (!this.#started) {
-      try {
-        await this.start(true);
-      } catch (error) {
-        throw new GuestError(`could not start: ${(error as Error).message}`, 503);
-      }
-    }
-    const id = this.#nextId++;
     const head = Promise.withResolvers<Response>();
     this.#pending.set(id, { head, deadline: performance.now() + this.options.timeoutMs });
     this.#watchDeadlines();
-    this.#post(this.#worker!, { type: "request", id, ...request }, movable(request.body));
+    this.#post(this.#worker, { type: "request", id, ...request }, movable(request.body));
     return head.promise;
   }
 
@@ -345,7 +350,7 @@ export class ComponentHost {
   }
 
   /** Stops the worker. */
-  stop(): void {
-    this.#drop("component stopped", 503);
+  stop(reason = "component stopped"): void {
+    this.#drop(reason, 503);
   }
 }

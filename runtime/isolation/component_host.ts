@@ -1,0 +1,215 @@
+/**
+ * A component's pool of workers: one to start with, more (up to its
+ * `limits.workers`) while every worker it has is busy, and back to one once
+ * the extra ones idle. Each worker is a {@link WorkerLink}; a worker that
+ * crashes or overruns its time limit takes only its own requests with it.
+ *
+ * @module
+ */
+import type { ComponentCapabilities } from "../capabilities/host.ts";
+import type { WitValue } from "../capabilities/values.ts";
+import { log } from "../log.ts";
+import { compileCoreModules } from "./core_modules.ts";
+import type { WorkerInit } from "./protocol.ts";
+import { GuestError, type RequestHead, WorkerLink } from "./worker_link.ts";
+
+export { GuestError } from "./worker_link.ts";
+
+/** How a component's workers are set up. */
+export interface ComponentHostOptions {
+  init: Omit<WorkerInit, "type" | "ownRequestId">;
+  /** Deno permissions of each worker. */
+  permissions: Deno.PermissionOptionsObject;
+  /** Wall-clock limit for one request, in milliseconds. */
+  timeoutMs: number;
+  /** Requests in flight at once, over all workers; beyond it requests get 503. */
+  concurrency: number;
+  /** Workers the component may have at once. */
+  workers: number;
+  /** How long an extra worker may idle before it is stopped. */
+  idleMs: number;
+  /** Answers the guest's database, key-value and in-band calls. */
+  capabilities: ComponentCapabilities;
+}
+
+/**
+ * A busy worker silent this long is taken to be stuck in a long computation
+ * (or a loop): requests wait for a new worker rather than queue behind it.
+ */
+const STALLED_MS = 100;
+
+/** Runs one component in a pool of workers and answers requests with it. */
+export class ComponentHost {
+  #links: WorkerLink[] = [];
+  /** The first worker's start: the component's manifest. */
+  #ready: Promise<string> | undefined;
+  #nextId = 1;
+  #linksMade = 0;
+  #modules: Promise<Record<string, WebAssembly.Module>> | undefined;
+  #idleTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The start of the extra worker being added, if one is. */
+  #growing: Promise<unknown> | undefined;
+  /** Requests waiting for that worker. */
+  #waiting = 0;
+
+  constructor(readonly options: ComponentHostOptions) {}
+
+  get name(): string {
+    return this.options.init.name;
+  }
+
+  /** True while at least one worker of the component is up. */
+  get running(): boolean {
+    return this.#links.some((link) => link.running);
+  }
+
+  /** Workers up now. */
+  get workers(): number {
+    return this.#links.filter((link) => link.running).length;
+  }
+
+  /**
+   * Starts the first worker; resolves with the component's manifest JSON. An
+   * urgent start (a request waits for it) compiles ahead of the others.
+   */
+  start(urgent = false): Promise<string> {
+    return this.#ready ??= this.#addLink().start(urgent);
+  }
+
+  #addLink(): WorkerLink {
+    // Each worker's own calls get an id no request has.
+    const ownRequestId = -++this.#linksMade;
+    const link = new WorkerLink({
+      init: { ...this.options.init, ownRequestId },
+      permissions: this.options.permissions,
+      timeoutMs: this.options.timeoutMs,
+      capabilities: this.options.capabilities,
+      coreModules: (urgent) => this.#coreModules(urgent),
+      onGone: (gone) => this.#remove(gone),
+    });
+    this.#links.push(link);
+    return link;
+  }
+
+  #remove(link: WorkerLink) {
+    this.#links = this.#links.filter((each) => each !== link);
+    // With no worker left, the next request starts one.
+    if (this.#links.length === 0) this.#ready = undefined;
+  }
+
+  /** The component's core modules, compiled once for every worker it will have. */
+  #coreModules(urgent: boolean): Promise<Record<string, WebAssembly.Module>> {
+    const { coreDir, memoryMb } = this.options.init;
+    // A failed compile is not kept: the modules may be compiled again once repaired.
+    return this.#modules ??= compileCoreModules(coreDir, memoryMb, urgent).catch((error) => {
+      this.#modules = undefined;
+      throw error;
+    });
+  }
+
+  /** The running worker with the fewest requests in flight. */
+  #best(): WorkerLink | undefined {
+    let best: WorkerLink | undefined;
+    for (const link of this.#links) {
+      if (link.running && (!best || link.load < best.load)) best = link;
+    }
+    return best;
+  }
+
+  /**
+   * Adds a worker when every one is up and busy and the pool may grow. The
+   * request at hand waits for it only if its best worker seems stalled: a
+   * worker takes far longer to start than a request usually runs.
+   */
+  async #relieve(busy: WorkerLink): Promise<WorkerLink | undefined> {
+    if (this.#links.length < this.options.workers && this.#links.every((link) => link.running)) {
+      this.#grow();
+    }
+    if (!this.#growing || performance.now() - busy.lastHeard <= STALLED_MS) return busy;
+    this.#waiting++;
+    try {
+      await this.#growing;
+    } finally {
+      this.#waiting--;
+    }
+    return this.#best();
+  }
+
+  #grow() {
+    const link = this.#addLink();
+    const growing = this.#growing = link.start().then(
+      () => {
+        log.info(`${this.name}: busy: now ${this.workers} workers`);
+        this.#watchIdle();
+      },
+      (error) => {
+        log.error(`${this.name}: an extra worker could not start: ${error.message}`);
+        link.stop("could not start");
+      },
+    ).finally(() => {
+      if (this.#growing === growing) this.#growing = undefined;
+    });
+  }
+
+  /**
+   * Stops workers that idled `options.idleMs`, keeping one idle worker (the
+   * others may be busy for long: a stalled one among them).
+   */
+  #watchIdle() {
+    if (this.#idleTimer !== undefined) return;
+    this.#idleTimer = setTimeout(() => {
+      this.#idleTimer = undefined;
+      const now = performance.now();
+      const idle = this.#links.filter((link) => link.running && link.load === 0);
+      for (const link of idle.slice(1)) {
+        if (now - link.idleSince >= this.options.idleMs) {
+          link.stop("idle");
+          log.info(`${this.name}: idle: now ${this.workers} workers`);
+        }
+      }
+      if (this.#links.length > 1) this.#watchIdle();
+    }, this.options.idleMs / 2);
+  }
+
+  /** Sends a request through the component; rejects with {@link GuestError}. */
+  async fetch(request: RequestHead): Promise<Response> {
+    const inFlight = this.#links.reduce((sum, link) => sum + link.load, this.#waiting);
+    if (inFlight >= this.options.concurrency) {
+      throw new GuestError(
+        `busy: ${this.options.concurrency} requests already in flight (limits.concurrency)`,
+        503,
+      );
+    }
+    let link = this.#best();
+    if (!link) {
+      try {
+        await this.start(true);
+      } catch (error) {
+        throw new GuestError(`could not start: ${(error as Error).message}`, 503);
+      }
+      link = this.#best();
+    }
+    if (link && link.load > 0) link = await this.#relieve(link);
+    if (!link) throw new GuestError("could not start: the worker is gone", 503);
+    return link.fetch(this.#nextId++, request);
+  }
+
+  /**
+   * Calls SQL function `name` of the component on its first running worker
+   * and blocks until it answers (see {@link WorkerLink.callSqlFunction}).
+   */
+  callSqlFunction(name: string, args: WitValue[]): WitValue {
+    const link = this.#links.find((each) => each.running);
+    if (!link) throw new Error(`component "${this.name}" is not running`);
+    return link.callSqlFunction(name, args);
+  }
+
+  /** Stops every worker. */
+  stop(): void {
+    clearTimeout(this.#idleTimer);
+    this.#idleTimer = undefined;
+    for (const link of this.#links) link.stop();
+    this.#links = [];
+    this.#ready = undefined;
+  }
+}
