@@ -108,6 +108,18 @@ Deno.test("runtime core", async (t) => {
       await after.body?.cancel();
     });
 
+    await t.step(
+      "a status the server cannot send (1xx) gives 502; the server serves on",
+      async () => {
+        const response = await pier.fetch("/status/150");
+        assert.equal(response.status, 502);
+        assert.match(await response.text(), /response is unusable/);
+        const teapot = await pier.fetch("/status/418");
+        assert.equal(teapot.status, 418);
+        assert.equal(await teapot.text(), "with this status");
+      },
+    );
+
     await t.step("a guest that sets no response gives 500", async () => {
       const response = await pier.fetch("/no-response");
       assert.equal(response.status, 500);

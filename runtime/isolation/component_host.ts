@@ -17,7 +17,7 @@ export { GuestError } from "./worker_link.ts";
 
 /** How a component's workers are set up. */
 export interface ComponentHostOptions {
-  init: Omit<WorkerInit, "type" | "ownRequestId">;
+  init: Omit<WorkerInit, "type" | "ownRequestId" | "rings">;
   /** Deno permissions of each worker. */
   permissions: Deno.PermissionOptionsObject;
   /** Wall-clock limit for one request, in milliseconds. */

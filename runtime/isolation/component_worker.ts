@@ -19,6 +19,8 @@ import { ByteQueue } from "../wasi/io.ts";
 import {
   type FromWorker,
   movable,
+  requestFromRecord,
+  responseRecord,
   type ServerMessage,
   type ToWorker,
   type WorkerInit,
@@ -26,6 +28,7 @@ import {
   type WorkerRequest,
 } from "./protocol.ts";
 import { compileCore } from "./core_modules.ts";
+import { Ring } from "./ring.ts";
 import { writeResult } from "./sync_call.ts";
 import type { WitValue } from "../capabilities/values.ts";
 
@@ -47,14 +50,18 @@ Reflect.deleteProperty(globalThis, "process");
  */
 let outbox: WorkerMessage[] = [];
 
+/** Whole responses to the server thread (set at init; see `ring.ts`). */
+let responses: Ring | undefined;
+
 function post(message: WorkerMessage) {
   outbox.push(message);
   if (outbox.length === 1) queueMicrotask(flush);
 }
 
 function flush() {
-  const messages = coalesce(outbox);
+  const messages = sendWholeResponses(coalesce(outbox));
   outbox = [];
+  if (messages.length === 0) return;
   const transfer = new Set<ArrayBuffer>();
   for (const message of messages) {
     const buffer = movable(
@@ -65,6 +72,16 @@ function flush() {
   const out: FromWorker = messages.length === 1 ? messages[0] : { type: "batch", messages };
   if (transfer.size) self.postMessage(out, [...transfer]);
   else self.postMessage(out);
+}
+
+/** Writes the whole responses that fit to the ring; returns the messages left to post. */
+function sendWholeResponses(messages: WorkerMessage[]): WorkerMessage[] {
+  if (!responses) return messages;
+  const rest = messages.filter((message) =>
+    message.type !== "response" || !responses!.write(...responseRecord(message))
+  );
+  if (rest.length < messages.length) responses.notify();
+  return rest;
 }
 
 /** Turns the `head`, `chunk`s and `end` of a response within one batch into one `response`. */
@@ -358,6 +375,8 @@ async function receive(message: ServerMessage) {
         // Imported from its file, V8 keeps neither the source nor a copy of it in the heap.
         const glue: { instantiate: Instantiate } = await import(message.glueUrl);
         component = new Component(message, glue.instantiate);
+        responses = new Ring(message.rings.responses);
+        new Ring(message.rings.requests).listen((record) => void handle(requestFromRecord(record)));
         const manifest = await component.manifest();
         post({ type: "ready", manifest, ms: performance.now() - started });
       } catch (error) {

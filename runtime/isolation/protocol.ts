@@ -4,6 +4,7 @@
  * @module
  */
 import type { WitValue } from "../capabilities/values.ts";
+import type { RingRecord } from "./ring.ts";
 import type { NetRule } from "../permissions.ts";
 import type { Preopen } from "../wasi/filesystem.ts";
 
@@ -39,6 +40,8 @@ export interface WorkerInit {
   manifestArgs: string;
   /** Where SQL function results go (see `sync_call.ts`). */
   syncBuffer: SharedArrayBuffer;
+  /** The rings (see `ring.ts`) for requests to the worker and whole responses from it. */
+  rings: { requests: SharedArrayBuffer; responses: SharedArrayBuffer };
 }
 
 /** A call of one of the component's SQL functions; the result goes to the sync buffer. */
@@ -121,4 +124,37 @@ export function movable(bytes: Uint8Array | null | undefined): ArrayBuffer | und
       bytes.byteLength === bytes.buffer.byteLength
     ? bytes.buffer as ArrayBuffer
     : undefined;
+}
+
+/** A whole response, as the worker sends it. */
+export type WholeResponse = Extract<WorkerMessage, { type: "response" }>;
+
+/** The ring record of a request: its head and its body. */
+export function requestRecord(request: WorkerRequest): [unknown, Uint8Array | null] {
+  const { id, method, url, headers, body } = request;
+  return [[id, method, url, headers, body !== null], body];
+}
+
+/** The request a ring record holds. */
+export function requestFromRecord({ head, body }: RingRecord): WorkerRequest {
+  const [id, method, url, headers, hasBody] = head as [
+    number,
+    string,
+    string,
+    [string, string][],
+    boolean,
+  ];
+  return { type: "request", id, method, url, headers, body: hasBody ? body : null };
+}
+
+/** The ring record of a whole response. */
+export function responseRecord(response: WholeResponse): [unknown, Uint8Array] {
+  const { id, status, headers, body } = response;
+  return [[id, status, headers], body];
+}
+
+/** The whole response a ring record holds. */
+export function responseFromRecord({ head, body }: RingRecord): WholeResponse {
+  const [id, status, headers] = head as [number, number, [string, string][]];
+  return { type: "response", id, status, headers, body };
 }

@@ -9,11 +9,14 @@
 import { CapabilityError, type ComponentCapabilities } from "../capabilities/host.ts";
 import type { WitValue } from "../capabilities/values.ts";
 import { log } from "../log.ts";
+import { Ring } from "./ring.ts";
 import { callAndWait } from "./sync_call.ts";
 import {
   type CapabilityCall,
   type FromWorker,
   movable,
+  requestRecord,
+  responseFromRecord,
   type ServerMessage,
   type ToWorker,
   type WorkerInit,
@@ -23,7 +26,7 @@ import {
 
 /** How one worker of a component is set up. */
 export interface WorkerLinkOptions {
-  init: Omit<WorkerInit, "type">;
+  init: Omit<WorkerInit, "type" | "rings">;
   /** Deno permissions of the worker. */
   permissions: Deno.PermissionOptionsObject;
   /** Wall-clock limit for one request, in milliseconds. */
@@ -58,6 +61,12 @@ export const SQL_FUNCTION_TIMEOUT_MS = 1000;
 
 const WORKER_URL = new URL("./component_worker.ts", import.meta.url);
 
+/** What the worker sends about a request's response. */
+type ResponseMessage = Exclude<WorkerMessage, { type: "ready" | "init-failed" | "call" }>;
+
+/** Bytes of each ring between the server thread and a worker (a record takes at most a quarter). */
+const RING_BYTES = 256 * 1024;
+
 /** Statuses whose responses have no body (the Response constructor refuses one). */
 const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
 
@@ -76,6 +85,11 @@ export class WorkerLink {
   #gone = false;
   /** Fails the start if the worker goes before it is ready. */
   #abortStart: ((error: Error) => void) | undefined;
+  /** Requests to the worker (what does not fit goes by `postMessage`). */
+  #requests: Ring | undefined;
+  /** Whole responses from the worker. */
+  #responses: Ring | undefined;
+  #notifyQueued = false;
   #deadlineTimer: ReturnType<typeof setTimeout> | undefined;
   /** Since when no request is in flight (`performance.now()` time). */
   idleSince = performance.now();
@@ -139,9 +153,16 @@ export class WorkerLink {
       ready.reject(new Error(reason));
       this.#restart(reason, 500);
     };
+    const rings = { requests: Ring.buffer(RING_BYTES), responses: Ring.buffer(RING_BYTES) };
+    this.#requests = new Ring(rings.requests);
+    this.#responses = new Ring(rings.responses);
+    this.#responses.listen((record) => {
+      this.lastHeard = performance.now();
+      this.#onResponseMessage(responseFromRecord(record));
+    });
     // The worker boots meanwhile; it gets the compiled modules with its init.
     this.options.coreModules(urgent).then(
-      (modules) => worker.postMessage({ type: "init", ...this.options.init, modules }),
+      (modules) => worker.postMessage({ type: "init", ...this.options.init, rings, modules }),
       (error) => ready.reject(error),
     );
     return ready.promise;
@@ -222,6 +243,7 @@ export class WorkerLink {
     this.#deadlineTimer = undefined;
     this.#worker?.terminate();
     this.#worker = undefined;
+    this.#responses?.close();
     this.#started = false;
     this.#abortStart?.(new Error(reason));
     for (const id of [...this.#pending.keys()]) {
@@ -254,20 +276,30 @@ export class WorkerLink {
     }
   }
 
-  #onResponseMessage(message: Exclude<WorkerMessage, { type: "ready" | "init-failed" | "call" }>) {
+  /** Applies a response message; one the server cannot use (a 1xx status) fails its request. */
+  #onResponseMessage(message: ResponseMessage) {
+    try {
+      this.#applyResponseMessage(message);
+    } catch (error) {
+      const reason = `the component's response is unusable: ${(error as Error).message}`;
+      log.error(`${this.name}: ${reason}`);
+      this.#fail(message.id, new GuestError(reason, 502));
+    }
+  }
+
+  #applyResponseMessage(message: ResponseMessage) {
     const pending = this.#pending.get(message.id);
     if (!pending) return;
     switch (message.type) {
       case "response": {
         // The guest answered within one turn: no stream needed.
-        this.#finish(message.id);
         const empty = message.body.byteLength === 0 || NULL_BODY_STATUSES.has(message.status);
-        pending.head.resolve(
-          new Response(empty ? null : message.body as Uint8Array<ArrayBuffer>, {
-            status: message.status,
-            headers: message.headers,
-          }),
-        );
+        const response = new Response(empty ? null : message.body as Uint8Array<ArrayBuffer>, {
+          status: message.status,
+          headers: message.headers,
+        });
+        this.#finish(message.id);
+        pending.head.resolve(response);
         break;
       }
       case "head": {
@@ -318,8 +350,20 @@ export class WorkerLink {
     const head = Promise.withResolvers<Response>();
     this.#pending.set(id, { head, deadline: performance.now() + this.options.timeoutMs });
     this.#watchDeadlines();
-    this.#post(this.#worker, { type: "request", id, ...request }, movable(request.body));
+    const message: WorkerRequest = { type: "request", id, ...request };
+    if (this.#requests!.write(...requestRecord(message))) this.#notifyWorker();
+    else this.#post(this.#worker, message, movable(request.body));
     return head.promise;
+  }
+
+  /** Wakes the worker for the requests written to the ring this turn, once. */
+  #notifyWorker() {
+    if (this.#notifyQueued) return;
+    this.#notifyQueued = true;
+    queueMicrotask(() => {
+      this.#notifyQueued = false;
+      this.#requests?.notify();
+    });
   }
 
   /**
