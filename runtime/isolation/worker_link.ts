@@ -76,7 +76,7 @@ export class WorkerLink {
   #ready: Promise<string> | undefined;
   #pending = new Map<number, Pending>();
   #nextSyncCall = 1;
-  #outbox: { worker?: Worker; messages: ServerMessage[]; transfer: Set<ArrayBuffer> } = {
+  #outbox: { messages: ServerMessage[]; transfer: Set<ArrayBuffer> } = {
     messages: [],
     transfer: new Set(),
   };
@@ -138,7 +138,7 @@ export class WorkerLink {
       } else if (message.type === "init-failed") {
         ready.reject(new Error(message.error));
       } else if (message.type === "call") {
-        this.#onCall(worker, message);
+        this.#onCall(message);
       } else this.#onResponseMessage(message);
     };
     worker.onmessage = (event: MessageEvent<FromWorker>) => {
@@ -175,18 +175,18 @@ export class WorkerLink {
   }
 
   /** Queues a message to the worker; a turn's messages go out as one (see the worker's `post`). */
-  #post(worker: Worker, message: ServerMessage, transfer?: ArrayBuffer) {
-    if (this.#outbox.worker !== worker) this.#flush();
+  #post(message: ServerMessage, transfer?: ArrayBuffer) {
     const outbox = this.#outbox;
-    outbox.worker = worker;
     outbox.messages.push(message);
     if (transfer) outbox.transfer.add(transfer);
     if (outbox.messages.length === 1) queueMicrotask(() => this.#flush());
   }
 
   #flush() {
-    const { worker, messages, transfer } = this.#outbox;
-    this.#outbox = { worker: undefined, messages: [], transfer: new Set() };
+    const { messages, transfer } = this.#outbox;
+    this.#outbox = { messages: [], transfer: new Set() };
+    const worker = this.#worker;
+    // A dropped worker's requests were failed then; what is left for it goes nowhere.
     if (!worker || messages.length === 0) return;
     const message: ToWorker = messages.length === 1 ? messages[0] : { type: "batch", messages };
     try {
@@ -197,26 +197,24 @@ export class WorkerLink {
   }
 
   /** A request's capability calls are answered in order, one after the other. */
-  #onCall(worker: Worker, call: CapabilityCall) {
+  #onCall(call: CapabilityCall) {
     const previous = this.#callChains.get(call.requestId);
-    const done = previous
-      ? previous.then(() => this.#answer(worker, call))
-      : this.#answer(worker, call);
+    const done = previous ? previous.then(() => this.#answer(call)) : this.#answer(call);
     this.#callChains.set(call.requestId, done);
     done.then(() => {
       if (this.#callChains.get(call.requestId) === done) this.#callChains.delete(call.requestId);
     });
   }
 
-  async #answer(worker: Worker, call: CapabilityCall) {
+  async #answer(call: CapabilityCall) {
     try {
       const value = await this.options.capabilities.handle(call.op, call.args, call.requestId);
-      this.#post(worker, { type: "reply", callId: call.callId, ok: true, value });
+      this.#post({ type: "reply", callId: call.callId, ok: true, value });
     } catch (error) {
       const abiError = error instanceof CapabilityError
         ? error.error
         : { tag: "other", val: String((error as Error).message) };
-      this.#post(worker, { type: "reply", callId: call.callId, ok: false, error: abiError });
+      this.#post({ type: "reply", callId: call.callId, ok: false, error: abiError });
     }
   }
 
@@ -308,7 +306,7 @@ export class WorkerLink {
           cancel: () => {
             // The client went away: drop the rest of the body, tell the guest.
             pending.body = undefined;
-            if (this.#worker) this.#post(this.#worker, { type: "cancel", id: message.id });
+            this.#post({ type: "cancel", id: message.id });
           },
         });
         // A 204 or 304 has no body, whatever the guest wrote.
@@ -352,7 +350,7 @@ export class WorkerLink {
     this.#watchDeadlines();
     const message: WorkerRequest = { type: "request", id, ...request };
     if (this.#requests!.write(...requestRecord(message))) this.#notifyWorker();
-    else this.#post(this.#worker, message, movable(request.body));
+    else this.#post(message, movable(request.body));
     return head.promise;
   }
 
