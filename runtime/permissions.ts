@@ -6,6 +6,8 @@
  * @module
  */
 
+import { pierEntry, pierPathProblem } from "./data_dir.ts";
+
 /** A host a component may call: exact, or every subdomain with `*.`. */
 export interface NetRule {
   host: string;
@@ -102,7 +104,13 @@ export function parsePermissions(raw: unknown, file: string): Permissions {
     if (dir.startsWith("/") || parts.includes("..") || dir === "") {
       fail("read", `entry "${dir}" must be a relative path inside the data dir, without ".."`);
     }
-    return parts.filter((p) => p !== "." && p !== "").join("/");
+    const normal = parts.filter((p) => p !== "." && p !== "").join("/");
+    if (normal === "") {
+      fail("read", `entry "${dir}" is the data dir itself, which holds Pier's database`);
+    }
+    const owner = pierEntry(normal.split("/")[0]);
+    if (owner) fail("read", `entry "${dir}" is ${owner}, Pier's own`);
+    return normal;
   });
   const env = strings("env").map((name) => {
     if (!ENV_NAME.test(name)) fail("env", `entry "${name}" is not a variable name`);
@@ -162,6 +170,25 @@ export async function loadPermissions(
     throw new PermissionsError(`${file}: invalid JSON: ${(error as Error).message}`);
   }
   return parsePermissions(raw, file);
+}
+
+/**
+ * The host directories of `read` grants (of the manifest `file`): each one's
+ * real path, or while it does not exist its path under the data dir's real
+ * path. A grant that reaches, through links, the data dir, a directory
+ * holding it, or Pier's own files throws {@link PermissionsError}.
+ */
+export async function readRoots(read: string[], dataDir: string, file: string): Promise<string[]> {
+  const data = await Deno.realPath(dataDir);
+  return await Promise.all(read.map(async (dir) => {
+    const path = `${data}/${dir}`;
+    const real = await Deno.realPath(path).catch(() => path);
+    const problem = pierPathProblem(real, data);
+    if (problem) {
+      throw new PermissionsError(`${file}: "read" entry "${dir}" ${problem} (it leads to ${real})`);
+    }
+    return real;
+  }));
 }
 
 /** Does `rule` allow a request to `host:port`? Private addresses never match a wildcard. */

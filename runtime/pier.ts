@@ -9,6 +9,7 @@ import { DatabaseHost } from "./capabilities/database.ts";
 import { KeyValueHost } from "./capabilities/keyvalue.ts";
 import { SqlFunctionRegistry } from "./capabilities/sql_functions.ts";
 import { openDatabase } from "./database.ts";
+import { CACHE_DIR, DB_FILE } from "./data_dir.ts";
 import { log } from "./log.ts";
 import {
   type ComponentRecord,
@@ -62,8 +63,8 @@ async function main(): Promise<number> {
     return 0;
   }
   const { componentsDir, dataDir } = config;
-  await Deno.mkdir(`${dataDir}/cache`, { recursive: true });
-  const dbPath = `${dataDir}/main.db`;
+  await Deno.mkdir(`${dataDir}/${CACHE_DIR}`, { recursive: true });
+  const dbPath = `${dataDir}/${DB_FILE}`;
   const db = openDatabase(dbPath);
   const hosts = { database: new DatabaseHost(dbPath), keyValue: new KeyValueHost(dbPath) };
 

@@ -18,7 +18,14 @@ import { ComponentHost, type ComponentHostOptions } from "./isolation/component_
 import { log } from "./log.ts";
 import { type Manifest, manifestArgs, parseManifest } from "./manifest.ts";
 import { resolve, toFileUrl } from "./paths.ts";
-import { DENY_ALL, loadPermissions, type Permissions } from "./permissions.ts";
+import { CACHE_DIR } from "./data_dir.ts";
+import {
+  DENY_ALL,
+  loadPermissions,
+  type Permissions,
+  permissionsPath,
+  readRoots,
+} from "./permissions.ts";
 import { type Method, parseMethod, RouteError, type Router } from "./routing/router.ts";
 
 /** Pier's version, sent to components in `get-manifest`. */
@@ -203,6 +210,7 @@ async function prepareComponent(
   file: string,
   compiled: { entry: CacheEntry; size: number },
   permissions: Permissions,
+  readDirs: string[],
   context: LoadContext,
   recompile: Recompile,
 ): Promise<Prepared> {
@@ -218,7 +226,6 @@ async function prepareComponent(
   };
   const missing = ungranted(compiled.entry.imports, permissions);
   if (missing.length) log.info(`${name}: imports but was not granted: ${missing.join(", ")}`);
-  const readDirs = permissions.read.map((dir) => resolve(context.dataDir, dir));
   const init = {
     name,
     glueUrl: toFileUrl(`${resolve(compiled.entry.dir)}/${GLUE}`).href,
@@ -320,12 +327,21 @@ export async function loadComponents(context: LoadContext): Promise<Loaded> {
   const records = refused.map(({ file, reason }) => failed(file.split("/").pop()!, file, reason));
   const deferred: Deferred[] = [];
 
-  const permitted: { name: string; path: string; permissions: Permissions }[] = [];
+  const permitted: {
+    name: string;
+    path: string;
+    permissions: Permissions;
+    readDirs: string[];
+  }[] = [];
   for (const { name, path } of found) {
     try {
-      const permissions = await loadPermissions(componentsDir, name);
-      if (!permissions) log.info(`${name}: no ${name}.permissions.json: all capabilities denied`);
-      permitted.push({ name, path, permissions: permissions ?? DENY_ALL });
+      const permissions = await loadPermissions(componentsDir, name) ?? DENY_ALL;
+      if (permissions === DENY_ALL) {
+        log.info(`${name}: no ${name}.permissions.json: all capabilities denied`);
+      }
+      const file = permissionsPath(componentsDir, name);
+      const readDirs = await readRoots(permissions.read, dataDir, file);
+      permitted.push({ name, path, permissions, readDirs });
     } catch (error) {
       records.push(failed(name, path, (error as Error).message));
     }
@@ -346,19 +362,21 @@ export async function loadComponents(context: LoadContext): Promise<Loaded> {
       : `cache miss${entry.rebuilt ? ` (rebuilt: ${entry.rebuilt})` : ""}`;
     log.info(`${name}: ${(size / 1e6).toFixed(1)} MB, ${cache}, ${ms.toFixed(0)} ms`);
   };
-  const cacheDir = `${dataDir}/cache`;
+  const cacheDir = `${dataDir}/${CACHE_DIR}`;
   const compiled = await compileAll([...byPath.keys()], cacheDir, onCompiled);
 
-  const prepared = permitted.map(({ name, path, permissions }): Promise<Prepared> | Prepared => {
-    const result = compiled.get(path)!;
-    if (!result.ok) {
-      const record = failed(name, path, `${path} is not a loadable component: ${result.error}`);
-      return { record };
-    }
-    const recompile = async () =>
-      (await compileAll([path], cacheDir, onCompiled, { fresh: true })).get(path)!;
-    return prepareComponent(name, path, result, permissions, context, recompile);
-  });
+  const prepared = permitted.map(
+    ({ name, path, permissions, readDirs }): Promise<Prepared> | Prepared => {
+      const result = compiled.get(path)!;
+      if (!result.ok) {
+        const record = failed(name, path, `${path} is not a loadable component: ${result.error}`);
+        return { record };
+      }
+      const recompile = async () =>
+        (await compileAll([path], cacheDir, onCompiled, { fresh: true })).get(path)!;
+      return prepareComponent(name, path, result, permissions, readDirs, context, recompile);
+    },
+  );
   // Register in discovery order so that a route conflict always refuses the later component.
   for (const { record, manifest, deferred: later } of await Promise.all(prepared)) {
     records.push(record);
