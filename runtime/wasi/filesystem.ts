@@ -3,10 +3,17 @@
  * component's manifest grants (`read`). Paths are resolved inside the
  * preopen: absolute paths, `..` out of it and symlinks pointing outside are
  * refused with `not-permitted`; every kind of write fails with `read-only`.
+ * A directory swapped for a link while a guest holds descriptors into it
+ * (see {@link Descriptor}) leads nowhere outside either.
  *
  * @module
  */
+import fs from "node:fs";
 import { ByteQueue, InputStream } from "./io.ts";
+
+// Deno has no openat nor O_NOFOLLOW; node:fs passes open flags through. O_NONBLOCK: opening a
+// FIFO must not wait for a writer.
+const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
 
 /** A filesystem `error-code`, thrown as the result error. */
 type ErrorCode =
@@ -15,6 +22,8 @@ type ErrorCode =
   | "no-entry"
   | "not-directory"
   | "read-only"
+  | "is-directory"
+  | "bad-descriptor"
   | "invalid";
 
 function fail(code: ErrorCode): never {
@@ -31,21 +40,68 @@ function fsError(error: unknown): never {
   fail("invalid");
 }
 
-function datetime(date: Date | null) {
-  if (!date) return undefined;
+function realPath(path: string): string {
+  try {
+    return Deno.realPathSync(path);
+  } catch (error) {
+    fsError(error);
+  }
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    fs.closeSync(fd);
+  } catch {
+    // already closed
+  }
+}
+
+function datetime(date: Date) {
   const ms = date.getTime();
   return { seconds: BigInt(Math.floor(ms / 1000)), nanoseconds: (ms % 1000) * 1_000_000 };
 }
 
-function entryType(info: Deno.FileInfo): string {
-  return info.isDirectory ? "directory" : info.isFile ? "regular-file" : "unknown";
+function entryType(info: fs.Stats): string {
+  return info.isDirectory() ? "directory" : info.isFile() ? "regular-file" : "unknown";
 }
 
-/** `wasi:filesystem/types.descriptor`: a file or directory inside a preopen. */
-export class Descriptor {
-  constructor(readonly root: string, readonly path: string) {}
+/** Which file an open descriptor is: equal identities are the same file. */
+interface Identity {
+  dev: number;
+  ino: number;
+}
 
-  /** The host path of `relative` under this descriptor, if it stays inside the preopen. */
+const sameFile = (a: Identity, b: Identity) => a.dev === b.dev && a.ino === b.ino;
+
+/** Closes the file of a descriptor the guest never dropped (its instance was discarded). */
+const unclosed = new FinalizationRegistry<number>((fd) => fs.close(fd, () => {}));
+
+/**
+ * `wasi:filesystem/types.descriptor`: a file or directory inside a preopen.
+ * A file is opened once, when the descriptor is made, and read through that
+ * open file; a directory is re-checked to be the same directory, reached
+ * without links, before and after every use of its path. So swapping a
+ * directory for a link after the check (by another process with write access)
+ * reaches nothing outside the preopen.
+ */
+export class Descriptor {
+  readonly #identity: Identity;
+  #fd: number | undefined;
+
+  /** `path` is a real path inside `root` that was `identity` when checked; `fd` its open file. */
+  constructor(readonly root: string, readonly path: string, identity: Identity, fd?: number) {
+    this.#identity = identity;
+    this.#fd = fd;
+    if (fd !== undefined) unclosed.register(this, fd, this);
+  }
+
+  /** The descriptor of the directory `root` (a real path), or undefined if it is not one. */
+  static root(root: string): Descriptor | undefined {
+    const info = fs.lstatSync(root);
+    return info.isDirectory() ? new Descriptor(root, root, info) : undefined;
+  }
+
+  /** The real path of `relative` under this descriptor, if it stays inside the preopen. */
   #resolve(relative: string): string {
     if (relative.startsWith("/")) fail("not-permitted");
     const parts = this.path === this.root ? [] : this.path.slice(this.root.length + 1).split("/");
@@ -56,20 +112,65 @@ export class Descriptor {
         parts.pop();
       } else parts.push(part);
     }
-    const full = [this.root, ...parts].join("/");
-    let real: string;
-    try {
-      real = Deno.realPathSync(full);
-    } catch (error) {
-      fsError(error);
-    }
+    const real = realPath([this.root, ...parts].join("/"));
     if (real !== this.root && !real.startsWith(`${this.root}/`)) fail("not-permitted");
     return real;
   }
 
-  #stat(path: string) {
+  /**
+   * Fails unless this directory's path still leads, without links, to the
+   * directory it was when opened.
+   */
+  #check(): void {
+    if (this.#fd !== undefined) return;
     try {
-      return Deno.statSync(path);
+      if (realPath(this.path) === this.path && sameFile(fs.lstatSync(this.path), this.#identity)) {
+        return;
+      }
+    } catch {
+      // gone: refused below like a moved one
+    }
+    fail("not-permitted");
+  }
+
+  /**
+   * The file at `relative`: opened without following a link at its end, then
+   * checked to be the file its real path names, with no link on that path.
+   */
+  #open(relative: string): Descriptor {
+    this.#check();
+    const real = this.#resolve(relative);
+    let fd: number;
+    try {
+      fd = fs.openSync(real, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+    } catch (error) {
+      if ((error as { code?: string }).code === "ELOOP") fail("not-permitted");
+      fsError(error);
+    }
+    let info: fs.Stats;
+    try {
+      info = fs.fstatSync(fd);
+      if (realPath(real) !== real || !sameFile(info, fs.lstatSync(real))) fail("not-permitted");
+    } catch (error) {
+      closeQuietly(fd);
+      fsError(error);
+    }
+    if (!info.isDirectory()) return new Descriptor(this.root, real, info, fd);
+    closeQuietly(fd); // a directory is used by its checked path, so a guest holds no fd for one
+    return new Descriptor(this.root, real, info);
+  }
+
+  /** The open file of a file descriptor; fails for a directory or a dropped descriptor. */
+  #file(): number {
+    if (this.#fd === undefined) fail("is-directory");
+    return this.#fd;
+  }
+
+  #stat(): fs.Stats {
+    try {
+      if (this.#fd !== undefined) return fs.fstatSync(this.#fd);
+      this.#check();
+      return fs.lstatSync(this.path);
     } catch (error) {
       fsError(error);
     }
@@ -84,77 +185,92 @@ export class Descriptor {
     if (openFlags?.create || openFlags?.truncate || flags?.write || flags?.mutateDirectory) {
       fail("read-only");
     }
-    const target = this.#resolve(path);
-    if (openFlags?.directory && !this.#stat(target).isDirectory) fail("not-directory");
-    return new Descriptor(this.root, target);
+    const opened = this.#open(path);
+    if (openFlags?.directory && opened.#fd !== undefined) {
+      opened[Symbol.dispose]();
+      fail("not-directory");
+    }
+    return opened;
   }
   readViaStream(offset: bigint): InputStream {
-    let file: Deno.FsFile | undefined;
+    const fd = this.#file();
     let position = Number(offset);
     return new InputStream(
-      new ByteQueue(async (queue) => {
-        file ??= await Deno.open(this.path, { read: true });
-        const buffer = new Uint8Array(65536);
-        await file.seek(position, Deno.SeekMode.Start);
-        const read = await file.read(buffer);
-        if (read === null) {
-          file.close();
-          queue.close();
-        } else {
-          position += read;
-          queue.push(buffer.subarray(0, read));
-        }
-      }),
+      new ByteQueue((queue) =>
+        Promise.resolve().then(() => {
+          // Checked and read in one synchronous step: a dropped descriptor's fd may be reused.
+          if (this.#fd !== fd) fail("bad-descriptor");
+          const buffer = new Uint8Array(65536);
+          const read = fs.readSync(fd, buffer, 0, buffer.byteLength, position);
+          if (read === 0) queue.close();
+          else {
+            position += read;
+            queue.push(buffer.subarray(0, read));
+          }
+        })
+      ),
     );
   }
   read(length: bigint, offset: bigint): [Uint8Array, boolean] {
+    const fd = this.#file();
     try {
-      using file = Deno.openSync(this.path, { read: true });
-      file.seekSync(Number(offset), Deno.SeekMode.Start);
       const buffer = new Uint8Array(Number(length));
-      const read = file.readSync(buffer) ?? 0;
-      const size = file.statSync().size;
-      return [buffer.subarray(0, read), Number(offset) + read >= size];
+      const read = fs.readSync(fd, buffer, 0, buffer.byteLength, Number(offset));
+      return [buffer.subarray(0, read), Number(offset) + read >= fs.fstatSync(fd).size];
     } catch (error) {
       fsError(error);
     }
   }
   stat() {
-    const info = this.#stat(this.path);
+    const info = this.#stat();
     return {
       type: entryType(info),
       linkCount: 1n,
       size: BigInt(info.size),
       dataAccessTimestamp: datetime(info.atime),
       dataModificationTimestamp: datetime(info.mtime),
-      statusChangeTimestamp: datetime(info.ctime ?? null),
+      statusChangeTimestamp: datetime(info.ctime),
     };
   }
-  statAt(pathFlags: unknown, path: string) {
-    return this.openAt(pathFlags, path, {}, {}).stat();
+  statAt(_pathFlags: unknown, path: string) {
+    using opened = this.#open(path);
+    return opened.stat();
   }
   getType(): string {
-    return entryType(this.#stat(this.path));
+    return entryType(this.#stat());
   }
   getFlags() {
     return { read: true };
   }
   readDirectory(): DirectoryEntryStream {
+    this.#check();
+    let entries: Deno.DirEntry[];
     try {
-      return new DirectoryEntryStream([...Deno.readDirSync(this.path)]);
+      entries = [...Deno.readDirSync(this.path)];
     } catch (error) {
       fsError(error);
     }
+    // Checked again: the listing is this directory's only if it was not swapped meanwhile.
+    this.#check();
+    return new DirectoryEntryStream(entries);
   }
   metadataHash() {
-    const info = this.#stat(this.path);
-    return { lower: BigInt(info.ino ?? 0), upper: BigInt(info.dev ?? 0) };
+    const info = this.#stat();
+    return { lower: BigInt(info.ino), upper: BigInt(info.dev) };
   }
-  metadataHashAt(pathFlags: unknown, path: string) {
-    return this.openAt(pathFlags, path, {}, {}).metadataHash();
+  metadataHashAt(_pathFlags: unknown, path: string) {
+    using opened = this.#open(path);
+    return opened.metadataHash();
   }
   isSameObject(other: Descriptor): boolean {
-    return other.path === this.path;
+    return sameFile(other.#identity, this.#identity);
+  }
+  /** Dropped by the guest: its open file is closed. */
+  [Symbol.dispose](): void {
+    if (this.#fd === undefined) return;
+    unclosed.unregister(this);
+    closeQuietly(this.#fd);
+    this.#fd = undefined;
   }
   writeViaStream(): never {
     fail("read-only");
@@ -227,8 +343,9 @@ export interface Preopen {
 export function filesystemImports(preopens: Preopen[]): Record<string, Record<string, unknown>> {
   const descriptors = preopens.flatMap(({ hostPath, guestPath }) => {
     try {
-      const root = Deno.realPathSync(hostPath);
-      return [[new Descriptor(root, root), guestPath] as [Descriptor, string]];
+      // `hostPath` is the real path checked at load: if it leads elsewhere now, it is not there.
+      const root = Deno.realPathSync(hostPath) === hostPath ? Descriptor.root(hostPath) : undefined;
+      return root ? [[root, guestPath] as [Descriptor, string]] : [];
     } catch {
       return []; // a granted directory that does not exist is simply not there
     }
