@@ -18,6 +18,7 @@ import {
 } from "./http.ts";
 import type { HostCall } from "./imports.ts";
 import { ByteQueue } from "./io.ts";
+import { AddressRefused, checkedFetch, defaultPort, type Fetched } from "./checked_fetch.ts";
 
 const IN_BAND_HOSTS = new Set(["__sqlite", "__prefs"]);
 const MAX_REDIRECTS = 10;
@@ -59,12 +60,8 @@ function nsToMs(ns: bigint | undefined): number | undefined {
   return ns === undefined ? undefined : Number(ns / 1_000_000n);
 }
 
-function defaultPort(url: URL): number {
-  return url.port ? Number(url.port) : url.protocol === "https:" ? 443 : 80;
-}
-
 /** Reads a fetch response body into a queue as the guest asks for more. */
-function responseQueue(response: Response, betweenBytesMs: number | undefined): ByteQueue {
+function responseQueue(response: Fetched, betweenBytesMs: number | undefined): ByteQueue {
   const reader = response.body?.getReader();
   if (!reader) return ByteQueue.of(null);
   return new ByteQueue(async (queue) => {
@@ -86,6 +83,11 @@ export function createOutbound(name: string, rules: NetRule[], call: HostCall): 
     log.warn(`${name}: outbound request denied: ${message}`);
     return new HttpErrorCode({ tag: "HTTP-request-denied" }, message);
   };
+  // A private address is reached only when granted exactly, or through a private name (such as
+  // `localhost`) that is: a public name that resolves to one is refused (DNS rebinding).
+  const reachable = (url: URL) => (address: string) =>
+    !isPrivateAddress(address) || isPrivateAddress(url.hostname) ||
+    allowsHost(rules, address, defaultPort(url));
   return async (request: OutgoingRequest, options: RequestOptions | undefined) => {
     let url: URL;
     try {
@@ -116,15 +118,14 @@ export function createOutbound(name: string, rules: NetRule[], call: HostCall): 
     const hasBody = method !== "GET" && method !== "HEAD";
     const firstByteMs = nsToMs(options?.firstByte) ?? nsToMs(options?.connect);
     const signal = firstByteMs === undefined ? undefined : AbortSignal.timeout(firstByteMs);
-    let response: Response;
+    let response: Fetched;
     try {
-      response = await fetch(url, {
+      response = await checkedFetch(url, {
         method,
         headers,
         body: hasBody ? bodyStream(request.pending) : undefined,
-        redirect: "manual",
         signal,
-      });
+      }, reachable(url));
       for (let hops = 0; response.status >= 300 && response.status < 400; hops++) {
         const location = response.headers.get("location");
         if (!location) break;
@@ -141,15 +142,15 @@ export function createOutbound(name: string, rules: NetRule[], call: HostCall): 
         await response.body?.cancel();
         url = next;
         const keepMethod = response.status === 307 || response.status === 308;
-        response = await fetch(url, {
-          method: keepMethod ? method : "GET",
-          headers,
-          redirect: "manual",
-          signal,
-        });
+        response = await checkedFetch(
+          url,
+          { method: keepMethod ? method : "GET", headers, signal },
+          reachable(url),
+        );
       }
     } catch (error) {
       if (error instanceof HttpErrorCode) throw error;
+      if (error instanceof AddressRefused) throw denied(error.message);
       const name = (error as Error).name;
       if (name === "TimeoutError") {
         throw new HttpErrorCode({ tag: "connection-timeout" }, "request timed out");
