@@ -113,10 +113,10 @@ Deno.test("a directory swapped for a link under open descriptors reads nothing o
     });
     assert.deepEqual(result.swapped, { status: 200, body: "swapped" });
     assert.ok(!JSON.stringify(result).includes("OUTSIDE"), JSON.stringify(result));
-    // The open file is still the one that was checked; the directory's path now leads outside.
+    // The file's and the directory's paths now lead outside: neither is the file it was.
     assert.deepEqual(result.file, {
-      read: { result: "inside bytes" },
-      stream: { result: "inside bytes" },
+      read: { error: "not-permitted" },
+      stream: { error: "not-permitted" },
     });
     for (const use of ["list", "openAt", "statAt", "stat", "again"]) {
       assert.deepEqual(result[use], { error: "not-permitted" }, use);

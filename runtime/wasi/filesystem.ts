@@ -23,7 +23,6 @@ type ErrorCode =
   | "not-directory"
   | "read-only"
   | "is-directory"
-  | "bad-descriptor"
   | "invalid";
 
 function fail(code: ErrorCode): never {
@@ -48,14 +47,6 @@ function realPath(path: string): string {
   }
 }
 
-function closeQuietly(fd: number): void {
-  try {
-    fs.closeSync(fd);
-  } catch {
-    // already closed
-  }
-}
-
 function datetime(date: Date) {
   const ms = date.getTime();
   return { seconds: BigInt(Math.floor(ms / 1000)), nanoseconds: (ms % 1000) * 1_000_000 };
@@ -73,26 +64,25 @@ interface Identity {
 
 const sameFile = (a: Identity, b: Identity) => a.dev === b.dev && a.ino === b.ino;
 
-/** Closes the file of a descriptor the guest never dropped (its instance was discarded). */
-const unclosed = new FinalizationRegistry<number>((fd) => fs.close(fd, () => {}));
-
 /**
- * `wasi:filesystem/types.descriptor`: a file or directory inside a preopen.
- * A file is opened once, when the descriptor is made, and read through that
- * open file; a directory is re-checked to be the same directory, reached
- * without links, before and after every use of its path. So swapping a
- * directory for a link after the check (by another process with write access)
- * reaches nothing outside the preopen.
+ * `wasi:filesystem/types.descriptor`: a file or directory inside a preopen,
+ * known by its real path and by the file (device, inode) that path was when
+ * the guest opened it. Every use checks again: a file is opened (not following
+ * a link as its last component) and read only if it is still that file; a
+ * directory is listed only if its path leads, through no link, to that
+ * directory before and after. So a directory swapped for a link after the
+ * check (by another process with write access) reaches nothing outside the
+ * preopen. No descriptor keeps a file open: a guest cannot use up the
+ * process's open files.
  */
 export class Descriptor {
   readonly #identity: Identity;
-  #fd: number | undefined;
+  readonly #directory: boolean;
 
-  /** `path` is a real path inside `root` that was `identity` when checked; `fd` its open file. */
-  constructor(readonly root: string, readonly path: string, identity: Identity, fd?: number) {
-    this.#identity = identity;
-    this.#fd = fd;
-    if (fd !== undefined) unclosed.register(this, fd, this);
+  /** `path` is a real path inside `root`; `info` what it was when checked. */
+  constructor(readonly root: string, readonly path: string, info: fs.Stats) {
+    this.#identity = { dev: info.dev, ino: info.ino };
+    this.#directory = info.isDirectory();
   }
 
   /** The descriptor of the directory `root` (a real path), or undefined if it is not one. */
@@ -117,63 +107,66 @@ export class Descriptor {
     return real;
   }
 
-  /**
-   * Fails unless this directory's path still leads, without links, to the
-   * directory it was when opened.
-   */
-  #check(): void {
-    if (this.#fd !== undefined) return;
+  /** Metadata of this descriptor's path, if it is still the same file. */
+  #stat(): fs.Stats {
+    let info: fs.Stats;
     try {
-      if (realPath(this.path) === this.path && sameFile(fs.lstatSync(this.path), this.#identity)) {
-        return;
-      }
-    } catch {
-      // gone: refused below like a moved one
+      info = fs.lstatSync(this.path);
+    } catch (error) {
+      fsError(error);
     }
-    fail("not-permitted");
+    if (!sameFile(info, this.#identity)) fail("not-permitted");
+    return info;
   }
 
-  /**
-   * The file at `relative`: opened without following a link at its end, then
-   * checked to be the file its real path names, with no link on that path.
-   */
+  /** Fails unless this descriptor's path still leads, through no link, to the same file. */
+  #check(): void {
+    if (realPath(this.path) !== this.path) fail("not-permitted");
+    this.#stat();
+  }
+
+  /** The descriptor of `relative`, checked to be the file its real path names. */
   #open(relative: string): Descriptor {
     this.#check();
     const real = this.#resolve(relative);
+    let info: fs.Stats;
+    try {
+      info = fs.lstatSync(real);
+    } catch (error) {
+      fsError(error);
+    }
+    const opened = new Descriptor(this.root, real, info);
+    opened.#check();
+    return opened;
+  }
+
+  /** Runs `use` on this file, opened for it and checked to be the same file. */
+  #withFile<T>(use: (fd: number) => T): T {
+    if (this.#directory) fail("is-directory");
     let fd: number;
     try {
-      fd = fs.openSync(real, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+      fd = fs.openSync(this.path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
     } catch (error) {
       if ((error as { code?: string }).code === "ELOOP") fail("not-permitted");
       fsError(error);
     }
-    let info: fs.Stats;
     try {
-      info = fs.fstatSync(fd);
-      if (realPath(real) !== real || !sameFile(info, fs.lstatSync(real))) fail("not-permitted");
-    } catch (error) {
-      closeQuietly(fd);
-      fsError(error);
-    }
-    if (!info.isDirectory()) return new Descriptor(this.root, real, info, fd);
-    closeQuietly(fd); // a directory is used by its checked path, so a guest holds no fd for one
-    return new Descriptor(this.root, real, info);
-  }
-
-  /** The open file of a file descriptor; fails for a directory or a dropped descriptor. */
-  #file(): number {
-    if (this.#fd === undefined) fail("is-directory");
-    return this.#fd;
-  }
-
-  #stat(): fs.Stats {
-    try {
-      if (this.#fd !== undefined) return fs.fstatSync(this.#fd);
-      this.#check();
-      return fs.lstatSync(this.path);
+      if (!sameFile(fs.fstatSync(fd), this.#identity)) fail("not-permitted");
+      return use(fd);
     } catch (error) {
       fsError(error);
+    } finally {
+      fs.closeSync(fd);
     }
+  }
+
+  /** Up to `length` bytes at `offset`, and whether they end the file. */
+  #read(length: number, offset: number): [Uint8Array, boolean] {
+    return this.#withFile((fd) => {
+      const buffer = new Uint8Array(length);
+      const read = fs.readSync(fd, buffer, 0, length, offset);
+      return [buffer.subarray(0, read), offset + read >= fs.fstatSync(fd).size];
+    });
   }
 
   openAt(
@@ -186,40 +179,25 @@ export class Descriptor {
       fail("read-only");
     }
     const opened = this.#open(path);
-    if (openFlags?.directory && opened.#fd !== undefined) {
-      opened[Symbol.dispose]();
-      fail("not-directory");
-    }
+    if (openFlags?.directory && !opened.#directory) fail("not-directory");
     return opened;
   }
   readViaStream(offset: bigint): InputStream {
-    const fd = this.#file();
+    if (this.#directory) fail("is-directory");
     let position = Number(offset);
     return new InputStream(
       new ByteQueue((queue) =>
         Promise.resolve().then(() => {
-          // Checked and read in one synchronous step: a dropped descriptor's fd may be reused.
-          if (this.#fd !== fd) fail("bad-descriptor");
-          const buffer = new Uint8Array(65536);
-          const read = fs.readSync(fd, buffer, 0, buffer.byteLength, position);
-          if (read === 0) queue.close();
-          else {
-            position += read;
-            queue.push(buffer.subarray(0, read));
-          }
+          const [bytes, end] = this.#read(65536, position);
+          position += bytes.byteLength;
+          queue.push(bytes);
+          if (end) queue.close();
         })
       ),
     );
   }
   read(length: bigint, offset: bigint): [Uint8Array, boolean] {
-    const fd = this.#file();
-    try {
-      const buffer = new Uint8Array(Number(length));
-      const read = fs.readSync(fd, buffer, 0, buffer.byteLength, Number(offset));
-      return [buffer.subarray(0, read), Number(offset) + read >= fs.fstatSync(fd).size];
-    } catch (error) {
-      fsError(error);
-    }
+    return this.#read(Number(length), Number(offset));
   }
   stat() {
     const info = this.#stat();
@@ -233,8 +211,7 @@ export class Descriptor {
     };
   }
   statAt(_pathFlags: unknown, path: string) {
-    using opened = this.#open(path);
-    return opened.stat();
+    return this.#open(path).stat();
   }
   getType(): string {
     return entryType(this.#stat());
@@ -259,18 +236,10 @@ export class Descriptor {
     return { lower: BigInt(info.ino), upper: BigInt(info.dev) };
   }
   metadataHashAt(_pathFlags: unknown, path: string) {
-    using opened = this.#open(path);
-    return opened.metadataHash();
+    return this.#open(path).metadataHash();
   }
   isSameObject(other: Descriptor): boolean {
     return sameFile(other.#identity, this.#identity);
-  }
-  /** Dropped by the guest: its open file is closed. */
-  [Symbol.dispose](): void {
-    if (this.#fd === undefined) return;
-    unclosed.unregister(this);
-    closeQuietly(this.#fd);
-    this.#fd = undefined;
   }
   writeViaStream(): never {
     fail("read-only");
