@@ -46,16 +46,26 @@ function connectChecked(
   host: string,
   port: number,
   allowed: (address: string) => boolean,
+  signal: AbortSignal | undefined,
 ): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host, port });
-    socket.once("error", reject);
-    socket.once("connect", () => {
-      socket.off("error", reject);
-      const address = socket.remoteAddress ?? "";
-      if (allowed(address)) return resolve(socket);
+    const fail = (error: unknown) => {
+      signal?.removeEventListener("abort", abort);
       socket.destroy();
-      reject(new AddressRefused(`${host} resolved to ${address}, which is not granted`));
+      reject(error);
+    };
+    const abort = () => fail(signal!.reason);
+    signal?.addEventListener("abort", abort, { once: true });
+    socket.once("error", fail);
+    socket.once("connect", () => {
+      socket.off("error", fail);
+      const address = socket.remoteAddress ?? "";
+      if (!allowed(address)) {
+        return fail(new AddressRefused(`${host} resolved to ${address}, which is not granted`));
+      }
+      signal?.removeEventListener("abort", abort);
+      resolve(socket);
     });
   });
 }
@@ -70,10 +80,10 @@ export async function checkedFetch(
   const port = defaultPort(url);
   const { signal } = request;
   signal?.throwIfAborted();
-  const socket = await connectChecked(host, port, allowed);
+  const socket = await connectChecked(host, port, allowed, signal);
   const secure = url.protocol === "https:";
   const transport = secure
-    ? tls.connect({ socket, servername: net.isIP(host) ? undefined : host })
+    ? tls.connect({ socket, host, servername: net.isIP(host) ? undefined : host })
     : socket;
   return await new Promise<Fetched>((resolve, reject) => {
     const abort = () => {
@@ -85,7 +95,8 @@ export async function checkedFetch(
       host,
       port,
       path: `${url.pathname}${url.search}`,
-      headers: request.headers.flat(),
+      // Deno's node:https leaves Host out on a connection it did not make.
+      headers: [["host", url.host], ...request.headers].flat(),
       createConnection: () => transport,
     }, (incoming) => {
       signal?.removeEventListener("abort", abort);
