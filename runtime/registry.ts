@@ -19,6 +19,7 @@ import { log } from "./log.ts";
 import { type Manifest, manifestArgs, parseManifest } from "./manifest.ts";
 import { resolve, toFileUrl } from "./paths.ts";
 import { DENY_ALL, loadPermissions, type Permissions } from "./permissions.ts";
+import { assertComponentRoute } from "./routing/pier_paths.ts";
 import { type Method, parseMethod, RouteError, type Router } from "./routing/router.ts";
 
 /** Pier's version, sent to components in `get-manifest`. */
@@ -43,10 +44,16 @@ export interface ComponentRecord {
   host?: ComponentHost;
 }
 
+/** One of Pier's own endpoints: gets the request and the route's decoded path parameters. */
+export type PierHandler = (
+  request: Request,
+  params: [string, string][],
+) => Response | Promise<Response>;
+
 /** What a route leads to: a component or one of Pier's own endpoints. */
 export type RouteTarget =
   | { kind: "component"; component: ComponentRecord }
-  | { kind: "pier"; handler: (request: Request) => Response | Promise<Response> };
+  | { kind: "pier"; handler: PierHandler };
 
 /** Names a route's owner in conflict messages. */
 export function describeTarget(target: RouteTarget): string {
@@ -76,6 +83,7 @@ function register(record: ComponentRecord, manifest: Manifest, context: LoadCont
   for (const { method, path } of manifest.httpHandlers) {
     try {
       const parsed: Method = parseMethod(method);
+      assertComponentRoute(parsed, path);
       context.router.add(parsed, path, { kind: "component", component: record }, describeTarget);
       record.routes.push(`${parsed} ${path}`);
     } catch (error) {

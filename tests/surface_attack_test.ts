@@ -1,0 +1,158 @@
+/**
+ * Attacks on Pier's own surface (issue 17, items 9, 12 and 13), over real Pier
+ * processes: a component shadowing Pier's paths, files in the components dir
+ * that are not regular files (or are too large), malformed `%` escapes, and
+ * responses without a body to requests and to jobs.
+ */
+import assert from "node:assert/strict";
+import { buildFixtures, type Pier, startPier } from "./harness.ts";
+
+const fixtures = await buildFixtures(["shadow", "authui"]);
+const TOKEN = "surface-test-admin-token";
+const bearer = { authorization: `Bearer ${TOKEN}` };
+
+interface HealthComponent {
+  name: string;
+  state: string;
+  error?: string;
+  warnings: string[];
+  routes: string[];
+}
+
+async function health(pier: Pier): Promise<Record<string, HealthComponent>> {
+  // Generous, but a server hung on a file fails here rather than hanging the suite.
+  const response = await pier.fetch("/_/health", { signal: AbortSignal.timeout(2000) });
+  assert.equal(response.status, 200);
+  const { components } = await response.json();
+  return Object.fromEntries(components.map((c: HealthComponent) => [c.name, c]));
+}
+
+/** Fetches and returns the status, the headers and the whole body. */
+async function call(pier: Pier, path: string, init: RequestInit = {}) {
+  const response = await pier.fetch(path, init);
+  return { status: response.status, headers: response.headers, text: await response.text() };
+}
+
+Deno.test("a component cannot shadow Pier's own paths; /_/auth stays open to components", async (t) => {
+  const pier = await startPier({
+    components: { authui: fixtures.authui, shadow: fixtures.shadow },
+    env: { PIER_ADMIN_TOKEN: TOKEN },
+  });
+  try {
+    await t.step("routes inside Pier's paths are refused at load, with a message", async () => {
+      const { shadow } = await health(pier);
+      assert.equal(shadow.state, "loaded");
+      const refused = [
+        "HEAD /_/health",
+        "GET /_/health/",
+        "DELETE /_/health",
+        "GET /_/health/{*rest}",
+        "PUT /_/jobs/{component}/{job}/run",
+        "GET /_/jobs/{component}/{job}/run",
+        "POST /_/jobs/{component}/{job}/run/",
+        "OPTIONS /_/jobs",
+        "GET /_/metrics",
+        "POST /_/admin/{*rest}",
+      ];
+      assert.deepEqual(
+        shadow.warnings,
+        refused.map((route) =>
+          `route refused: ${route} is inside Pier's own paths (/_/health, /_/jobs, /_/metrics, ` +
+          `/_/admin and everything under them); other paths under /_/ are free`
+        ),
+      );
+      for (const route of refused) assert.ok(!shadow.routes.includes(route), route);
+      assert.ok(
+        shadow.routes.includes("GET /_/{*rest}") && shadow.routes.includes("POST /{*rest}"),
+      );
+      assert.match(
+        pier.log(),
+        /shadow: route refused: HEAD \/_\/health is inside Pier's own paths/,
+      );
+    });
+
+    await t.step("every request for Pier's paths is answered by Pier", async () => {
+      const expected: [string, string, number, string?][] = [
+        ["GET", "/_/health", 200],
+        ["HEAD", "/_/health", 200],
+        ["GET", "/%5F/health", 200],
+        ["GET", "/_/health/", 404],
+        ["GET", "/_/health/deep/path", 404],
+        ["DELETE", "/_/health", 405, "GET, HEAD"],
+        ["POST", "/_/health", 405, "GET, HEAD"],
+        ["GET", "/_/jobs", 200],
+        ["GET", "/_/jobs/", 404],
+        ["OPTIONS", "/_/jobs", 405, "GET, HEAD"],
+        ["PATCH", "/_/jobs", 405, "GET, HEAD"],
+        ["PUT", "/_/jobs/shadow/job/run", 405, "POST"],
+        ["GET", "/_/jobs/shadow/job/run", 405, "POST"],
+        ["POST", "/_/jobs/shadow/job/run", 404],
+        ["POST", "/_/jobs/shadow/job/run/", 404],
+        ["POST", "/_/jobs/x/y/run/", 404],
+        ["GET", "/_/metrics", 404],
+        ["POST", "/_/metrics/", 404],
+        ["GET", "/_/admin", 404],
+        ["POST", "/_/admin/users", 404],
+      ];
+      for (const [method, path, status, allow] of expected) {
+        // The admin token goes with every request: it must never reach a component.
+        const { status: got, headers, text } = await call(pier, path, { method, headers: bearer });
+        const what = `${method} ${path}: ${got} ${text}`;
+        assert.equal(got, status, what);
+        assert.equal(headers.get("x-served-by"), null, what);
+        assert.ok(!text.includes("shadow answered"), what);
+        if (allow) assert.equal(headers.get("allow"), allow, what);
+      }
+      // The shadow's log lines arrive in order: once this one is in, none came before it.
+      assert.equal((await call(pier, "/after-the-attack")).headers.get("x-served-by"), "shadow");
+      await pier.waitForLog(/shadow saw get \/after-the-attack/, 5000);
+      assert.deepEqual(pier.log().match(/shadow saw .*/g), [
+        "shadow saw get /after-the-attack authorization=null",
+      ]);
+      assert.ok(!pier.log().includes(TOKEN), "the admin token never reached a component");
+    });
+
+    await t.step("other paths under /_/ are the components'", async () => {
+      const login = await call(pier, "/_/auth/login");
+      assert.equal(login.status, 200);
+      assert.deepEqual(JSON.parse(login.text), {
+        from: "authui",
+        method: "get",
+        registered_path: "/_/auth/login",
+        path_params: [],
+      });
+      const posted = JSON.parse((await call(pier, "/_/auth/login", { method: "POST" })).text);
+      assert.equal(posted.method, "post");
+      const asset = JSON.parse((await call(pier, "/_/auth/assets/app.js")).text);
+      assert.deepEqual(asset.path_params, [["rest", "assets/app.js"]]);
+      const other = await call(pier, "/_/anything-else", { method: "PUT" });
+      assert.equal(other.headers.get("x-served-by"), "shadow");
+      assert.match(other.text, /shadow answered put \/_\/anything-else/);
+      const healthy = await call(pier, "/_/healthy");
+      assert.equal(healthy.headers.get("x-served-by"), "shadow", "/_/healthy is not /_/health");
+    });
+
+    await t.step("a malformed % escape anywhere in the path is a 400", async () => {
+      for (
+        const [method, path] of [
+          ["GET", "/_/jobs/%ZZ/job"],
+          ["GET", "/_/jobs/shadow/%"],
+          ["POST", "/_/jobs/shadow/%E0%A4%A/run"],
+          ["GET", "/_/%ZZ"],
+          ["GET", "/_/auth/%C3"],
+          ["GET", "/anything/%zz/deeper"],
+        ]
+      ) {
+        const { status, headers, text } = await call(pier, path, { method, headers: bearer });
+        assert.equal(status, 400, `${method} ${path}: ${status} ${text}`);
+        assert.match(text, /malformed %-escape in the path segment/);
+        assert.equal(headers.get("x-served-by"), null);
+      }
+      const fine = await call(pier, "/_/jobs/%73hadow/job%20x");
+      assert.equal(fine.status, 404, "well-formed escapes still decode");
+      assert.equal(JSON.parse(fine.text).error, 'no job "job x" in component "shadow"');
+    });
+  } finally {
+    await pier.stop();
+  }
+});
