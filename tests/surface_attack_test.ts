@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { buildFixtures, type Pier, startPier } from "./harness.ts";
 
-const fixtures = await buildFixtures(["shadow", "authui"]);
+const fixtures = await buildFixtures(["shadow", "authui", "nobody"]);
 const TOKEN = "surface-test-admin-token";
 const bearer = { authorization: `Bearer ${TOKEN}` };
 
@@ -152,6 +152,44 @@ Deno.test("a component cannot shadow Pier's own paths; /_/auth stays open to com
       assert.equal(fine.status, 404, "well-formed escapes still decode");
       assert.equal(JSON.parse(fine.text).error, 'no job "job x" in component "shadow"');
     });
+  } finally {
+    await pier.stop();
+  }
+});
+
+Deno.test("responses without a body: requests and jobs alike", async (t) => {
+  const pier = await startPier({
+    components: { nobody: fixtures.nobody },
+    env: { PIER_ADMIN_TOKEN: TOKEN },
+  });
+  try {
+    for (const shape of ["head", "empty", "late"]) {
+      await t.step(`requests: ${shape}`, async () => {
+        for (const status of [200, 204, 304]) {
+          const response = await call(pier, `/nobody/${shape}/${status}`);
+          assert.equal(response.status, status, `${shape} ${status}`);
+          assert.equal(response.headers.get("x-shape"), shape);
+          assert.equal(response.text, "");
+        }
+      });
+      await t.step(`jobs: ${shape}`, async () => {
+        for (const status of [200, 204, 304]) {
+          const path = `/_/jobs/nobody/${encodeURIComponent(`${shape} ${status}`)}/run`;
+          const response = await pier.fetch(path, { method: "POST", headers: bearer });
+          assert.equal(response.status, 200);
+          const run = await response.json();
+          assert.equal(run.status, status, JSON.stringify(run));
+          if (status === 304) {
+            // Not 2xx: a failure like any other status, never an internal error.
+            assert.equal(run.outcome, "failed");
+            assert.equal(run.error, "status 304");
+          } else {
+            assert.equal(run.outcome, "ok", JSON.stringify(run));
+            assert.equal(run.error, null);
+          }
+        }
+      });
+    }
   } finally {
     await pier.stop();
   }
