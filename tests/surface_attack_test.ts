@@ -194,3 +194,65 @@ Deno.test("responses without a body: requests and jobs alike", async (t) => {
     await pier.stop();
   }
 });
+
+Deno.test("only regular files of a sane size are read from the components dir", async () => {
+  const root = await Deno.makeTempDir({ prefix: "pier-surface-" });
+  const componentsDir = `${root}/components`;
+  await Deno.mkdir(componentsDir);
+  const dir = (name: string) => `${componentsDir}/${name}`;
+  // Beside the attacks: a good component, and one linked, with a linked manifest (both supported).
+  await Deno.copyFile(fixtures.authui, dir("good.wasm"));
+  await Deno.symlink(fixtures.nobody, dir("linked.wasm"));
+  await Deno.writeTextFile(`${root}/linked.json`, '{ "limits": { "timeoutMs": 5000 } }');
+  await Deno.symlink(`${root}/linked.json`, dir("linked.permissions.json"));
+  // The attacks.
+  const mkfifo = (path: string) => new Deno.Command("mkfifo", { args: [path] }).output();
+  assert.ok((await mkfifo(dir("fifo.wasm"))).success);
+  await Deno.symlink("/dev/zero", dir("zero.wasm"));
+  await Deno.copyFile(fixtures.authui, dir("zeromanifest.wasm"));
+  await Deno.symlink("/dev/zero", dir("zeromanifest.permissions.json"));
+  await Deno.copyFile(fixtures.authui, dir("fifomanifest.wasm"));
+  assert.ok((await mkfifo(dir("fifomanifest.permissions.json"))).success);
+  await Deno.copyFile(fixtures.authui, dir("bigmanifest.wasm"));
+  await Deno.writeTextFile(dir("bigmanifest.permissions.json"), `{${" ".repeat(100_000)}}`);
+  // Sparse: 300 MiB on paper, nothing on disk.
+  await Deno.writeFile(dir("huge.wasm"), new Uint8Array());
+  await Deno.truncate(dir("huge.wasm"), 300 * 1024 * 1024);
+
+  // startPier gives up after 120 s: a start-up that hangs on the FIFO fails the test.
+  const pier = await startPier({ componentsDir, dataDir: `${root}/data` });
+  try {
+    const byName = await health(pier);
+    assert.equal(byName.good.state, "loaded");
+    assert.equal(byName.linked.state, "loaded", byName.linked.error);
+    const refusals: [string, RegExp][] = [
+      [
+        "fifo.wasm",
+        /fifo\.wasm is a FIFO, not a regular file: a component must be a regular file or a link to one; replace or remove it/,
+      ],
+      ["zero.wasm", /zero\.wasm is a character device, not a regular file: a component must/],
+      ["huge.wasm", /huge\.wasm is 300\.0 MiB, more than the 256\.0 MiB a component may have/],
+      [
+        "zeromanifest",
+        /zeromanifest\.permissions\.json is a character device, not a regular file: a permission manifest must be a regular file/,
+      ],
+      ["fifomanifest", /fifomanifest\.permissions\.json is a FIFO, not a regular file/],
+      [
+        "bigmanifest",
+        /bigmanifest\.permissions\.json is 97\.7 KiB, more than the 64\.0 KiB a permission manifest may have; remove it/,
+      ],
+    ];
+    for (const [name, message] of refusals) {
+      assert.equal(byName[name]?.state, "failed", name);
+      assert.match(byName[name].error!, message);
+      assert.match(pier.log(), message);
+    }
+    assert.equal(Object.keys(byName).length, 2 + refusals.length);
+    const login = await call(pier, "/_/auth/login");
+    assert.equal(JSON.parse(login.text).from, "authui");
+    assert.equal((await call(pier, "/nobody/head/200")).status, 200);
+  } finally {
+    await pier.stop();
+    await Deno.remove(root, { recursive: true });
+  }
+});
