@@ -63,8 +63,8 @@ export async function readRegularFile(
   path: string,
   limit: FileLimit,
 ): Promise<{ bytes: Uint8Array; info: Deno.FileInfo }> {
-  // Checked before opening: opening a FIFO for reading blocks until a writer comes. (Deno checks
-  // an open file's own stat against the link's target, not the link: it cannot be used here.)
+  // Checked before opening: opening a FIFO for reading blocks until a writer comes. (Not the open
+  // file's own stat: Deno wants read permission on a link's target for that, which Pier may lack.)
   const info = await Deno.stat(path);
   const problem = refusal(path, info, limit);
   if (problem) throw new FileRefused(problem);
