@@ -23,6 +23,8 @@ const NAMED = PIER_SPACES.map((space) => `/_/${space}`);
  * router's `PathError` for a malformed escape.
  */
 export function isPierPath(pathname: string): boolean {
+  // On the path of every request: only `_` or an escape of it can begin one of Pier's.
+  if (pathname[1] !== "_" && pathname[1] !== "%") return false;
   const [first, second] = pathname.slice(1).split("/", 2);
   return second !== undefined && decodeSegment(first) === "_" &&
     PIER_SPACES.includes(decodeSegment(second));
