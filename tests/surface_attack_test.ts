@@ -5,6 +5,9 @@
  * responses without a body to requests and to jobs.
  */
 import assert from "node:assert/strict";
+import { buildComponents, upToDate } from "../guest/build.ts";
+import { scaffold } from "../guest/new.ts";
+import { fromFileUrl } from "../runtime/paths.ts";
 import { buildFixtures, type Pier, startPier } from "./harness.ts";
 
 const fixtures = await buildFixtures(["shadow", "authui", "nobody"]);
@@ -254,5 +257,37 @@ Deno.test("only regular files of a sane size are read from the components dir", 
   } finally {
     await pier.stop();
     await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("the launcher's build check does not open a .wasm that is not a regular file", async () => {
+  // Inside the project, so that the source finds the guest SDK through deno.json.
+  const scratch = fromFileUrl(new URL("../.build/surface_test", import.meta.url));
+  await Deno.remove(scratch, { recursive: true }).catch(() => {});
+  await Deno.mkdir(scratch, { recursive: true });
+  try {
+    const [source] = await scaffold("piped", scratch);
+    const wasm = `${scratch}/piped.wasm`;
+    const options = { cacheDir: fromFileUrl(new URL("../.build/components", import.meta.url)) };
+    assert.equal((await buildComponents([source], options))[0].status, "built");
+    assert.equal(await upToDate(source), true);
+    await Deno.remove(wasm);
+    assert.ok((await new Deno.Command("mkfifo", { args: [wasm] }).output()).success);
+    // Bounded: on a hang, a writer releases the blocked open and the test fails.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const hung = new Promise<"hung">((resolve) =>
+      timer = setTimeout(() => resolve("hung"), 10_000)
+    );
+    const answer = await Promise.race([upToDate(source), hung]);
+    clearTimeout(timer);
+    if (answer === "hung") {
+      (await Deno.open(wasm, { write: true })).close();
+      assert.fail("upToDate blocked on opening the FIFO");
+    }
+    assert.equal(answer, false, "a FIFO is no build: the component is built again");
+    assert.equal((await buildComponents([source], options))[0].status, "built");
+    assert.ok((await Deno.lstat(wasm)).isFile, "the build replaced the FIFO");
+  } finally {
+    await Deno.remove(scratch, { recursive: true });
   }
 });
