@@ -89,6 +89,8 @@ function stamp(wasm: Uint8Array, key: string): Uint8Array {
 
 /** The key recorded by {@link stamp} in the `.wasm` at `path`, if any. */
 async function readStamp(path: string): Promise<string | undefined> {
+  // Only a regular file has one: opening a FIFO would block until a writer comes.
+  if (!(await Deno.stat(path).catch(() => undefined))?.isFile) return undefined;
   let file: Deno.FsFile;
   try {
     file = await Deno.open(path);

@@ -1,9 +1,11 @@
 /**
  * Finds the components in the components directory: every `*.wasm` file or
- * link to one directly inside it.
+ * link to one directly inside it. Anything else named `*.wasm` (a FIFO, a
+ * device, a file over the size limit) is refused; directories are skipped.
  *
  * @module
  */
+import { COMPONENT_FILE, refusal } from "./files.ts";
 
 /** A component file found on disk. */
 export interface Discovered {
@@ -44,14 +46,10 @@ export async function discover(
       continue;
     }
     if (entry.isDirectory) continue;
-    if (entry.isSymlink) {
-      const target = await Deno.stat(path).catch(() => undefined);
-      if (!target?.isFile) {
-        refused.push({ file: path, reason: "link does not point to a file" });
-        continue;
-      }
-    }
-    found.push({ name, path });
+    const info = await Deno.stat(path).catch(() => undefined);
+    const problem = info ? refusal(path, info, COMPONENT_FILE) : "link does not point to a file";
+    if (problem) refused.push({ file: path, reason: problem });
+    else found.push({ name, path });
   }
   return { found, refused };
 }

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { FileRefused, MANIFEST_FILE, readRegularFile } from "./files.ts";
 
 import { pierEntry, pierPathProblem } from "./data_dir.ts";
 
@@ -158,9 +159,10 @@ export async function loadPermissions(
   const file = permissionsPath(componentsDir, name);
   let text: string;
   try {
-    text = await Deno.readTextFile(file);
+    text = new TextDecoder().decode((await readRegularFile(file, MANIFEST_FILE)).bytes);
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return undefined;
+    if (error instanceof FileRefused) throw new PermissionsError(error.message);
     throw new PermissionsError(`${file}: cannot be read: ${(error as Error).message}`);
   }
   let raw: unknown;

@@ -14,7 +14,6 @@ import { log } from "./log.ts";
 import {
   type ComponentRecord,
   type Deferred,
-  describeTarget,
   loadComponents,
   PIER_VERSION,
   type RouteTarget,
@@ -68,11 +67,11 @@ async function main(): Promise<number> {
   const db = openDatabase(dbPath);
   const hosts = { database: new DatabaseHost(dbPath), keyValue: new KeyValueHost(dbPath) };
 
-  const router = new Router<RouteTarget>();
+  // Pier's own routes have a table of their own, the only one its paths are looked up in.
+  const tables = { pier: new Router<RouteTarget>(), components: new Router<RouteTarget>() };
   const started = performance.now();
-  // Pier's own routes first: a component claiming one of them is refused, not Pier.
   const components: ComponentRecord[] = [];
-  router.add("GET", "/_/health", {
+  tables.pier.add("GET", "/_/health", {
     kind: "pier",
     handler: () =>
       Response.json({
@@ -92,17 +91,17 @@ async function main(): Promise<number> {
           cache,
         })),
       }),
-  }, describeTarget);
+  });
   // Job history and leases live in main.db.
   const jobs = new ComponentJobs(new Scheduler({ timezone: config.timezone }), new JobStore(db));
   for (const { method, path, handler } of jobRoutes(jobs, Deno.env.get("PIER_ADMIN_TOKEN"))) {
-    router.add(method, path, { kind: "pier", handler }, describeTarget);
+    tables.pier.add(method, path, { kind: "pier", handler });
   }
 
   const { records, deferred } = await loadComponents({
     componentsDir,
     dataDir,
-    router,
+    router: tables.components,
     hosts,
     sqlFunctions: new SqlFunctionRegistry(hosts.database),
     workerIdleMs: config.workerIdleSeconds * 1000,
@@ -124,7 +123,7 @@ async function main(): Promise<number> {
       );
       void startDeferred(deferred, jobs);
     },
-  }, createHandler(router));
+  }, createHandler(tables));
 
   const shutdown = async () => {
     log.info("shutting down");

@@ -26,6 +26,7 @@ import {
   permissionsPath,
   readRoots,
 } from "./permissions.ts";
+import { assertComponentRoute } from "./routing/pier_paths.ts";
 import { type Method, parseMethod, RouteError, type Router } from "./routing/router.ts";
 
 /** Pier's version, sent to components in `get-manifest`. */
@@ -50,10 +51,16 @@ export interface ComponentRecord {
   host?: ComponentHost;
 }
 
+/** One of Pier's own endpoints: gets the request and the route's decoded path parameters. */
+export type PierHandler = (
+  request: Request,
+  params: [string, string][],
+) => Response | Promise<Response>;
+
 /** What a route leads to: a component or one of Pier's own endpoints. */
 export type RouteTarget =
   | { kind: "component"; component: ComponentRecord }
-  | { kind: "pier"; handler: (request: Request) => Response | Promise<Response> };
+  | { kind: "pier"; handler: PierHandler };
 
 /** Names a route's owner in conflict messages. */
 export function describeTarget(target: RouteTarget): string {
@@ -83,6 +90,7 @@ function register(record: ComponentRecord, manifest: Manifest, context: LoadCont
   for (const { method, path } of manifest.httpHandlers) {
     try {
       const parsed: Method = parseMethod(method);
+      assertComponentRoute(parsed, path);
       context.router.add(parsed, path, { kind: "component", component: record }, describeTarget);
       record.routes.push(`${parsed} ${path}`);
     } catch (error) {

@@ -8,7 +8,8 @@
 import { GuestError } from "./isolation/component_host.ts";
 import { log } from "./log.ts";
 import type { ComponentRecord, RouteTarget } from "./registry.ts";
-import type { Router } from "./routing/router.ts";
+import { isPierPath } from "./routing/pier_paths.ts";
+import { type Match, PathError, type Router } from "./routing/router.ts";
 
 /** Largest request body Pier passes to a component. */
 export const MAX_BODY_BYTES = 16 * 1024 * 1024;
@@ -89,15 +90,43 @@ async function dispatch(
   }
 }
 
-/** Builds the request handler over a route table. */
+/**
+ * Finds the route of a request: in Pier's table for Pier's own paths (see
+ * `routing/pier_paths.ts`), in the components' table otherwise. `HEAD` falls
+ * back to the `GET` route.
+ */
+function lookup(
+  tables: RouteTables,
+  method: string,
+  pathname: string,
+): { match: Match<RouteTarget>; headFallback: boolean } {
+  const routes = isPierPath(pathname) ? tables.pier : tables.components;
+  const match = routes.match(method, pathname);
+  if (method !== "HEAD" || match.kind === "found") return { match, headFallback: false };
+  return { match: routes.match("GET", pathname), headFallback: true };
+}
+
+/** The route tables a request is matched in. */
+export interface RouteTables {
+  /** Pier's own endpoints: the only table consulted for Pier's paths. */
+  pier: Router<RouteTarget>;
+  components: Router<RouteTarget>;
+}
+
+/** Builds the request handler over the route tables. */
 export function createHandler(
-  router: Router<RouteTarget>,
+  tables: RouteTables,
 ): (request: Request) => Promise<Response> {
   return async (request) => {
     const { pathname } = new URL(request.url);
-    let match = router.match(request.method, pathname);
-    const headFallback = request.method === "HEAD" && match.kind !== "found";
-    if (headFallback) match = router.match("GET", pathname);
+    let found;
+    try {
+      found = lookup(tables, request.method, pathname);
+    } catch (error) {
+      if (error instanceof PathError) return errorResponse(400, error.message);
+      throw error;
+    }
+    const { match, headFallback } = found;
     if (match.kind === "not-found") return errorResponse(404, "not found");
     if (match.kind === "method-not-allowed") {
       const allow = match.allow.includes("GET") && !match.allow.includes("HEAD")
@@ -107,7 +136,7 @@ export function createHandler(
     }
     const { route, params } = match;
     const response = route.target.kind === "pier"
-      ? await route.target.handler(request)
+      ? await route.target.handler(request, params)
       : await dispatch(request, route.method, route.target.component, route.path, params);
     if (!headFallback) return response;
     await response.body?.cancel();

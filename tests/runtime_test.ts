@@ -164,7 +164,7 @@ Deno.test("runtime core", async (t) => {
       );
       assert.equal(byName.zconflict.state, "loaded");
       assert.match(byName.zconflict.warnings[0], /GET \/echo\/\{other\}.*component "fixture"/);
-      assert.match(byName.zconflict.warnings[1], /GET \/_\/health is already registered by Pier/);
+      assert.match(byName.zconflict.warnings[1], /GET \/_\/health is inside Pier's own paths/);
       assert.deepEqual(byName.zconflict.routes, ["GET /_/mine", "GET /conflict-ok"]);
       const ok = await json(await pier.fetch("/conflict-ok"));
       assert.deepEqual(ok, { from: "conflict" });

@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { COMPONENT_FILE, readRegularFile } from "../files.ts";
 import { transpile, TRANSPILE_OPTIONS, TRANSPILER } from "./transpile.ts";
 
 /** A compiled component ready for a worker to load. */
@@ -155,9 +156,8 @@ export async function compileCached(
   wasmPath: string,
   cacheDir: string,
 ): Promise<{ entry: CacheEntry; size: number }> {
-  // Stat before reading: a file changed meanwhile leaves a stamp that no longer matches.
-  const info = await Deno.stat(wasmPath);
-  const wasm = await Deno.readFile(wasmPath);
+  // The stat of what was read: a file changed meanwhile leaves a stamp that no longer matches.
+  const { bytes: wasm, info } = await readRegularFile(wasmPath, COMPONENT_FILE);
   const key = await cacheKey(wasm);
   const dir = `${cacheDir}/${key}`;
   const writeStamp = async () => {

@@ -25,6 +25,9 @@ export type Method = typeof METHODS[number];
 /** A route's path or method that cannot be registered. */
 export class RouteError extends Error {}
 
+/** A request path that cannot be decoded: a malformed `%` escape (the client's error, a 400). */
+export class PathError extends Error {}
+
 /** A route registered in a {@link Router}. */
 export interface Route<T> {
   method: Method;
@@ -85,11 +88,12 @@ export function parseMethod(method: string): Method {
   return upper;
 }
 
-function decode(segment: string): string {
+/** Decodes one segment of a request path; throws {@link PathError} for a malformed escape. */
+export function decodeSegment(segment: string): string {
   try {
     return decodeURIComponent(segment);
   } catch {
-    return segment;
+    throw new PathError(`malformed %-escape in the path segment "${segment}"`);
   }
 }
 
@@ -151,10 +155,15 @@ export class Router<T> {
     if (route && route.path === path && owned(route.target)) table.delete(method);
   }
 
-  /** Finds the route for a request path (undecoded, as in a URL). */
+  /**
+   * Finds the route for a request path (undecoded, as in a URL). Throws
+   * {@link PathError} when any segment has a malformed escape, whether or not
+   * a route would look at it.
+   */
   match(method: string, pathname: string): Match<T> {
     const candidates: { routes: Map<Method, Route<T>>; values: string[] }[] = [];
-    this.#collect(this.#root, pathname.slice(1).split("/"), 0, [], candidates);
+    const parts = pathname.slice(1).split("/").map(decodeSegment);
+    this.#collect(this.#root, parts, 0, [], candidates);
     const allow = new Set<Method>();
     for (const { routes, values } of candidates) {
       const route = routes.get(method as Method);
@@ -172,7 +181,7 @@ export class Router<T> {
       : { kind: "not-found" };
   }
 
-  /** Gathers every route table matching `parts`, most specific first. */
+  /** Gathers every route table matching `parts` (decoded), most specific first. */
   #collect(
     node: Node<T>,
     parts: string[],
@@ -185,16 +194,13 @@ export class Router<T> {
       return;
     }
     const part = parts[index];
-    const literal = node.literals.get(decode(part));
+    const literal = node.literals.get(part);
     if (literal) this.#collect(literal, parts, index + 1, values, out);
     if (node.param && part !== "") {
-      this.#collect(node.param, parts, index + 1, [...values, decode(part)], out);
+      this.#collect(node.param, parts, index + 1, [...values, part], out);
     }
     if (node.wildcard) {
-      out.push({
-        routes: node.wildcard,
-        values: [...values, decode(parts.slice(index).join("/"))],
-      });
+      out.push({ routes: node.wildcard, values: [...values, parts.slice(index).join("/")] });
     }
   }
 }

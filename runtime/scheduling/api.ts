@@ -11,6 +11,7 @@
  * @module
  */
 import { createHash, timingSafeEqual } from "node:crypto";
+import type { PierHandler } from "../registry.ts";
 import type { Method } from "../routing/router.ts";
 import type { ComponentJobs } from "./jobs.ts";
 
@@ -18,7 +19,7 @@ import type { ComponentJobs } from "./jobs.ts";
 export interface PierRoute {
   method: Method;
   path: string;
-  handler: (request: Request) => Response | Promise<Response>;
+  handler: PierHandler;
 }
 
 /** How many runs `GET /_/jobs/{component}/{job}` shows unless `?limit=` says otherwise. */
@@ -28,10 +29,10 @@ function problem(status: number, message: string, headers: HeadersInit = {}): Re
   return Response.json({ error: message }, { status, headers });
 }
 
-/** The `{component}` and `{job}` segments of a `/_/jobs/...` path. */
-function jobOf(request: Request): [string, string] {
-  const [, , , component, job] = new URL(request.url).pathname.split("/");
-  return [decodeURIComponent(component), decodeURIComponent(job)];
+/** The `{component}` and `{job}` parameters of a `/_/jobs/...` route (the router decoded them). */
+function jobOf(params: [string, string][]): [string, string] {
+  const { component, job } = Object.fromEntries(params);
+  return [component, job];
 }
 
 /** Compares in constant time (over digests, so the lengths need not match). */
@@ -69,8 +70,8 @@ export function jobRoutes(jobs: ComponentJobs, adminToken: string | undefined): 
     {
       method: "GET",
       path: "/_/jobs/{component}/{job}",
-      handler: (request) => {
-        const [component, name] = jobOf(request);
+      handler: (request, params) => {
+        const [component, name] = jobOf(params);
         const status = jobs.get(component, name);
         if (!status) return problem(404, `no job "${name}" in component "${component}"`);
         const limitText = new URL(request.url).searchParams.get("limit");
@@ -84,10 +85,10 @@ export function jobRoutes(jobs: ComponentJobs, adminToken: string | undefined): 
     {
       method: "POST",
       path: "/_/jobs/{component}/{job}/run",
-      handler: async (request) => {
+      handler: async (request, params) => {
         const refusal = authorize(request, adminToken);
         if (refusal) return refusal;
-        const [component, name] = jobOf(request);
+        const [component, name] = jobOf(params);
         const result = await jobs.runNow(component, name);
         switch (result.kind) {
           case "unknown":

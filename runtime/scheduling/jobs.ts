@@ -56,6 +56,20 @@ export interface RefusedJob {
   error: string;
 }
 
+/**
+ * Reads a run's response to its end: the run lasts until the guest has
+ * written its whole body. Keeps the start of the text, for an error. A
+ * response may have no body at all (a 204, or a 200 whose guest wrote none).
+ */
+async function bodyStart(response: Response): Promise<string> {
+  let text = "";
+  if (!response.body) return text;
+  for await (const chunk of response.body.pipeThrough(new TextDecoderStream())) {
+    if (text.length < MAX_ERROR_CHARS) text += chunk;
+  }
+  return text.trim().slice(0, MAX_ERROR_CHARS);
+}
+
 /** Job names as `Deno.cron` allows them: they appear in URLs and logs. */
 const JOB_NAME = /^[A-Za-z0-9 _-]{1,64}$/;
 
@@ -277,13 +291,8 @@ export class ComponentJobs {
         ]],
         body: null,
       });
-      // The run lasts until the guest has written its whole body; only the start is kept.
-      let text = "";
-      for await (const chunk of response.body!.pipeThrough(new TextDecoderStream())) {
-        if (text.length < MAX_ERROR_CHARS) text += chunk;
-      }
+      const text = await bodyStart(response);
       if (response.ok) return { ok: true, status: response.status, error: null };
-      text = text.trim().slice(0, MAX_ERROR_CHARS);
       return {
         ok: false,
         status: response.status,
