@@ -31,6 +31,9 @@ const WAITING_IMPORTS = [
   "wasi:io/streams@V#[method]input-stream.blocking-read",
   "wasi:io/streams@V#[method]input-stream.blocking-skip",
   "wasi:io/streams@V#[method]output-stream.blocking-splice",
+  // These wait while the stream's host-side buffer is full (a client that reads slowly).
+  "wasi:io/streams@V#[method]output-stream.blocking-write-and-flush",
+  "wasi:io/streams@V#[method]output-stream.blocking-write-zeroes-and-flush",
 ];
 
 /** Capability imports answered by the server thread: the guest waits for them too. */

@@ -15,7 +15,7 @@ import {
   type ResponseTarget,
 } from "../wasi/http.ts";
 import { hostImports, type ImportObject } from "../wasi/imports.ts";
-import { ByteQueue } from "../wasi/io.ts";
+import { ByteQueue, type ByteSink, concatBytes, Window, WRITE_BUDGET } from "../wasi/io.ts";
 import {
   type FromWorker,
   movable,
@@ -28,6 +28,7 @@ import {
   type WorkerRequest,
 } from "./protocol.ts";
 import { compileCore } from "./core_modules.ts";
+import { OutboundSlots } from "./outbound_slots.ts";
 import { Ring } from "./ring.ts";
 import { writeResult } from "./sync_call.ts";
 import type { WitValue } from "../capabilities/values.ts";
@@ -109,22 +110,11 @@ function coalesce(messages: WorkerMessage[]): WorkerMessage[] {
         id: head.id,
         status: head.status,
         headers: head.headers,
-        body: concat(chunks),
+        body: concatBytes(chunks),
       };
     }
   }
   return out;
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  if (chunks.length === 1) return chunks[0];
-  const all = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
-  let offset = 0;
-  for (const chunk of chunks) {
-    all.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return all;
 }
 
 /** Export names by interface: every instance of the worker's component has the same. */
@@ -193,6 +183,7 @@ class Component {
         env: this.init.env,
         net: this.init.net,
         preopens: this.init.preopens,
+        outboundSlot: () => outbound!.acquire(context.requestId),
       },
       (op, args) => callHost(context.requestId, op, args),
     );
@@ -261,13 +252,36 @@ class Component {
   }
 }
 
-/** Sends the guest's response to the server thread as it is written. */
-class ResponseChannel implements ResponseTarget {
+/**
+ * Sends the guest's response to the server thread as it is written. At most
+ * {@link WRITE_BUDGET} bytes are on their way to the client at once: the
+ * server credits what the client took, and the guest waits for room (so a
+ * client that does not read holds back the guest, not the host's memory).
+ */
+class ResponseChannel implements ResponseTarget, ByteSink {
   started = false;
   ended = false;
-  failure: string | undefined;
+  #failure: string | undefined;
+  #window = new Window(WRITE_BUDGET);
   constructor(readonly id: number) {}
 
+  get failure(): string | undefined {
+    return this.#failure;
+  }
+  get room(): number {
+    return this.#window.room;
+  }
+  whenRoom(): Promise<void> {
+    return this.#window.whenRoom();
+  }
+  /** The response can no longer be sent; a guest waiting for room sees why. */
+  abort(reason: string) {
+    this.#failure = reason;
+    this.#window.wake();
+  }
+  credit(bytes: number) {
+    this.#window.give(bytes);
+  }
   start(response: OutgoingResponse) {
     this.started = true;
     post({
@@ -290,6 +304,7 @@ class ResponseChannel implements ResponseTarget {
     });
   }
   write(bytes: Uint8Array) {
+    this.#window.take(bytes.byteLength);
     post({ type: "chunk", id: this.id, bytes });
   }
   end() {
@@ -300,11 +315,14 @@ class ResponseChannel implements ResponseTarget {
 }
 
 let component: Component | undefined;
+/** Slots of the component's outbound requests (`limits.outbound`). */
+let outbound: OutboundSlots | undefined;
 const inFlight = new Map<number, ResponseChannel>();
 
 async function handle(request: WorkerRequest) {
   const channel = new ResponseChannel(request.id);
   inFlight.set(request.id, channel);
+  outbound!.begin(request.id);
   let instance: Instance | undefined;
   try {
     instance = await component!.acquire(request.id);
@@ -334,6 +352,7 @@ async function handle(request: WorkerRequest) {
     }
   } finally {
     inFlight.delete(request.id);
+    outbound!.end(request.id);
   }
 }
 
@@ -375,6 +394,9 @@ async function receive(message: ServerMessage) {
         // Imported from its file, V8 keeps neither the source nor a copy of it in the heap.
         const glue: { instantiate: Instantiate } = await import(message.glueUrl);
         component = new Component(message, glue.instantiate);
+        outbound = new OutboundSlots(message.outbound, message.outboundHeld);
+        // The worker's own calls (the manifest, SQL functions) never end.
+        outbound.begin(message.ownRequestId);
         responses = new Ring(message.rings.responses);
         new Ring(message.rings.requests).listen((record) => void handle(requestFromRecord(record)));
         const manifest = await component.manifest();
@@ -404,10 +426,11 @@ async function receive(message: ServerMessage) {
         await sqlFunction(message.name, message.args),
       );
       break;
-    case "cancel": {
-      const channel = inFlight.get(message.id);
-      if (channel) channel.failure = "the client went away";
+    case "cancel":
+      inFlight.get(message.id)?.abort("the client went away");
       break;
-    }
+    case "credit":
+      inFlight.get(message.id)?.credit(message.bytes);
+      break;
   }
 }
