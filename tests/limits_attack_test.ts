@@ -5,6 +5,7 @@
  * against a real Pier and reads the server process's memory from `/proc`.
  */
 import assert from "node:assert/strict";
+import { instrumentLoops, INTERRUPT_EXPORT } from "../runtime/compile/interrupt.ts";
 import { buildFixtures, type Pier, startPier } from "./harness.ts";
 
 const fixtures = await buildFixtures(["limits_attacker"]);
@@ -70,7 +71,14 @@ async function untilServed(pier: Pier, path: string) {
 
 const target = startCountingTarget();
 
-async function startAttacked(): Promise<Pier> {
+/** CPU time (user + system) the process `pid` used so far, in clock ticks (1/100 s). */
+function cpuTicks(pid: number): number {
+  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+async function startAttacked(limits: Record<string, number>): Promise<Pier> {
   const root = await Deno.makeTempDir({ prefix: "pier-limits-" });
   const componentsDir = `${root}/components`;
   await Deno.mkdir(componentsDir);
@@ -79,14 +87,105 @@ async function startAttacked(): Promise<Pier> {
     `${componentsDir}/attacker.permissions.json`,
     JSON.stringify({
       net: [`127.0.0.1:${target.port}`],
-      limits: { memoryMb: 1024, timeoutMs: 6000, concurrency: 1, workers: 1 },
+      limits,
     }),
   );
   return await startPier({ componentsDir, dataDir: `${root}/data` });
 }
 
+Deno.test("an instrumented loop traps once its interrupt flag is set", async () => {
+  // (module (func (export "spin") (loop (br 0)))): no memory, no other export.
+  const spin = new Uint8Array([
+    0,
+    97,
+    115,
+    109,
+    1,
+    0,
+    0,
+    0,
+    1,
+    4,
+    1,
+    96,
+    0,
+    0,
+    3,
+    2,
+    1,
+    0,
+    7,
+    8,
+    1,
+    4,
+    115,
+    112,
+    105,
+    110,
+    0,
+    0,
+    10,
+    9,
+    1,
+    7,
+    0,
+    3,
+    64,
+    12,
+    0,
+    11,
+    11,
+  ]);
+  const module = await WebAssembly.compile(instrumentLoops(spin) as BufferSource);
+  const instance = await WebAssembly.instantiate(module);
+  const flag = instance.exports[INTERRUPT_EXPORT] as WebAssembly.Memory;
+  const worker = new Worker(
+    `data:text/javascript,self.onmessage = async (e) => {
+      const instance = await WebAssembly.instantiate(e.data);
+      self.postMessage(instance.exports["${INTERRUPT_EXPORT}"].buffer);
+      try { instance.exports.spin(); } catch (error) { self.postMessage(String(error)); }
+    };`,
+    { type: "module" },
+  );
+  const messages: unknown[] = [];
+  const trapped = new Promise((resolve) => {
+    worker.onmessage = (e) => messages.push(e.data) === 2 && resolve(e.data);
+  });
+  worker.postMessage(module);
+  while (messages.length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+  Atomics.store(new Int32Array(messages[0] as SharedArrayBuffer), 0, 1);
+  assert.match(String(await trapped), /unreachable/);
+  worker.terminate();
+  assert.ok(flag.buffer instanceof SharedArrayBuffer);
+});
+
+Deno.test("a component past its time limit stops using CPU", async () => {
+  const pier = await startAttacked({ timeoutMs: 1000, concurrency: 10, workers: 2 });
+  try {
+    const loops = await Promise.all(
+      Array.from({ length: 10 }, async () => {
+        const response = await pier.fetch("/loop");
+        await response.body?.cancel();
+        return response.status;
+      }),
+    );
+    assert.deepEqual(loops, Array(10).fill(504));
+    // Give the dropped workers a moment to go, then watch the server for 3 s.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const before = cpuTicks(pier.pid);
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    const used = (cpuTicks(pier.pid) - before) / 100;
+    assert.ok(used < 0.9, `the server used ${used.toFixed(2)} s of CPU in 3 s after the 504s`);
+    const health = await pier.fetch("/_/health");
+    assert.equal(health.status, 200);
+    await health.body?.cancel();
+  } finally {
+    await pier.stop();
+  }
+});
+
 Deno.test("limits that really bound", async (t) => {
-  const pier = await startAttacked();
+  const pier = await startAttacked({ memoryMb: 1024, timeoutMs: 6000, concurrency: 1, workers: 1 });
   try {
     await t.step(
       "uploads beyond the concurrency limit are refused before they are read",

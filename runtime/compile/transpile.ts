@@ -6,11 +6,13 @@
  *
  * @module
  */
+import { instrumentLoops } from "./interrupt.ts";
 import { limitMemory } from "./memory_limit.ts";
 import { SLIM_GLUE, slimGlue } from "./slim_glue.ts";
 
 /** The jco transpiler this runtime pins, and the rewrite of its glue; part of every cache key. */
-export const TRANSPILER = `@bytecodealliance/jco-transpile@0.15.0+${SLIM_GLUE}+padded-memory`;
+export const TRANSPILER =
+  `@bytecodealliance/jco-transpile@0.15.0+${SLIM_GLUE}+padded-memory+interruptible-loops`;
 
 /**
  * The cap every stored core module gets: 32-bit memories' own limit. It is
@@ -114,7 +116,7 @@ export async function transpile(bytes: Uint8Array): Promise<Transpiled> {
   const { files, imports } = generate(bytes, TRANSPILE_OPTIONS as any);
   const byName: Record<string, Uint8Array> = Object.fromEntries(files);
   for (const name of Object.keys(byName).filter((name) => name.endsWith(".wasm"))) {
-    byName[name] = limitMemory(byName[name], NO_MEMORY_CAP);
+    byName[name] = limitMemory(instrumentLoops(byName[name]), NO_MEMORY_CAP);
   }
   const glue = new TextDecoder().decode(byName[GLUE]);
   byName[GLUE] = new TextEncoder().encode(slimGlue(glue).code);

@@ -15,7 +15,8 @@ import {
   type ResponseTarget,
 } from "../wasi/http.ts";
 import { hostImports, type ImportObject } from "../wasi/imports.ts";
-import { ByteQueue, type ByteSink, concatBytes, Window, WRITE_BUDGET } from "../wasi/io.ts";
+import { ByteQueue, type ByteSink, Window, WRITE_BUDGET } from "../wasi/io.ts";
+import { concatBytes } from "../bytes.ts";
 import {
   type FromWorker,
   movable,
@@ -28,6 +29,7 @@ import {
   type WorkerRequest,
 } from "./protocol.ts";
 import { compileCore } from "./core_modules.ts";
+import { INTERRUPT_EXPORT } from "../compile/interrupt.ts";
 import { OutboundSlots } from "./outbound_slots.ts";
 import { Ring } from "./ring.ts";
 import { writeResult } from "./sync_call.ts";
@@ -37,6 +39,10 @@ type Exports = Record<string, Record<string, (...args: unknown[]) => unknown>>;
 type Instantiate = (
   getCoreModule: (name: string) => Promise<WebAssembly.Module>,
   imports: ImportObject,
+  instantiateCore: (
+    module: WebAssembly.Module,
+    imports: WebAssembly.Imports,
+  ) => Promise<WebAssembly.Instance>,
 ) => Promise<Exports>;
 
 // jco's glue looks for `process.env.JCO_DEBUG` on every host call: without
@@ -131,8 +137,21 @@ function exported(exports: Exports, iface: string) {
 
 /** A guest instance and the request it serves. */
 interface Instance {
+  /** Unique within the worker: names the instance's interrupt flags to the server thread. */
+  id: number;
   exports: Exports;
   context: { requestId: number };
+}
+
+let nextInstanceId = 1;
+
+/**
+ * Tells the server thread the interrupt flags of instance `id` (see
+ * `compile/interrupt.ts`): it sets them when it drops the worker, so a guest
+ * stuck in a loop traps and the worker can stop. No flags: the instance is gone.
+ */
+function interruptFlags(id: number, flags: SharedArrayBuffer[]) {
+  post({ type: "interrupt-flags", instance: id, flags });
 }
 
 const pendingCalls = new Map<number, PromiseWithResolvers<unknown>>();
@@ -187,7 +206,16 @@ class Component {
       },
       (op, args) => callHost(context.requestId, op, args),
     );
-    return { exports: await this.instantiate(this.#coreModule, imports), context };
+    const flags: SharedArrayBuffer[] = [];
+    const exports = await this.instantiate(this.#coreModule, imports, async (module, imports) => {
+      const instance = await WebAssembly.instantiate(module, imports);
+      const flag = instance.exports[INTERRUPT_EXPORT];
+      if (flag instanceof WebAssembly.Memory) flags.push(flag.buffer as SharedArrayBuffer);
+      return instance;
+    });
+    const id = nextInstanceId++;
+    if (flags.length) interruptFlags(id, flags);
+    return { id, exports, context };
   }
 
   /**
@@ -232,12 +260,17 @@ class Component {
     const waiter = this.#waiters.shift();
     if (waiter) waiter(instance);
     else if (this.#idle.length < this.init.maxIdleInstances) this.#idle.push(instance);
-    else this.#live--;
+    else this.#drop(instance);
+  }
+
+  #drop(instance: Instance) {
+    this.#live--;
+    interruptFlags(instance.id, []);
   }
 
   /** Forgets an instance that trapped: its state is undefined. */
-  discard() {
-    this.#live--;
+  discard(instance: Instance) {
+    this.#drop(instance);
     // A waiting request makes a new instance instead.
     this.#waiters.shift()?.();
   }
@@ -342,7 +375,7 @@ async function handle(request: WorkerRequest) {
     component!.release(instance);
   } catch (error) {
     // A trapped instance's state is undefined: it is not reused.
-    if (instance) component!.discard();
+    if (instance) component!.discard(instance);
     const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
     if (!channel.started) {
       post({ type: "failed", id: request.id, error: "component failed", detail });
@@ -368,7 +401,7 @@ async function sqlFunction(name: string, args: WitValue[]) {
     component!.release(instance);
     return value as WitValue;
   } catch (error) {
-    if (instance) component!.discard();
+    if (instance) component!.discard(instance);
     // The guest's `error.other(message)` arrives as the variant itself; anything else trapped.
     const variant = error as { tag?: string; val?: unknown };
     const message = variant?.tag === "other"

@@ -116,6 +116,8 @@ export type WorkerMessage =
   /** A whole response: what `head`, `chunk`s and `end` in one batch become. */
   | { type: "response"; id: number; status: number; headers: [string, string][]; body: Uint8Array }
   | { type: "failed"; id: number; error: string; detail: string }
+  /** The interrupt flags of a guest instance (none: the instance is gone). */
+  | { type: "interrupt-flags"; instance: number; flags: SharedArrayBuffer[] }
   | CapabilityCall;
 
 /**

@@ -65,7 +65,10 @@ export const SQL_FUNCTION_TIMEOUT_MS = 1000;
 const WORKER_URL = new URL("./component_worker.ts", import.meta.url);
 
 /** What the worker sends about a request's response. */
-type ResponseMessage = Exclude<WorkerMessage, { type: "ready" | "init-failed" | "call" }>;
+type ResponseMessage = Exclude<
+  WorkerMessage,
+  { type: "ready" | "init-failed" | "call" | "interrupt-flags" }
+>;
 
 /** Bytes of each ring between the server thread and a worker (a record takes at most a quarter). */
 const RING_BYTES = 256 * 1024;
@@ -94,6 +97,8 @@ export class WorkerLink {
   #responses: Ring | undefined;
   #notifyQueued = false;
   #deadlineTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The interrupt flags of the worker's guest instances, by instance. */
+  #interruptFlags = new Map<number, Int32Array[]>();
   /** The worker's part of the component's outbound requests in flight. */
   #outboundHeld = heldSlots();
   /** Since when no request is in flight (`performance.now()` time). */
@@ -144,6 +149,12 @@ export class WorkerLink {
         ready.reject(new Error(message.error));
       } else if (message.type === "call") {
         this.#onCall(message);
+      } else if (message.type === "interrupt-flags") {
+        if (message.flags.length === 0) this.#interruptFlags.delete(message.instance);
+        else {this.#interruptFlags.set(
+            message.instance,
+            message.flags.map((f) => new Int32Array(f)),
+          );}
       } else this.#onResponseMessage(message);
     };
     worker.onmessage = (event: MessageEvent<FromWorker>) => {
@@ -251,6 +262,11 @@ export class WorkerLink {
   #drop(reason: string, status: number) {
     clearTimeout(this.#deadlineTimer);
     this.#deadlineTimer = undefined;
+    // A guest stuck in a loop traps at its next iteration: only then can the worker stop.
+    for (const flags of this.#interruptFlags.values()) {
+      for (const flag of flags) Atomics.store(flag, 0, 1);
+    }
+    this.#interruptFlags.clear();
     this.#worker?.terminate();
     this.#worker = undefined;
     releaseWorker(this.options.init.outbound, this.#outboundHeld);

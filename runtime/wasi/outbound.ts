@@ -17,7 +17,8 @@ import {
   type RequestOptions,
 } from "./http.ts";
 import type { HostCall } from "./imports.ts";
-import { ByteQueue, concatBytes, Window, WRITE_BUDGET } from "./io.ts";
+import { concatBytes } from "../bytes.ts";
+import { ByteQueue, Window, WRITE_BUDGET } from "./io.ts";
 
 const IN_BAND_HOSTS = new Set(["__sqlite", "__prefs"]);
 const MAX_REDIRECTS = 10;
