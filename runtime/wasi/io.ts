@@ -218,6 +218,14 @@ export class Window {
  */
 export const WRITE_BUDGET = 1 << 20;
 
+/**
+ * Set when a blocking write answered at once. V8 suspends a guest on every
+ * call of a JSPI import, even one that returns no Promise, and resumes it in
+ * the next microtask: whoever batches the guest's output per turn (the
+ * worker's `flush`) waits for that resume instead of sending half a response.
+ */
+export const resuming = { soon: false };
+
 /** `wasi:io/streams.output-stream` into a {@link ByteSink}. */
 export class OutputStream {
   constructor(readonly sink: ByteSink) {}
@@ -289,10 +297,12 @@ export class OutputStream {
     length: number,
     piece: (at: number, n: number) => Uint8Array,
   ): void | Promise<void> {
+    resuming.soon = true;
     for (let at = 0; at < length;) {
       this.#check();
       const n = Math.min(this.#permit(), length - at);
       if (n === 0) {
+        resuming.soon = false;
         const from = at;
         return this.#room().then(() =>
           this.#blockingWrite(length - from, (a, k) => piece(from + a, k))
