@@ -28,6 +28,8 @@ export interface Limits {
   concurrency: number;
   /** Workers (threads) the component may have while busy. */
   workers: number;
+  /** Outbound HTTP requests in flight at once, over all workers; more wait for a slot. */
+  outbound: number;
 }
 
 /** Workers a component may have unless its manifest says: one per CPU core, at most 4. */
@@ -50,6 +52,7 @@ export const DEFAULT_LIMITS: Limits = {
   timeoutMs: 30_000,
   concurrency: 64,
   workers: DEFAULT_WORKERS,
+  outbound: 16,
 };
 
 /** The permissions of a component without a manifest. */

@@ -10,6 +10,7 @@
 import { ComponentCapabilities, type Hosts } from "./capabilities/host.ts";
 import type { SqlFunctionRegistry } from "./capabilities/sql_functions.ts";
 import { createSyncBuffer } from "./isolation/sync_call.ts";
+import { outboundShare } from "./isolation/outbound_slots.ts";
 import { type CacheEntry, checkEntry, sha256, writeAtomic } from "./compile/cache.ts";
 import { compileAll, type CompileResult } from "./compile/compiler.ts";
 import { GLUE } from "./compile/transpile.ts";
@@ -248,6 +249,7 @@ async function prepareComponent(
     maxIdleInstances: MAX_IDLE_INSTANCES,
     manifestArgs: manifestArgs(PIER_VERSION),
     syncBuffer: createSyncBuffer(),
+    outbound: outboundShare(permissions.limits.outbound),
   };
   const host = new ComponentHost({
     init,

@@ -23,16 +23,18 @@ function errorResponse(status: number, message: string, headers: HeadersInit = {
   });
 }
 
-/** Reads a body up to {@link MAX_BODY_BYTES}; undefined when it is larger. */
-async function readBody(request: Request): Promise<Uint8Array | null | undefined> {
+const tooLarge = () => new GuestError(`request body larger than ${MAX_BODY_BYTES} bytes`, 413);
+
+/** Reads a body up to {@link MAX_BODY_BYTES}; throws a 413 {@link GuestError} when it is larger. */
+async function readBody(request: Request): Promise<Uint8Array | null> {
   if (!request.body) return null;
   const declared = Number(request.headers.get("content-length") ?? 0);
-  if (declared > MAX_BODY_BYTES) return undefined;
+  if (declared > MAX_BODY_BYTES) throw tooLarge();
   const chunks: Uint8Array[] = [];
   let size = 0;
   for await (const chunk of request.body) {
     size += chunk.byteLength;
-    if (size > MAX_BODY_BYTES) return undefined;
+    if (size > MAX_BODY_BYTES) throw tooLarge();
     chunks.push(chunk);
   }
   // The body's buffer is transferred to the worker: never hand over a view of a buffer that
@@ -61,10 +63,6 @@ async function dispatch(
     // It failed to start from its cached manifest: until Pier restarts, it stays down.
     return errorResponse(503, `${component.name}: ${component.error}`);
   }
-  const body = await readBody(request);
-  if (body === undefined) {
-    return errorResponse(413, `request body larger than ${MAX_BODY_BYTES} bytes`);
-  }
   const headers: [string, string][] = [];
   request.headers.forEach((value, name) => {
     if (name !== CONTEXT_HEADER) headers.push([name, value]);
@@ -79,6 +77,8 @@ async function dispatch(
     }),
   ]);
   try {
+    // The body is read once the component admits the request (see `limits.concurrency`).
+    const body = () => readBody(request);
     return await component.host!.fetch({ method, url: request.url, headers, body });
   } catch (error) {
     if (error instanceof GuestError) {

@@ -62,6 +62,8 @@ const LOG_FILE = Deno.env.get("PIER_TEST_LOG");
 /** A running Pier process. */
 export interface Pier {
   url: string;
+  /** The server process (the launcher's child), e.g. to read its memory use from `/proc`. */
+  pid: number;
   componentsDir: string;
   dataDir: string;
   /** Everything Pier printed so far. */
@@ -157,6 +159,7 @@ export async function startPier(setup: PierSetup = {}): Promise<Pier> {
   const serverPid = Number(output.match(/\(pid (\d+)\)/)![1]);
   return {
     url,
+    pid: serverPid,
     componentsDir,
     dataDir,
     log: () => output,

@@ -35,7 +35,7 @@ Deno.test("a full manifest parses", () => {
     env: ["WEATHER_API_KEY"],
     db: "write",
     kv: ["", "sessions"],
-    limits: { memoryMb: 32, timeoutMs: 1000, concurrency: 2, workers: 3 },
+    limits: { memoryMb: 32, timeoutMs: 1000, concurrency: 2, workers: 3, outbound: 5 },
   }, "x.permissions.json");
   assert.deepEqual(permissions.net, [
     { host: "api.example.com", port: undefined, wildcard: false },
@@ -48,6 +48,7 @@ Deno.test("a full manifest parses", () => {
     timeoutMs: 1000,
     concurrency: 2,
     workers: 3,
+    outbound: 5,
   });
 });
 

@@ -6,11 +6,13 @@
  *
  * @module
  */
+import { instrumentLoops } from "./interrupt.ts";
 import { limitMemory } from "./memory_limit.ts";
 import { SLIM_GLUE, slimGlue } from "./slim_glue.ts";
 
 /** The jco transpiler this runtime pins, and the rewrite of its glue; part of every cache key. */
-export const TRANSPILER = `@bytecodealliance/jco-transpile@0.15.0+${SLIM_GLUE}+padded-memory`;
+export const TRANSPILER =
+  `@bytecodealliance/jco-transpile@0.15.0+${SLIM_GLUE}+padded-memory+interruptible-loops`;
 
 /**
  * The cap every stored core module gets: 32-bit memories' own limit. It is
@@ -31,6 +33,9 @@ const WAITING_IMPORTS = [
   "wasi:io/streams@V#[method]input-stream.blocking-read",
   "wasi:io/streams@V#[method]input-stream.blocking-skip",
   "wasi:io/streams@V#[method]output-stream.blocking-splice",
+  // These wait while the stream's host-side buffer is full (a client that reads slowly).
+  "wasi:io/streams@V#[method]output-stream.blocking-write-and-flush",
+  "wasi:io/streams@V#[method]output-stream.blocking-write-zeroes-and-flush",
 ];
 
 /** Capability imports answered by the server thread: the guest waits for them too. */
@@ -111,7 +116,7 @@ export async function transpile(bytes: Uint8Array): Promise<Transpiled> {
   const { files, imports } = generate(bytes, TRANSPILE_OPTIONS as any);
   const byName: Record<string, Uint8Array> = Object.fromEntries(files);
   for (const name of Object.keys(byName).filter((name) => name.endsWith(".wasm"))) {
-    byName[name] = limitMemory(byName[name], NO_MEMORY_CAP);
+    byName[name] = limitMemory(instrumentLoops(byName[name]), NO_MEMORY_CAP);
   }
   const glue = new TextDecoder().decode(byName[GLUE]);
   byName[GLUE] = new TextEncoder().encode(slimGlue(glue).code);

@@ -15,9 +15,18 @@ import { GuestError, type RequestHead, WorkerLink } from "./worker_link.ts";
 
 export { GuestError } from "./worker_link.ts";
 
+/**
+ * A request for a component. Its body may be a function that reads it: it is
+ * called only once the request is admitted, so a refused request's body is
+ * never read.
+ */
+export type ComponentRequest = Omit<RequestHead, "body"> & {
+  body: Uint8Array | null | (() => Promise<Uint8Array | null>);
+};
+
 /** How a component's workers are set up. */
 export interface ComponentHostOptions {
-  init: Omit<WorkerInit, "type" | "ownRequestId" | "rings">;
+  init: Omit<WorkerInit, "type" | "ownRequestId" | "rings" | "outboundHeld">;
   /** Deno permissions of each worker. */
   permissions: Deno.PermissionOptionsObject;
   /** Wall-clock limit for one request, in milliseconds. */
@@ -49,8 +58,8 @@ export class ComponentHost {
   #idleTimer: ReturnType<typeof setTimeout> | undefined;
   /** The start of the extra worker being added, if one is. */
   #growing: Promise<unknown> | undefined;
-  /** Requests waiting for that worker. */
-  #waiting = 0;
+  /** Requests admitted but not yet handed to a worker (reading their body, waiting for a worker). */
+  #entering = 0;
 
   constructor(readonly options: ComponentHostOptions) {}
 
@@ -126,12 +135,7 @@ export class ComponentHost {
       this.#grow();
     }
     if (!this.#growing || performance.now() - busy.lastHeard <= STALLED_MS) return busy;
-    this.#waiting++;
-    try {
-      await this.#growing;
-    } finally {
-      this.#waiting--;
-    }
+    await this.#growing;
     return this.#best();
   }
 
@@ -171,15 +175,34 @@ export class ComponentHost {
     }, this.options.idleMs / 2);
   }
 
-  /** Sends a request through the component; rejects with {@link GuestError}. */
-  async fetch(request: RequestHead): Promise<Response> {
-    const inFlight = this.#links.reduce((sum, link) => sum + link.load, this.#waiting);
+  /**
+   * Sends a request through the component; rejects with {@link GuestError}.
+   * A request beyond `limits.concurrency` is refused before anything else: a
+   * body given as a function is read only once the request holds its place.
+   */
+  async fetch(request: ComponentRequest): Promise<Response> {
+    const inFlight = this.#links.reduce((sum, link) => sum + link.load, this.#entering);
     if (inFlight >= this.options.concurrency) {
       throw new GuestError(
         `busy: ${this.options.concurrency} requests already in flight (limits.concurrency)`,
         503,
       );
     }
+    this.#entering++;
+    let link: WorkerLink | undefined;
+    let head: RequestHead;
+    try {
+      const { body } = request;
+      head = { ...request, body: typeof body === "function" ? await body() : body };
+      link = await this.#pick();
+    } finally {
+      this.#entering--;
+    }
+    return link.fetch(this.#nextId++, head);
+  }
+
+  /** The worker a request goes to, started or added if need be. */
+  async #pick(): Promise<WorkerLink> {
     let link = this.#best();
     if (!link) {
       try {
@@ -191,7 +214,7 @@ export class ComponentHost {
     }
     if (link && link.load > 0) link = await this.#relieve(link);
     if (!link) throw new GuestError("could not start: the worker is gone", 503);
-    return link.fetch(this.#nextId++, request);
+    return link;
   }
 
   /**

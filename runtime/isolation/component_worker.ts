@@ -15,7 +15,8 @@ import {
   type ResponseTarget,
 } from "../wasi/http.ts";
 import { hostImports, type ImportObject } from "../wasi/imports.ts";
-import { ByteQueue } from "../wasi/io.ts";
+import { ByteQueue, type ByteSink, resuming, Window, WRITE_BUDGET } from "../wasi/io.ts";
+import { concatBytes } from "../bytes.ts";
 import {
   type FromWorker,
   movable,
@@ -28,6 +29,8 @@ import {
   type WorkerRequest,
 } from "./protocol.ts";
 import { compileCore } from "./core_modules.ts";
+import { INTERRUPT_EXPORT } from "../compile/interrupt.ts";
+import { OutboundSlots } from "./outbound_slots.ts";
 import { Ring } from "./ring.ts";
 import { writeResult } from "./sync_call.ts";
 import type { WitValue } from "../capabilities/values.ts";
@@ -36,6 +39,10 @@ type Exports = Record<string, Record<string, (...args: unknown[]) => unknown>>;
 type Instantiate = (
   getCoreModule: (name: string) => Promise<WebAssembly.Module>,
   imports: ImportObject,
+  instantiateCore: (
+    module: WebAssembly.Module,
+    imports: WebAssembly.Imports,
+  ) => Promise<WebAssembly.Instance>,
 ) => Promise<Exports>;
 
 // jco's glue looks for `process.env.JCO_DEBUG` on every host call: without
@@ -55,10 +62,17 @@ let responses: Ring | undefined;
 
 function post(message: WorkerMessage) {
   outbox.push(message);
-  if (outbox.length === 1) queueMicrotask(flush);
+  if (outbox.length === 1) queueMicrotask(() => flush());
 }
 
-function flush() {
+/** Microtasks V8 takes to resume a guest from a JSPI import that did not wait (measured: 2). */
+const RESUME_HOPS = 3;
+
+function flush(hops = 0) {
+  // A guest resumes from a blocking write that did not wait a few microtasks later: send what it
+  // writes then along, so that a whole response still goes as one.
+  if (resuming.soon && hops < RESUME_HOPS) return queueMicrotask(() => flush(hops + 1));
+  resuming.soon = false;
   const messages = sendWholeResponses(coalesce(outbox));
   outbox = [];
   if (messages.length === 0) return;
@@ -109,22 +123,11 @@ function coalesce(messages: WorkerMessage[]): WorkerMessage[] {
         id: head.id,
         status: head.status,
         headers: head.headers,
-        body: concat(chunks),
+        body: concatBytes(chunks),
       };
     }
   }
   return out;
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  if (chunks.length === 1) return chunks[0];
-  const all = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
-  let offset = 0;
-  for (const chunk of chunks) {
-    all.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return all;
 }
 
 /** Export names by interface: every instance of the worker's component has the same. */
@@ -141,8 +144,21 @@ function exported(exports: Exports, iface: string) {
 
 /** A guest instance and the request it serves. */
 interface Instance {
+  /** Unique within the worker: names the instance's interrupt flags to the server thread. */
+  id: number;
   exports: Exports;
   context: { requestId: number };
+}
+
+let nextInstanceId = 1;
+
+/**
+ * Tells the server thread the interrupt flags of instance `id` (see
+ * `compile/interrupt.ts`): it sets them when it drops the worker, so a guest
+ * stuck in a loop traps and the worker can stop. No flags: the instance is gone.
+ */
+function interruptFlags(id: number, flags: SharedArrayBuffer[]) {
+  post({ type: "interrupt-flags", instance: id, flags });
 }
 
 const pendingCalls = new Map<number, PromiseWithResolvers<unknown>>();
@@ -193,10 +209,20 @@ class Component {
         env: this.init.env,
         net: this.init.net,
         preopens: this.init.preopens,
+        outboundSlot: () => outbound!.acquire(context.requestId),
       },
       (op, args) => callHost(context.requestId, op, args),
     );
-    return { exports: await this.instantiate(this.#coreModule, imports), context };
+    const flags: SharedArrayBuffer[] = [];
+    const exports = await this.instantiate(this.#coreModule, imports, async (module, imports) => {
+      const instance = await WebAssembly.instantiate(module, imports);
+      const flag = instance.exports[INTERRUPT_EXPORT];
+      if (flag instanceof WebAssembly.Memory) flags.push(flag.buffer as SharedArrayBuffer);
+      return instance;
+    });
+    const id = nextInstanceId++;
+    if (flags.length) interruptFlags(id, flags);
+    return { id, exports, context };
   }
 
   /**
@@ -241,12 +267,17 @@ class Component {
     const waiter = this.#waiters.shift();
     if (waiter) waiter(instance);
     else if (this.#idle.length < this.init.maxIdleInstances) this.#idle.push(instance);
-    else this.#live--;
+    else this.#drop(instance);
+  }
+
+  #drop(instance: Instance) {
+    this.#live--;
+    interruptFlags(instance.id, []);
   }
 
   /** Forgets an instance that trapped: its state is undefined. */
-  discard() {
-    this.#live--;
+  discard(instance: Instance) {
+    this.#drop(instance);
     // A waiting request makes a new instance instead.
     this.#waiters.shift()?.();
   }
@@ -261,13 +292,36 @@ class Component {
   }
 }
 
-/** Sends the guest's response to the server thread as it is written. */
-class ResponseChannel implements ResponseTarget {
+/**
+ * Sends the guest's response to the server thread as it is written. At most
+ * {@link WRITE_BUDGET} bytes are on their way to the client at once: the
+ * server credits what the client took, and the guest waits for room (so a
+ * client that does not read holds back the guest, not the host's memory).
+ */
+class ResponseChannel implements ResponseTarget, ByteSink {
   started = false;
   ended = false;
-  failure: string | undefined;
+  #failure: string | undefined;
+  #window = new Window(WRITE_BUDGET);
   constructor(readonly id: number) {}
 
+  get failure(): string | undefined {
+    return this.#failure;
+  }
+  get room(): number {
+    return this.#window.room;
+  }
+  whenRoom(): Promise<void> {
+    return this.#window.whenRoom();
+  }
+  /** The response can no longer be sent; a guest waiting for room sees why. */
+  abort(reason: string) {
+    this.#failure = reason;
+    this.#window.wake();
+  }
+  credit(bytes: number) {
+    this.#window.give(bytes);
+  }
   start(response: OutgoingResponse) {
     this.started = true;
     post({
@@ -290,6 +344,7 @@ class ResponseChannel implements ResponseTarget {
     });
   }
   write(bytes: Uint8Array) {
+    this.#window.take(bytes.byteLength);
     post({ type: "chunk", id: this.id, bytes });
   }
   end() {
@@ -300,11 +355,14 @@ class ResponseChannel implements ResponseTarget {
 }
 
 let component: Component | undefined;
+/** Slots of the component's outbound requests (`limits.outbound`). */
+let outbound: OutboundSlots | undefined;
 const inFlight = new Map<number, ResponseChannel>();
 
 async function handle(request: WorkerRequest) {
   const channel = new ResponseChannel(request.id);
   inFlight.set(request.id, channel);
+  outbound!.begin(request.id);
   let instance: Instance | undefined;
   try {
     instance = await component!.acquire(request.id);
@@ -324,7 +382,7 @@ async function handle(request: WorkerRequest) {
     component!.release(instance);
   } catch (error) {
     // A trapped instance's state is undefined: it is not reused.
-    if (instance) component!.discard();
+    if (instance) component!.discard(instance);
     const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
     if (!channel.started) {
       post({ type: "failed", id: request.id, error: "component failed", detail });
@@ -334,6 +392,7 @@ async function handle(request: WorkerRequest) {
     }
   } finally {
     inFlight.delete(request.id);
+    outbound!.end(request.id);
   }
 }
 
@@ -349,7 +408,7 @@ async function sqlFunction(name: string, args: WitValue[]) {
     component!.release(instance);
     return value as WitValue;
   } catch (error) {
-    if (instance) component!.discard();
+    if (instance) component!.discard(instance);
     // The guest's `error.other(message)` arrives as the variant itself; anything else trapped.
     const variant = error as { tag?: string; val?: unknown };
     const message = variant?.tag === "other"
@@ -375,6 +434,9 @@ async function receive(message: ServerMessage) {
         // Imported from its file, V8 keeps neither the source nor a copy of it in the heap.
         const glue: { instantiate: Instantiate } = await import(message.glueUrl);
         component = new Component(message, glue.instantiate);
+        outbound = new OutboundSlots(message.outbound, message.outboundHeld);
+        // The worker's own calls (the manifest, SQL functions) never end.
+        outbound.begin(message.ownRequestId);
         responses = new Ring(message.rings.responses);
         new Ring(message.rings.requests).listen((record) => void handle(requestFromRecord(record)));
         const manifest = await component.manifest();
@@ -404,10 +466,11 @@ async function receive(message: ServerMessage) {
         await sqlFunction(message.name, message.args),
       );
       break;
-    case "cancel": {
-      const channel = inFlight.get(message.id);
-      if (channel) channel.failure = "the client went away";
+    case "cancel":
+      inFlight.get(message.id)?.abort("the client went away");
       break;
-    }
+    case "credit":
+      inFlight.get(message.id)?.credit(message.bytes);
+      break;
   }
 }

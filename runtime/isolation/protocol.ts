@@ -4,6 +4,7 @@
  * @module
  */
 import type { WitValue } from "../capabilities/values.ts";
+import type { OutboundShare } from "./outbound_slots.ts";
 import type { RingRecord } from "./ring.ts";
 import type { NetRule } from "../permissions.ts";
 import type { Preopen } from "../wasi/filesystem.ts";
@@ -42,6 +43,10 @@ export interface WorkerInit {
   syncBuffer: SharedArrayBuffer;
   /** The rings (see `ring.ts`) for requests to the worker and whole responses from it. */
   rings: { requests: SharedArrayBuffer; responses: SharedArrayBuffer };
+  /** The component's count of outbound requests in flight (see `outbound_slots.ts`). */
+  outbound: OutboundShare;
+  /** This worker's own part of that count. */
+  outboundHeld: SharedArrayBuffer;
 }
 
 /** A call of one of the component's SQL functions; the result goes to the sync buffer. */
@@ -68,6 +73,13 @@ export interface WorkerCancel {
   id: number;
 }
 
+/** The client took `bytes` more of request `id`'s response body: the guest may write that much more. */
+export interface WorkerCredit {
+  type: "credit";
+  id: number;
+  bytes: number;
+}
+
 /** The answer to a capability call. */
 export type WorkerReply =
   | { type: "reply"; callId: number; ok: true; value: unknown }
@@ -78,6 +90,7 @@ export type ServerMessage =
   | WorkerInit
   | WorkerRequest
   | WorkerCancel
+  | WorkerCredit
   | WorkerReply
   | WorkerSqlFunction;
 
@@ -103,6 +116,8 @@ export type WorkerMessage =
   /** A whole response: what `head`, `chunk`s and `end` in one batch become. */
   | { type: "response"; id: number; status: number; headers: [string, string][]; body: Uint8Array }
   | { type: "failed"; id: number; error: string; detail: string }
+  /** The interrupt flags of a guest instance (none: the instance is gone). */
+  | { type: "interrupt-flags"; instance: number; flags: SharedArrayBuffer[] }
   | CapabilityCall;
 
 /**

@@ -9,6 +9,7 @@
 import { CapabilityError, type ComponentCapabilities } from "../capabilities/host.ts";
 import type { WitValue } from "../capabilities/values.ts";
 import { log } from "../log.ts";
+import { heldSlots, releaseWorker } from "./outbound_slots.ts";
 import { Ring } from "./ring.ts";
 import { callAndWait } from "./sync_call.ts";
 import {
@@ -26,7 +27,7 @@ import {
 
 /** How one worker of a component is set up. */
 export interface WorkerLinkOptions {
-  init: Omit<WorkerInit, "type" | "rings">;
+  init: Omit<WorkerInit, "type" | "rings" | "outboundHeld">;
   /** Deno permissions of the worker. */
   permissions: Deno.PermissionOptionsObject;
   /** Wall-clock limit for one request, in milliseconds. */
@@ -52,6 +53,8 @@ export class GuestError extends Error {
 interface Pending {
   head: PromiseWithResolvers<Response>;
   body?: ReadableStreamDefaultController<Uint8Array>;
+  /** Body bytes received from the worker and not yet credited back to it. */
+  uncredited: number;
   /** When the request runs past its time limit (`performance.now()` time). */
   deadline: number;
 }
@@ -62,7 +65,10 @@ export const SQL_FUNCTION_TIMEOUT_MS = 1000;
 const WORKER_URL = new URL("./component_worker.ts", import.meta.url);
 
 /** What the worker sends about a request's response. */
-type ResponseMessage = Exclude<WorkerMessage, { type: "ready" | "init-failed" | "call" }>;
+type ResponseMessage = Exclude<
+  WorkerMessage,
+  { type: "ready" | "init-failed" | "call" | "interrupt-flags" }
+>;
 
 /** Bytes of each ring between the server thread and a worker (a record takes at most a quarter). */
 const RING_BYTES = 256 * 1024;
@@ -91,6 +97,10 @@ export class WorkerLink {
   #responses: Ring | undefined;
   #notifyQueued = false;
   #deadlineTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The interrupt flags of the worker's guest instances, by instance. */
+  #interruptFlags = new Map<number, Int32Array[]>();
+  /** The worker's part of the component's outbound requests in flight. */
+  #outboundHeld = heldSlots();
   /** Since when no request is in flight (`performance.now()` time). */
   idleSince = performance.now();
   /** When the worker last sent a message (`performance.now()` time). */
@@ -139,6 +149,12 @@ export class WorkerLink {
         ready.reject(new Error(message.error));
       } else if (message.type === "call") {
         this.#onCall(message);
+      } else if (message.type === "interrupt-flags") {
+        if (message.flags.length === 0) this.#interruptFlags.delete(message.instance);
+        else {this.#interruptFlags.set(
+            message.instance,
+            message.flags.map((f) => new Int32Array(f)),
+          );}
       } else this.#onResponseMessage(message);
     };
     worker.onmessage = (event: MessageEvent<FromWorker>) => {
@@ -162,7 +178,14 @@ export class WorkerLink {
     });
     // The worker boots meanwhile; it gets the compiled modules with its init.
     this.options.coreModules(urgent).then(
-      (modules) => worker.postMessage({ type: "init", ...this.options.init, rings, modules }),
+      (modules) =>
+        worker.postMessage({
+          type: "init",
+          ...this.options.init,
+          rings,
+          outboundHeld: this.#outboundHeld,
+          modules,
+        }),
       (error) => ready.reject(error),
     );
     return ready.promise;
@@ -239,8 +262,14 @@ export class WorkerLink {
   #drop(reason: string, status: number) {
     clearTimeout(this.#deadlineTimer);
     this.#deadlineTimer = undefined;
+    // A guest stuck in a loop traps at its next iteration: only then can the worker stop.
+    for (const flags of this.#interruptFlags.values()) {
+      for (const flag of flags) Atomics.store(flag, 0, 1);
+    }
+    this.#interruptFlags.clear();
     this.#worker?.terminate();
     this.#worker = undefined;
+    releaseWorker(this.options.init.outbound, this.#outboundHeld);
     this.#responses?.close();
     this.#started = false;
     this.#abortStart?.(new Error(reason));
@@ -303,12 +332,19 @@ export class WorkerLink {
       case "head": {
         const body = new ReadableStream<Uint8Array>({
           start: (controller) => void (pending.body = controller),
+          // With no high-water mark, pull means the client took everything queued: the
+          // worker may send that much more (see the worker's `ResponseChannel`).
+          pull: () => {
+            if (pending.uncredited === 0) return;
+            this.#post({ type: "credit", id: message.id, bytes: pending.uncredited });
+            pending.uncredited = 0;
+          },
           cancel: () => {
             // The client went away: drop the rest of the body, tell the guest.
             pending.body = undefined;
             this.#post({ type: "cancel", id: message.id });
           },
-        });
+        }, { highWaterMark: 0 });
         // A 204 or 304 has no body, whatever the guest wrote.
         const nullBody = NULL_BODY_STATUSES.has(message.status);
         pending.head.resolve(
@@ -320,6 +356,7 @@ export class WorkerLink {
         break;
       }
       case "chunk":
+        pending.uncredited += message.bytes.byteLength;
         pending.body?.enqueue(message.bytes);
         break;
       case "end":
@@ -346,7 +383,11 @@ export class WorkerLink {
       return Promise.reject(new GuestError("could not start: the worker is gone", 503));
     }
     const head = Promise.withResolvers<Response>();
-    this.#pending.set(id, { head, deadline: performance.now() + this.options.timeoutMs });
+    this.#pending.set(id, {
+      head,
+      uncredited: 0,
+      deadline: performance.now() + this.options.timeoutMs,
+    });
     this.#watchDeadlines();
     const message: WorkerRequest = { type: "request", id, ...request };
     if (this.#requests!.write(...requestRecord(message))) this.#notifyWorker();

@@ -11,6 +11,7 @@
  */
 import http from "node:http";
 import https from "node:https";
+import { once } from "node:events";
 import net from "node:net";
 import { Readable } from "node:stream";
 import tls from "node:tls";
@@ -114,7 +115,10 @@ export async function checkedFetch(
     outgoing.once("error", reject);
     if (!request.body) return void outgoing.end();
     (async () => {
-      for await (const chunk of request.body!) outgoing.write(chunk);
+      // Wait for room before reading more: the guest's writes are held back until the socket drains.
+      for await (const chunk of request.body!) {
+        if (!outgoing.write(chunk)) await once(outgoing, "drain");
+      }
       outgoing.end();
     })().catch((error) => outgoing.destroy(error));
   });

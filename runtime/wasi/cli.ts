@@ -7,6 +7,9 @@
  */
 import { ByteQueue, type ByteSink, InputStream, OutputStream } from "./io.ts";
 
+/** The longest line a guest's output keeps buffered: a longer one is emitted in parts. */
+const MAX_LINE = 64 * 1024;
+
 /** Collects bytes into lines and hands each finished line to `emit`. */
 export class LineSink implements ByteSink {
   #pending = "";
@@ -17,6 +20,7 @@ export class LineSink implements ByteSink {
       .split("\n");
     this.#pending = lines.pop()!;
     for (const line of lines) this.emit(line);
+    if (this.#pending.length > MAX_LINE) this.flush();
   }
   /** Emits a last line that had no newline. */
   flush(): void {

@@ -15,6 +15,8 @@ import {
   OutputStream,
   Pollable,
   readyPollable,
+  Window,
+  WRITE_BUDGET,
 } from "./io.ts";
 
 /** A WASI HTTP `error-code` value. */
@@ -180,11 +182,13 @@ export class IncomingRequest {
 }
 
 /**
- * Bytes written by the guest before anyone reads them: buffered until
- * {@link PendingBody.attach} names where they go.
+ * Bytes written by the guest before anyone reads them: buffered (up to
+ * {@link WRITE_BUDGET}) until {@link PendingBody.attach} names where they go,
+ * whose room the guest then waits for.
  */
 export class PendingBody implements ByteSink {
   #buffered: Uint8Array[] = [];
+  #early = new Window(WRITE_BUDGET);
   #target: ByteSink | undefined;
   #finished = false;
   #onFinish: (() => void) | undefined;
@@ -195,10 +199,17 @@ export class PendingBody implements ByteSink {
   get finished(): boolean {
     return this.#finished;
   }
+  get room(): number {
+    return this.#target ? (this.#target.room ?? WRITE_BUDGET) : this.#early.room;
+  }
+  whenRoom(): Promise<void> {
+    return this.#target?.whenRoom?.() ?? this.#early.whenRoom();
+  }
   write(bytes: Uint8Array): void {
     if (this.#finished) throw new Error("write after the body was finished");
-    if (this.#target) this.#target.write(bytes);
-    else this.#buffered.push(bytes);
+    if (this.#target) return this.#target.write(bytes);
+    this.#buffered.push(bytes);
+    this.#early.take(bytes.byteLength);
   }
   finish(): void {
     if (this.#finished) return;
@@ -209,6 +220,8 @@ export class PendingBody implements ByteSink {
     this.#target = target;
     for (const chunk of this.#buffered) target.write(chunk);
     this.#buffered = [];
+    // Writers waiting for room now wait on the target.
+    this.#early.wake();
     this.#onFinish = onFinish;
     if (this.#finished) onFinish();
   }

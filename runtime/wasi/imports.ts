@@ -29,6 +29,8 @@ export interface HostOptions extends CliOptions {
   name: string;
   net: NetRule[];
   preopens: Preopen[];
+  /** Waits for a slot for one outbound request (`limits.outbound`); resolves with its release. */
+  outboundSlot: () => Promise<() => void>;
 }
 
 /**
@@ -43,7 +45,7 @@ export function hostImports(options: HostOptions, call: HostCall): ImportObject 
     ...clockImports(),
     ...randomImports(),
     ...cliImports(options),
-    ...httpImports(createOutbound(options.name, options.net, call)),
+    ...httpImports(createOutbound(options.name, options.net, call, options.outboundSlot)),
     ...filesystemImports(options.preopens),
     ...databaseImports(call),
     ...keyValueImports(call),

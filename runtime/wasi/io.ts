@@ -169,25 +169,78 @@ export interface ByteSink {
   write(bytes: Uint8Array): void;
   /** Set when the sink no longer accepts bytes (the client went away). */
   readonly failure?: string;
+  /**
+   * Bytes the sink takes now. A sink without it consumes each write at once;
+   * one that buffers bounds what it holds, so the guest waits for room.
+   */
+  readonly room?: number;
+  /** Resolves once the sink has room again (or failed). */
+  whenRoom?(): Promise<void>;
 }
 
-/** How many bytes a guest may write per call; the host copies them out at once. */
-const WRITE_BUDGET = 1n << 20n;
+/**
+ * A bound on bytes buffered by the host on a guest's behalf: `take` counts
+ * bytes in, `give` counts them out once consumed, and writers wait for room.
+ */
+export class Window {
+  #used = 0;
+  #waiters: (() => void)[] = [];
+  constructor(readonly capacity: number) {}
+  get room(): number {
+    return Math.max(0, this.capacity - this.#used);
+  }
+  /** Bytes taken and not given back. */
+  get used(): number {
+    return this.#used;
+  }
+  take(bytes: number): void {
+    this.#used += bytes;
+  }
+  give(bytes: number): void {
+    this.#used -= bytes;
+    if (this.room > 0) this.wake();
+  }
+  whenRoom(): Promise<void> {
+    if (this.room > 0) return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+  /** Wakes every writer waiting for room (also when the sink failed: they see the failure). */
+  wake(): void {
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const wake of waiters) wake();
+  }
+}
+
+/**
+ * The most a guest may write per `check-write` permit, and what a buffering
+ * sink holds per stream: the host copies a write out of guest memory at once.
+ */
+export const WRITE_BUDGET = 1 << 20;
+
+/**
+ * Set when a blocking write answered at once. V8 suspends a guest on every
+ * call of a JSPI import, even one that returns no Promise, and resumes it in
+ * the next microtask: whoever batches the guest's output per turn (the
+ * worker's `flush`) waits for that resume instead of sending half a response.
+ */
+export const resuming = { soon: false };
 
 /** `wasi:io/streams.output-stream` into a {@link ByteSink}. */
 export class OutputStream {
   constructor(readonly sink: ByteSink) {}
   checkWrite(): bigint {
     this.#check();
-    return WRITE_BUDGET;
+    return BigInt(this.#permit());
   }
   write(contents: Uint8Array): void {
     this.#check();
+    this.#permitted(contents.byteLength);
     // The guest's memory is reused after the call returns: keep a copy.
     this.sink.write(contents.slice());
   }
-  blockingWriteAndFlush(contents: Uint8Array): void {
-    this.write(contents);
+  blockingWriteAndFlush(contents: Uint8Array): void | Promise<void> {
+    return this.#blockingWrite(contents.byteLength, (at, n) => contents.slice(at, at + n));
   }
   flush(): void {
     this.#check();
@@ -196,23 +249,68 @@ export class OutputStream {
     this.#check();
   }
   writeZeroes(len: bigint): void {
-    this.write(new Uint8Array(Number(len)));
+    this.#check();
+    // Checked before anything is allocated: a huge length must not reach the host's heap.
+    this.#permitted(Number(len));
+    this.sink.write(new Uint8Array(Number(len)));
   }
-  blockingWriteZeroesAndFlush(len: bigint): void {
-    this.writeZeroes(len);
+  blockingWriteZeroesAndFlush(len: bigint): void | Promise<void> {
+    return this.#blockingWrite(Number(len), (_, n) => new Uint8Array(n));
   }
   splice(src: InputStream, len: bigint): bigint {
-    const bytes = src.read(len);
-    this.write(bytes);
+    this.#check();
+    const bytes = src.read(BigInt(Math.min(Number(len), this.#permit())));
+    this.sink.write(bytes);
     return BigInt(bytes.byteLength);
   }
   async blockingSplice(src: InputStream, len: bigint): Promise<bigint> {
-    const bytes = await src.blockingRead(len);
+    await this.#room();
+    const bytes = await src.blockingRead(BigInt(Math.min(Number(len), this.#permit())));
     this.write(bytes);
     return BigInt(bytes.byteLength);
   }
   subscribe(): Pollable {
-    return readyPollable();
+    return new Pollable(
+      () => this.sink.failure !== undefined || this.#permit() > 0,
+      () => this.#room(),
+    );
+  }
+  /** Bytes the guest may write now. */
+  #permit(): number {
+    return Math.min(this.sink.room ?? WRITE_BUDGET, WRITE_BUDGET);
+  }
+  #room(): Promise<void> {
+    return this.sink.whenRoom?.() ?? Promise.resolve();
+  }
+  /** A write beyond what `check-write` permits traps, as WASI says it must. */
+  #permitted(length: number) {
+    const permit = this.#permit();
+    if (length > permit) {
+      throw new Error(`output-stream: a write of ${length} bytes, beyond the ${permit} permitted`);
+    }
+  }
+  /**
+   * Writes `length` bytes, made piece by piece by `piece(at, n)`, as room
+   * comes: the guest waits (suspended) while the sink is full.
+   */
+  #blockingWrite(
+    length: number,
+    piece: (at: number, n: number) => Uint8Array,
+  ): void | Promise<void> {
+    resuming.soon = true;
+    for (let at = 0; at < length;) {
+      this.#check();
+      const n = Math.min(this.#permit(), length - at);
+      if (n === 0) {
+        resuming.soon = false;
+        const from = at;
+        return this.#room().then(() =>
+          this.#blockingWrite(length - from, (a, k) => piece(from + a, k))
+        );
+      }
+      this.sink.write(piece(at, n));
+      at += n;
+    }
   }
   #check() {
     if (this.sink.failure !== undefined) {

@@ -17,7 +17,8 @@ import {
   type RequestOptions,
 } from "./http.ts";
 import type { HostCall } from "./imports.ts";
-import { ByteQueue } from "./io.ts";
+import { concatBytes } from "../bytes.ts";
+import { ByteQueue, Window, WRITE_BUDGET } from "./io.ts";
 import { AddressRefused, checkedFetch, defaultPort, type Fetched } from "./checked_fetch.ts";
 
 const IN_BAND_HOSTS = new Set(["__sqlite", "__prefs"]);
@@ -31,54 +32,102 @@ const HOP_HEADERS = new Set([
   "keep-alive",
 ]);
 
+/** The largest in-band request body (`__sqlite`, `__prefs`). */
+const MAX_IN_BAND_BYTES = 16 * 1024 * 1024;
+
 /** Collects everything the guest writes into `pending` until it finishes the body. */
 function collect(pending: PendingBody): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];
+  let size = 0;
   return new Promise((resolve) => {
-    pending.attach({ write: (bytes) => void chunks.push(bytes) }, () => {
-      const all = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
-      let offset = 0;
-      for (const chunk of chunks) {
-        all.set(chunk, offset);
-        offset += chunk.byteLength;
-      }
-      resolve(all);
-    });
+    const sink = {
+      failure: undefined as string | undefined,
+      write(bytes: Uint8Array) {
+        size += bytes.byteLength;
+        if (size > MAX_IN_BAND_BYTES) {
+          sink.failure = `in-band request body larger than ${MAX_IN_BAND_BYTES} bytes`;
+        } else chunks.push(bytes);
+      },
+    };
+    pending.attach(sink, () => resolve(concatBytes(chunks)));
   });
 }
 
-/** The request body as a stream fed by the guest's writes. */
+/**
+ * The request body as a stream fed by the guest's writes: the guest may get
+ * at most {@link WRITE_BUDGET} ahead of what `fetch` has sent.
+ */
 function bodyStream(pending: PendingBody): ReadableStream<Uint8Array> {
+  const window = new Window(WRITE_BUDGET);
   return new ReadableStream({
     start(controller) {
-      pending.attach({ write: (bytes) => controller.enqueue(bytes) }, () => controller.close());
+      pending.attach({
+        write: (bytes) => {
+          window.take(bytes.byteLength);
+          controller.enqueue(bytes);
+        },
+        get room() {
+          return window.room;
+        },
+        whenRoom: () => window.whenRoom(),
+      }, () => controller.close());
     },
-  });
+    // With no high-water mark, pull means fetch took everything queued.
+    pull() {
+      window.give(window.used);
+    },
+  }, { highWaterMark: 0 });
 }
 
 function nsToMs(ns: bigint | undefined): number | undefined {
   return ns === undefined ? undefined : Number(ns / 1_000_000n);
 }
 
-/** Reads a fetch response body into a queue as the guest asks for more. */
-function responseQueue(response: Fetched, betweenBytesMs: number | undefined): ByteQueue {
+/**
+ * Reads a fetch response body into a queue as the guest asks for more;
+ * `done` is called once it ended or failed.
+ */
+function responseQueue(
+  response: Fetched,
+  betweenBytesMs: number | undefined,
+  done: () => void,
+): ByteQueue {
   const reader = response.body?.getReader();
-  if (!reader) return ByteQueue.of(null);
+  if (!reader) {
+    done();
+    return ByteQueue.of(null);
+  }
   return new ByteQueue(async (queue) => {
     const next = reader.read();
-    const result = betweenBytesMs === undefined ? await next : await Promise.race([
-      next,
-      new Promise<never>((_, reject) =>
-        setTimeout(() => reject(new Error("between-bytes timeout")), betweenBytesMs)
-      ),
-    ]);
-    if (result.done) queue.close();
-    else queue.push(result.value);
+    try {
+      const result = betweenBytesMs === undefined ? await next : await Promise.race([
+        next,
+        new Promise<never>((_, reject) =>
+          setTimeout(() => reject(new Error("between-bytes timeout")), betweenBytesMs)
+        ),
+      ]);
+      if (result.done) {
+        done();
+        queue.close();
+      } else queue.push(result.value);
+    } catch (error) {
+      done();
+      throw error;
+    }
   });
 }
 
-/** Creates the outbound handler of component `name` with the given `net` rules. */
-export function createOutbound(name: string, rules: NetRule[], call: HostCall): OutboundHandler {
+/**
+ * Creates the outbound handler of component `name` with the given `net`
+ * rules; each request waits for a `slot` (see `limits.outbound`), held until
+ * its response body ended (or its request did).
+ */
+export function createOutbound(
+  name: string,
+  rules: NetRule[],
+  call: HostCall,
+  slot: () => Promise<() => void>,
+): OutboundHandler {
   const denied = (message: string) => {
     log.warn(`${name}: outbound request denied: ${message}`);
     return new HttpErrorCode({ tag: "HTTP-request-denied" }, message);
@@ -117,6 +166,7 @@ export function createOutbound(name: string, rules: NetRule[], call: HostCall): 
     const headers = request.fields.toPairs().filter(([name]) => !HOP_HEADERS.has(name));
     const hasBody = method !== "GET" && method !== "HEAD";
     const firstByteMs = nsToMs(options?.firstByte) ?? nsToMs(options?.connect);
+    const release = await slot();
     const signal = firstByteMs === undefined ? undefined : AbortSignal.timeout(firstByteMs);
     let response: Fetched;
     try {
@@ -149,6 +199,7 @@ export function createOutbound(name: string, rules: NetRule[], call: HostCall): 
         );
       }
     } catch (error) {
+      release();
       if (error instanceof HttpErrorCode) throw error;
       if (error instanceof AddressRefused) throw denied(error.message);
       const name = (error as Error).name;
@@ -168,7 +219,7 @@ export function createOutbound(name: string, rules: NetRule[], call: HostCall): 
     return new IncomingResponse(
       response.status,
       responseHeaders,
-      responseQueue(response, nsToMs(options?.betweenBytes)),
+      responseQueue(response, nsToMs(options?.betweenBytes), release),
     );
   };
 }
