@@ -9,7 +9,6 @@
  */
 import { ComponentCapabilities, type Hosts } from "./capabilities/host.ts";
 import type { SqlFunctionRegistry } from "./capabilities/sql_functions.ts";
-import { createSyncBuffer } from "./isolation/sync_call.ts";
 import { type CacheEntry, checkEntry, sha256, writeAtomic } from "./compile/cache.ts";
 import { compileAll, type CompileResult } from "./compile/compiler.ts";
 import { GLUE } from "./compile/transpile.ts";
@@ -232,7 +231,6 @@ async function prepareComponent(
     memoryMb: permissions.limits.memoryMb,
     maxIdleInstances: MAX_IDLE_INSTANCES,
     manifestArgs: manifestArgs(PIER_VERSION),
-    syncBuffer: createSyncBuffer(),
   };
   const host = new ComponentHost({
     init,

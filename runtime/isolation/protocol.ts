@@ -38,13 +38,11 @@ export interface WorkerInit {
   ownRequestId: number;
   /** JSON sent to `init-endpoint.get-manifest`. */
   manifestArgs: string;
-  /** Where SQL function results go (see `sync_call.ts`). */
-  syncBuffer: SharedArrayBuffer;
   /** The rings (see `ring.ts`) for requests to the worker and whole responses from it. */
   rings: { requests: SharedArrayBuffer; responses: SharedArrayBuffer };
 }
 
-/** A call of one of the component's SQL functions; the result goes to the sync buffer. */
+/** A call of one of the component's SQL functions; answered by a `sql-result` message. */
 export interface WorkerSqlFunction {
   type: "sql-function";
   callId: number;
@@ -103,6 +101,8 @@ export type WorkerMessage =
   /** A whole response: what `head`, `chunk`s and `end` in one batch become. */
   | { type: "response"; id: number; status: number; headers: [string, string][]; body: Uint8Array }
   | { type: "failed"; id: number; error: string; detail: string }
+  /** The value of SQL function call `callId`, or the guest's error. */
+  | { type: "sql-result"; callId: number; result: WitValue | { tag: "error"; val: string } }
   | CapabilityCall;
 
 /**
