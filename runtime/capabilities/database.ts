@@ -18,6 +18,7 @@
  * @module
  */
 import type { SQLInputValue, SQLOutputValue } from "node:sqlite";
+import { log } from "../log.ts";
 import { DbProcess, type Deadline } from "./db_process.ts";
 import {
   decodeValue,
@@ -153,6 +154,7 @@ export class DatabaseHost {
 
   /** A killed process's transactions are gone: their holders learn why at their next call. */
   #stopped(process: DbProcess, reason: string) {
+    log.warn(`database ${process.grant} process stopped (a new one starts when needed): ${reason}`);
     for (const tx of this.#transactions.values()) {
       if (tx.connection.process !== process) continue;
       tx.stopped = reason;

@@ -66,6 +66,8 @@ const ACTION = {
   CREATE_TEMP_TABLE: 4,
   CREATE_TEMP_TRIGGER: 5,
   CREATE_TEMP_VIEW: 6,
+  CREATE_TRIGGER: 7,
+  CREATE_VIEW: 8,
   PRAGMA: 19,
   TRANSACTION: 22,
   ATTACH: 24,
@@ -103,10 +105,13 @@ const isPier = (name: string | null) => name?.toLowerCase().startsWith("_pier_")
  * trigger, index or view on them; for ALTER TABLE `arg2` is the table, for
  * CREATE TRIGGER and CREATE INDEX too), leave state on the shared connection
  * (temp objects, pragmas, transactions of its own); and with a read grant,
- * change the schema at all.
+ * change the schema at all. SQLite checks what a view or trigger body reads
+ * and writes only when it runs (there, too, `_pier_*` is refused), so one
+ * whose statement `sql` names a `_pier_*` table is refused when created.
  */
 export function componentAuthorizer(
   grant: "read" | "write",
+  sql: string,
   action: number,
   arg1: string | null,
   arg2: string | null,
@@ -115,6 +120,9 @@ export function componentAuthorizer(
     return arg2?.toLowerCase() === "load_extension" ? SQLITE_DENY : SQLITE_OK;
   }
   if (isPier(arg1) || isPier(arg2)) return SQLITE_DENY;
+  if ((action === ACTION.CREATE_VIEW || action === ACTION.CREATE_TRIGGER) && /_pier_/i.test(sql)) {
+    return SQLITE_DENY;
+  }
   if (action === ACTION.ATTACH || action === ACTION.DETACH) return SQLITE_DENY;
   // BEGIN, COMMIT and ROLLBACK are Pier's: a transaction belongs to a request.
   if (action === ACTION.TRANSACTION) return SQLITE_DENY;
@@ -139,8 +147,8 @@ const FUNCTION_FAILED = Symbol("SQL function failed");
 class Connection {
   readonly db: DatabaseSync;
   #statements = new Map<string, StatementSync>();
-  /** True while component SQL is prepared or runs: the authorizer applies. */
-  #componentSql = false;
+  /** The component SQL being prepared or run (the authorizer applies), else undefined. */
+  #componentSql: string | undefined;
   #functionFailure: string | undefined;
 
   constructor(path: string, readonly grant: "read" | "write", readonly io: Io) {
@@ -150,7 +158,9 @@ class Connection {
     // An acknowledged write must survive a crash: sync the WAL at every commit.
     if (grant === "write") this.db.exec("PRAGMA synchronous = FULL");
     (this.db as NewerDatabase).setAuthorizer((action, arg1, arg2) =>
-      this.#componentSql ? componentAuthorizer(grant, action, arg1, arg2) : SQLITE_OK
+      this.#componentSql === undefined
+        ? SQLITE_OK
+        : componentAuthorizer(grant, this.#componentSql, action, arg1, arg2)
     );
   }
 
@@ -202,7 +212,7 @@ class Connection {
 
   #run({ sql, params, mode, inTransaction }: Extract<Request, { op: "run" }>) {
     const values = params.map(decodeValue) as SQLInputValue[];
-    this.#componentSql = true;
+    this.#componentSql = sql;
     try {
       const statement = this.#statement(sql) as NewerStatement;
       if (mode === "execute") return encodeValue(BigInt(statement.run(...values).changes));
@@ -211,7 +221,7 @@ class Connection {
       const rows = statement.all(...values) as unknown as SQLOutputValue[][];
       return rows.map((row) => row.map(encodeValue));
     } finally {
-      this.#componentSql = false;
+      this.#componentSql = undefined;
       // A SAVEPOINT outside a transaction opens one: it must not outlive its statement.
       if (!inTransaction && this.db.isTransaction) {
         this.#statement("ROLLBACK").run();
