@@ -105,6 +105,8 @@ interface Transaction {
   connection: Connection;
   release: () => void;
   owner: string;
+  /** True once its first statement was sent (BEGIN goes with it). */
+  begun: boolean;
   /** Why it is gone, when its process was killed. */
   stopped?: string;
 }
@@ -180,21 +182,15 @@ export class DatabaseHost {
     return this.#readers.reduce((best, each) => each.lock.queued < best.lock.queued ? each : best);
   }
 
-  /** Begins transaction `id`, waiting (asynchronously) for its connection's lock. */
-  async begin(id: string, owner: string, grant: DatabaseGrant, deadline: Deadline): Promise<void> {
+  /**
+   * Begins transaction `id`, waiting (asynchronously) for its connection's
+   * lock; SQLite's BEGIN goes with its first statement.
+   */
+  async begin(id: string, owner: string, grant: DatabaseGrant): Promise<void> {
     if (this.#transactions.has(id)) throw new DatabaseError("transaction already begun");
     const connection = this.#connection(grant);
     const release = await connection.lock.acquire(LOCK_TIMEOUT_MS, "begin transaction");
-    try {
-      await retryBusy(
-        () => connection.process.request({ op: "begin" }, deadline),
-        Date.now() + LOCK_TIMEOUT_MS,
-      );
-    } catch (error) {
-      release();
-      throw new DatabaseError((error as Error).message);
-    }
-    this.#transactions.set(id, { connection, release, owner });
+    this.#transactions.set(id, { connection, release, owner, begun: false });
   }
 
   /** Ends transaction `id` with COMMIT or ROLLBACK. */
@@ -207,7 +203,13 @@ export class DatabaseHost {
         if (how === "COMMIT") throw new Error(tx.stopped);
         return;
       }
-      await tx.connection.process.request({ op: how === "COMMIT" ? "commit" : "rollback" });
+      if (!tx.begun) return;
+      const ending = tx.connection.process.request({
+        op: how === "COMMIT" ? "commit" : "rollback",
+      });
+      // A read transaction changed nothing: what comes next on its process queues behind its end.
+      if (tx.connection !== this.#writer) ending.catch(() => {});
+      else await ending;
     } catch (error) {
       throw new DatabaseError((error as Error).message);
     } finally {
@@ -225,8 +227,8 @@ export class DatabaseHost {
       if (tx.owner !== owner && !tx.owner.startsWith(`${owner}/`)) continue;
       this.#transactions.delete(id);
       const { process } = tx.connection;
-      if (tx.stopped) {
-        // its process was killed: nothing left to roll back
+      if (tx.stopped || !tx.begun) {
+        // nothing to roll back
       } else if (process.busy) {
         process.kill(`the request of ${owner} ended while its statement ran`);
       } else process.request({ op: "rollback" }).catch(() => {});
@@ -255,6 +257,7 @@ export class DatabaseHost {
       sql,
       params: params.map(encodeValue),
       mode,
+      begin: false,
       inTransaction: txId !== undefined,
     };
     const decode = (value: unknown) =>
@@ -265,9 +268,15 @@ export class DatabaseHost {
       const tx = this.#transactions.get(txId);
       if (!tx) throw new DatabaseError("no transaction is open");
       if (tx.stopped) throw new DatabaseError(tx.stopped);
+      const begin = !tx.begun;
+      const send = () => tx.connection.process.request({ ...request, begin }, deadline);
+      tx.begun = true;
       try {
-        return decode(await tx.connection.process.request(request, deadline));
+        // A BEGIN IMMEDIATE finds the write lock held by another Pier process: try again.
+        return decode(await (begin ? retryBusy(send, Date.now() + LOCK_TIMEOUT_MS) : send()));
       } catch (error) {
+        // A failed first statement took its BEGIN back.
+        if (begin) tx.begun = false;
         throw new DatabaseError((error as Error).message);
       }
     }

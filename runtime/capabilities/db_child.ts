@@ -189,9 +189,6 @@ class Connection {
         case "functions":
           for (const spec of request.functions) this.#register(spec);
           return { ok: true };
-        case "begin":
-          this.#statement(this.grant === "write" ? "BEGIN IMMEDIATE" : "BEGIN").run();
-          return { ok: true };
         case "commit":
         case "rollback":
           try {
@@ -201,7 +198,16 @@ class Connection {
           }
           return { ok: true };
         case "run":
-          return { ok: true, value: this.#run(request) };
+          if (request.begin) {
+            this.#statement(this.grant === "write" ? "BEGIN IMMEDIATE" : "BEGIN").run();
+          }
+          try {
+            return { ok: true, value: this.#run(request) };
+          } catch (error) {
+            // A transaction whose first statement failed has done nothing: it begins again.
+            if (request.begin && this.db.isTransaction) this.#statement("ROLLBACK").run();
+            throw error;
+          }
       }
     } catch (error) {
       const message = this.#functionFailure ?? (error as Error).message;
@@ -210,7 +216,7 @@ class Connection {
     }
   }
 
-  #run({ sql, params, mode, inTransaction }: Extract<Request, { op: "run" }>) {
+  #run({ sql, params, mode, begin, inTransaction }: Extract<Request, { op: "run" }>) {
     const values = params.map(decodeValue) as SQLInputValue[];
     this.#componentSql = sql;
     try {
@@ -223,7 +229,7 @@ class Connection {
     } finally {
       this.#componentSql = undefined;
       // A SAVEPOINT outside a transaction opens one: it must not outlive its statement.
-      if (!inTransaction && this.db.isTransaction) {
+      if (!inTransaction && !begin && this.db.isTransaction) {
         this.#statement("ROLLBACK").run();
         // deno-lint-ignore no-unsafe-finally
         throw new Error("a statement outside a transaction left one open (rolled back)");

@@ -44,12 +44,14 @@ export interface FunctionSpec {
 /** Server to database process: one request, answered in order by a {@link Reply}. */
 export type Request =
   | { op: "functions"; functions: FunctionSpec[] }
-  | { op: "begin" | "commit" | "rollback" }
+  | { op: "commit" | "rollback" }
   | {
     op: "run";
     sql: string;
     params: WireValue[];
     mode: "query" | "execute";
+    /** True for a transaction's first statement: BEGIN, then the statement (one round trip). */
+    begin: boolean;
     /** False: the statement runs on its own and must not leave a transaction open. */
     inTransaction: boolean;
   };

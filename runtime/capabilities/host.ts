@@ -115,7 +115,7 @@ export class ComponentCapabilities {
     const txId = (id: unknown) => `${this.#owner(requestId)}/${id}`;
     switch (op) {
       case "db.begin":
-        await db.begin(txId(args[0]), this.#owner(requestId), grant, this.#deadline(requestId));
+        await db.begin(txId(args[0]), this.#owner(requestId), grant);
         // The request may have ended while the transaction waited for its lock.
         if (!this.#live.has(requestId)) {
           this.settle(requestId);
