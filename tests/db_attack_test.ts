@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import { buildFixtures, type Pier, startPier } from "./harness.ts";
+import { buildFixtures, componentsWithManifests, type Pier, startPier } from "./harness.ts";
 
 const fixtures = await buildFixtures(["data", "data_reader", "db_attacker", "db_manifest_tx"]);
 
@@ -22,20 +22,6 @@ const COMPONENTS: Components = {
   reader: [fixtures.data_reader, { db: "read", limits: { timeoutMs: 2000 } }],
   atk: [fixtures.db_attacker, { db: "write", kv: [""], limits: { timeoutMs: 3000 } }],
 };
-
-async function setup(components: Components): Promise<{ componentsDir: string; dataDir: string }> {
-  const root = await Deno.makeTempDir({ prefix: "pier-dbattack-" });
-  const componentsDir = `${root}/components`;
-  await Deno.mkdir(componentsDir);
-  for (const [name, [wasm, manifest]] of Object.entries(components)) {
-    await Deno.copyFile(wasm, `${componentsDir}/${name}.wasm`);
-    await Deno.writeTextFile(
-      `${componentsDir}/${name}.permissions.json`,
-      JSON.stringify(manifest),
-    );
-  }
-  return { componentsDir, dataDir: `${root}/data` };
-}
 
 async function post(pier: Pier, path: string, body: unknown) {
   const response = await pier.fetch(path, { method: "POST", body: JSON.stringify(body) });
@@ -62,6 +48,24 @@ async function healthMs(pier: Pier): Promise<number> {
   return performance.now() - started;
 }
 
+/**
+ * Runs the reader's query `text` (meant to run far past the reader's 2 s limit): meanwhile the
+ * server and the writer answer; the query fails well before it could have finished.
+ */
+async function stoppedInTime(pier: Pier, text: string) {
+  const started = performance.now();
+  const attack = sql(pier, "reader", "query", text);
+  await new Promise((r) => setTimeout(r, 500));
+  await healthMs(pier);
+  const write = await sql(pier, "writer", "query", "SELECT body FROM notes WHERE rowid = 1");
+  assert.deepEqual(write.body.rows, [[{ text: "real" }]]);
+  await new Promise((r) => setTimeout(r, 1000));
+  await healthMs(pier);
+  const r = await attack;
+  assert.ok([400, 504].includes(r.status), JSON.stringify(r.body));
+  assert.ok(performance.now() - started < 8000, "the statement ran on past its time limit");
+}
+
 /** The schema objects hung on Pier's `_pier_*` tables (other than Pier's own). */
 function objectsOnPierTables(dataDir: string): string[] {
   const db = new DatabaseSync(`${dataDir}/main.db`, { readOnly: true });
@@ -78,7 +82,7 @@ function objectsOnPierTables(dataDir: string): string[] {
 
 Deno.test("a transaction left open by get-manifest is rolled back", async () => {
   const pier = await startPier(
-    await setup({ ...WRITER, mtx: [fixtures.db_manifest_tx, { db: "write" }] }),
+    await componentsWithManifests({ ...WRITER, mtx: [fixtures.db_manifest_tx, { db: "write" }] }),
   );
   try {
     // The component's get-manifest opened a write transaction and kept it.
@@ -95,7 +99,7 @@ Deno.test("a transaction left open by get-manifest is rolled back", async () => 
 // Ordered so that, on a Pier without these defences, each attack fails by itself: the last two
 // freeze such a server.
 Deno.test("database attacks", async (t) => {
-  const dirs = await setup(COMPONENTS);
+  const dirs = await componentsWithManifests(COMPONENTS);
   const pier = await startPier(dirs);
   try {
     await t.step("no trigger, index or view can be hung on Pier's tables", async () => {
@@ -176,20 +180,10 @@ Deno.test("database attacks", async (t) => {
     });
 
     await t.step("an endless query is stopped at its time limit; the server answers", async () => {
-      const started = performance.now();
-      const attack = sql(
+      await stoppedInTime(
         pier,
-        "reader",
-        "query",
         "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c",
       );
-      await new Promise((r) => setTimeout(r, 500));
-      await healthMs(pier);
-      const write = await sql(pier, "writer", "query", "SELECT body FROM notes WHERE rowid = 1");
-      assert.deepEqual(write.body.rows, [[{ text: "real" }]]);
-      const r = await attack;
-      assert.ok([400, 504].includes(r.status), JSON.stringify(r.body));
-      assert.ok(performance.now() - started < 8000, "the statement ran on past its time limit");
       await pier.waitForLog(/database read process stopped/, 5000);
       // The reader's next statement gets a fresh process.
       const rows = await sql(pier, "reader", "query", "SELECT body FROM notes WHERE rowid = 1");
@@ -197,22 +191,12 @@ Deno.test("database attacks", async (t) => {
     });
 
     await t.step("a slow SQL function is bounded by its statement's time limit", async () => {
-      const started = performance.now();
       // 20 calls of 900 ms each: 18 s, against the reader's 2 s limit.
-      const attack = sql(
+      await stoppedInTime(
         pier,
-        "reader",
-        "query",
         "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 20) " +
           "SELECT sum(atk_sleep(900)) FROM c",
       );
-      await new Promise((r) => setTimeout(r, 500));
-      await healthMs(pier);
-      await new Promise((r) => setTimeout(r, 1000));
-      await healthMs(pier);
-      const r = await attack;
-      assert.ok([400, 504].includes(r.status), JSON.stringify(r.body));
-      assert.ok(performance.now() - started < 8000, "the statement ran on past its time limit");
       const rows = await sql(pier, "reader", "query", "SELECT atk_sleep(1)");
       assert.deepEqual(rows.body.rows, [[{ integer: "1" }]]);
     });
@@ -222,7 +206,7 @@ Deno.test("database attacks", async (t) => {
 });
 
 Deno.test("Pier's own connections run no trigger found in the file", async () => {
-  const dirs = await setup(WRITER);
+  const dirs = await componentsWithManifests(WRITER);
   // Before Pier starts, someone with the file hangs triggers on Pier's key-value table.
   await Deno.mkdir(dirs.dataDir, { recursive: true });
   const plain = new DatabaseSync(`${dirs.dataDir}/main.db`);
