@@ -125,11 +125,13 @@ Deno.test("database attacks", async (t) => {
       assert.deepEqual(objectsOnPierTables(dirs.dataDir), []);
     });
 
-    await t.step("a reader creates nothing; no state outlives a statement", async () => {
+    await t.step("nobody creates temp objects; no state outlives a statement", async () => {
       for (
         const [component, statement] of [
           ["reader", "CREATE TEMP VIEW notes AS SELECT 'forged' AS body"],
           ["reader", "CREATE TEMP TABLE scratch (x)"],
+          ["reader", "CREATE TABLE temp.scratch (x)"],
+          ["writer", "CREATE TABLE temp.scratch (x)"],
           ["writer", "CREATE TEMP VIEW notes AS SELECT 'forged' AS body"],
           ["writer", "CREATE TEMP TRIGGER t AFTER INSERT ON notes BEGIN SELECT 1; END"],
           ["reader", "PRAGMA foreign_keys = OFF"],

@@ -35,7 +35,12 @@ import {
  */
 interface NewerDatabase extends DatabaseSync {
   setAuthorizer(
-    callback: (action: number, arg1: string | null, arg2: string | null) => number,
+    callback: (
+      action: number,
+      arg1: string | null,
+      arg2: string | null,
+      dbName: string | null,
+    ) => number,
   ): void;
 }
 interface NewerStatement extends StatementSync {
@@ -61,11 +66,6 @@ const SAFE_PRAGMAS = new Set([
 
 /** SQLite authorizer action codes (sqlite3.h). */
 const ACTION = {
-  CREATE_INDEX: 1,
-  CREATE_TEMP_INDEX: 3,
-  CREATE_TEMP_TABLE: 4,
-  CREATE_TEMP_TRIGGER: 5,
-  CREATE_TEMP_VIEW: 6,
   CREATE_TRIGGER: 7,
   CREATE_VIEW: 8,
   PRAGMA: 19,
@@ -89,14 +89,6 @@ function changesSchema(action: number): boolean {
     (action >= ACTION.ALTER_TABLE && action <= ACTION.DROP_VTABLE);
 }
 
-/** Temp objects live on one connection, and connections are shared: nobody creates them. */
-const TEMP_CREATES: Set<number> = new Set([
-  ACTION.CREATE_TEMP_INDEX,
-  ACTION.CREATE_TEMP_TABLE,
-  ACTION.CREATE_TEMP_TRIGGER,
-  ACTION.CREATE_TEMP_VIEW,
-]);
-
 const isPier = (name: string | null) => name?.toLowerCase().startsWith("_pier_") ?? false;
 
 /**
@@ -104,17 +96,18 @@ const isPier = (name: string | null) => name?.toLowerCase().startsWith("_pier_")
  * files, touch Pier's `_pier_*` tables (reading, writing, or hanging a
  * trigger, index or view on them; for ALTER TABLE `arg2` is the table, for
  * CREATE TRIGGER and CREATE INDEX too), leave state on the shared connection
- * (temp objects, pragmas, transactions of its own); and with a read grant,
- * change the schema at all. SQLite checks what a view or trigger body reads
+ * (temp objects: they live on one connection, and connections are shared;
+ * pragmas; transactions of its own). With a read grant SQLite itself refuses
+ * every other change (the connection is read-only). SQLite checks what a view or trigger body reads
  * and writes only when it runs (there, too, `_pier_*` is refused), so one
  * whose statement `sql` names a `_pier_*` table is refused when created.
  */
 export function componentAuthorizer(
-  grant: "read" | "write",
   sql: string,
   action: number,
   arg1: string | null,
   arg2: string | null,
+  dbName: string | null,
 ): number {
   if (action === ACTION.FUNCTION) {
     return arg2?.toLowerCase() === "load_extension" ? SQLITE_DENY : SQLITE_OK;
@@ -126,8 +119,8 @@ export function componentAuthorizer(
   if (action === ACTION.ATTACH || action === ACTION.DETACH) return SQLITE_DENY;
   // BEGIN, COMMIT and ROLLBACK are Pier's: a transaction belongs to a request.
   if (action === ACTION.TRANSACTION) return SQLITE_DENY;
-  if (TEMP_CREATES.has(action)) return SQLITE_DENY;
-  if (grant === "read" && changesSchema(action)) return SQLITE_DENY;
+  // CREATE TEMP ..., CREATE TABLE temp.x, CREATE VIRTUAL TABLE temp.x: all name the temp schema.
+  if (dbName === "temp" && changesSchema(action)) return SQLITE_DENY;
   if (action === ACTION.PRAGMA) {
     const name = (arg1 ?? "").toLowerCase();
     if (!SAFE_PRAGMAS.has(name)) return SQLITE_DENY;
@@ -157,10 +150,10 @@ class Connection {
     this.db.exec("PRAGMA busy_timeout = 0");
     // An acknowledged write must survive a crash: sync the WAL at every commit.
     if (grant === "write") this.db.exec("PRAGMA synchronous = FULL");
-    (this.db as NewerDatabase).setAuthorizer((action, arg1, arg2) =>
+    (this.db as NewerDatabase).setAuthorizer((action, arg1, arg2, dbName) =>
       this.#componentSql === undefined
         ? SQLITE_OK
-        : componentAuthorizer(grant, this.#componentSql, action, arg1, arg2)
+        : componentAuthorizer(this.#componentSql, action, arg1, arg2, dbName)
     );
   }
 
