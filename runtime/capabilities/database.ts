@@ -204,12 +204,9 @@ export class DatabaseHost {
         return;
       }
       if (!tx.begun) return;
-      const ending = tx.connection.process.request({
-        op: how === "COMMIT" ? "commit" : "rollback",
-      });
-      // A read transaction changed nothing: what comes next on its process queues behind its end.
-      if (tx.connection !== this.#writer) ending.catch(() => {});
-      else await ending;
+      // A read transaction changed nothing: its end need not be waited for, nor sent alone.
+      if (tx.connection !== this.#writer) return tx.connection.process.endLater();
+      await tx.connection.process.request({ op: how === "COMMIT" ? "commit" : "rollback" });
     } catch (error) {
       throw new DatabaseError((error as Error).message);
     } finally {

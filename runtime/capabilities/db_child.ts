@@ -191,6 +191,7 @@ class Connection {
           }
           return { ok: true };
         case "run":
+          if (request.endFirst && this.db.isTransaction) this.#statement("COMMIT").run();
           if (request.begin) {
             this.#statement(this.grant === "write" ? "BEGIN IMMEDIATE" : "BEGIN").run();
           }

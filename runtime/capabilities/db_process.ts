@@ -22,6 +22,9 @@ import {
 
 const CHILD = fromFileUrl(new URL("./db_child.ts", import.meta.url));
 
+/** How long an ended read transaction's COMMIT may wait for a statement to go with. */
+const END_DELAY_MS = 50;
+
 /** When a statement must be done (`performance.now()` time), and the limit it comes from. */
 export interface Deadline {
   at: number;
@@ -50,6 +53,9 @@ export class DbProcess {
   #stdin: WritableStreamDefaultWriter<Uint8Array> | undefined;
   /** Requests sent and not answered yet, oldest first (the process answers in order). */
   #pending: Pending[] = [];
+  /** A read transaction ended: its COMMIT goes with the next statement (see {@link endLater}). */
+  #endPending = false;
+  #endTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     readonly path: string,
@@ -74,6 +80,10 @@ export class DbProcess {
    */
   request(request: Request, deadline?: Deadline): Promise<unknown> {
     if (!this.#child) this.#spawn();
+    if (request.op === "run" && this.#endPending) {
+      request = { ...request, endFirst: true };
+      this.#endPending = false;
+    }
     return new Promise((resolve, reject) => {
       const pending: Pending = { resolve, reject };
       if (deadline) {
@@ -90,10 +100,27 @@ export class DbProcess {
     });
   }
 
+  /**
+   * Ends the read transaction on the process without a round trip of its
+   * own: its COMMIT goes with the next statement, or alone once the process
+   * has been idle for {@link END_DELAY_MS} (a read transaction changed
+   * nothing, and only holds its snapshot meanwhile).
+   */
+  endLater(): void {
+    this.#endPending = true;
+    this.#endTimer ??= setTimeout(() => {
+      this.#endTimer = undefined;
+      if (!this.#endPending) return;
+      this.#endPending = false;
+      this.request({ op: "commit" }).catch(() => {});
+    }, END_DELAY_MS);
+  }
+
   /** Kills the process: every unanswered request fails with `reason`. */
   kill(reason: string): void {
     const child = this.#child;
     if (!child) return;
+    this.#endPending = false;
     this.#child = undefined;
     this.#stdin = undefined;
     try {

@@ -52,6 +52,8 @@ export type Request =
     mode: "query" | "execute";
     /** True for a transaction's first statement: BEGIN, then the statement (one round trip). */
     begin: boolean;
+    /** The read transaction left on the connection ends (COMMIT) first. */
+    endFirst?: boolean;
     /** False: the statement runs on its own and must not leave a transaction open. */
     inTransaction: boolean;
   };
