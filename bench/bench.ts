@@ -304,6 +304,20 @@ function cpuMs(pids: number[]): number {
   return ticks * 10; // USER_HZ is 100 on Linux
 }
 
+/** The child processes of `pid` (of all its threads). */
+function childPids(pid: number): number[] {
+  const children: number[] = [];
+  try {
+    for (const task of Deno.readDirSync(`/proc/${pid}/task`)) {
+      const text = Deno.readTextFileSync(`/proc/${pid}/task/${task.name}/children`).trim();
+      if (text) children.push(...text.split(" ").map(Number));
+    }
+  } catch {
+    // gone
+  }
+  return children;
+}
+
 /**
  * Warms up for 1 s, then measures `url` for the configured duration; also
  * the CPU time the system's processes (`system.pids()`) spent per request,
@@ -423,7 +437,8 @@ async function startPier(
   );
   const firstOkMs = await firstOk(`${url}${probe}`, started, proc);
   const serverPid = Number((await proc.waitFor(/\(pid (\d+)\)/, 10_000))[1]);
-  return { proc, url, firstOkMs, serverPid, pids: () => [serverPid] };
+  // Its database processes (started on first use, so read after the warm-up) serve requests too.
+  return { proc, url, firstOkMs, serverPid, pids: () => [serverPid, ...childPids(serverPid)] };
 }
 
 async function startReference(dbPath: string): Promise<Started> {

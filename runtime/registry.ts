@@ -9,7 +9,6 @@
  */
 import { ComponentCapabilities, type Hosts } from "./capabilities/host.ts";
 import type { SqlFunctionRegistry } from "./capabilities/sql_functions.ts";
-import { createSyncBuffer } from "./isolation/sync_call.ts";
 import { outboundShare } from "./isolation/outbound_slots.ts";
 import { type CacheEntry, checkEntry, sha256, writeAtomic } from "./compile/cache.ts";
 import { compileAll, type CompileResult } from "./compile/compiler.ts";
@@ -248,7 +247,6 @@ async function prepareComponent(
     memoryMb: permissions.limits.memoryMb,
     maxIdleInstances: MAX_IDLE_INSTANCES,
     manifestArgs: manifestArgs(PIER_VERSION),
-    syncBuffer: createSyncBuffer(),
     outbound: outboundShare(permissions.limits.outbound),
   };
   const host = new ComponentHost({

@@ -24,8 +24,9 @@ const RUNTIME_DIR = dirname(fromFileUrl(import.meta.url));
  * The `deno run` permission flags for serving `config` with components
  * holding `grants`: read the components, the data dir, Pier's and jco's own
  * modules; write only the data dir; listen on the configured address and
- * reach the hosts the manifests name; read the env vars they name; no run,
- * ffi or sys. A `*.domain` grant cannot be expressed to Deno, so it opens
+ * reach the hosts the manifests name; read the env vars they name; run
+ * only Deno itself (the database processes, see
+ * `capabilities/db_process.ts`); no ffi or sys. A `*.domain` grant cannot be expressed to Deno, so it opens
  * outbound net to the server process (each worker and Pier's host check still
  * apply).
  */
@@ -44,6 +45,7 @@ export function serverPermissionFlags(config: Config, grants: Permissions[]): st
     `--allow-write=${config.dataDir}`,
     net,
     `--allow-env=${env.join(",")}`,
+    `--allow-run=${Deno.execPath()}`,
   ];
 }
 

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import { buildFixtures, type Pier, startPier } from "./harness.ts";
+import { buildFixtures, componentsWithManifests, type Pier, startPier } from "./harness.ts";
 
 const fixtures = await buildFixtures(["data", "data_reader", "data_nodb"]);
 
@@ -16,21 +16,7 @@ const COMPONENTS: Record<string, [string, unknown]> = {
   nodb: [fixtures.data_nodb, undefined],
 };
 
-async function setup(): Promise<{ componentsDir: string; dataDir: string }> {
-  const root = await Deno.makeTempDir({ prefix: "pier-data-" });
-  const componentsDir = `${root}/components`;
-  await Deno.mkdir(componentsDir);
-  for (const [name, [wasm, manifest]] of Object.entries(COMPONENTS)) {
-    await Deno.copyFile(wasm, `${componentsDir}/${name}.wasm`);
-    if (manifest) {
-      await Deno.writeTextFile(
-        `${componentsDir}/${name}.permissions.json`,
-        JSON.stringify(manifest),
-      );
-    }
-  }
-  return { componentsDir, dataDir: `${root}/data` };
-}
+const setup = () => componentsWithManifests(COMPONENTS);
 
 async function post(pier: Pier, path: string, body: unknown) {
   const response = await pier.fetch(path, { method: "POST", body: JSON.stringify(body) });

@@ -243,3 +243,25 @@ export async function readTimed(
   for (let r = await reader.read(); !r.done; r = await reader.read()) rest += r.value;
   return { first, rest, firstAt, allAt: performance.now() - started };
 }
+
+/**
+ * A new components dir holding each component's `.wasm` and, when given, its permission manifest;
+ * and a data dir beside it (not created).
+ */
+export async function componentsWithManifests(
+  components: Record<string, [wasm: string, manifest?: unknown]>,
+): Promise<{ componentsDir: string; dataDir: string }> {
+  const root = await Deno.makeTempDir({ prefix: "pier-components-" });
+  const componentsDir = `${root}/components`;
+  await Deno.mkdir(componentsDir);
+  for (const [name, [wasm, manifest]] of Object.entries(components)) {
+    await Deno.copyFile(wasm, `${componentsDir}/${name}.wasm`);
+    if (manifest) {
+      await Deno.writeTextFile(
+        `${componentsDir}/${name}.permissions.json`,
+        JSON.stringify(manifest),
+      );
+    }
+  }
+  return { componentsDir, dataDir: `${root}/data` };
+}

@@ -1,110 +1,38 @@
 /**
  * The database capability: SQL from components against `<data>/main.db`.
  *
- * All component SQL of this process runs on one writer connection,
- * serialized by an async lock that a transaction holds from its first
- * statement to commit or rollback; so transactions of concurrent requests
- * are isolated, and waiting for the lock never blocks the server thread.
- * A component with a `read` grant uses one of a few read-only connections,
- * on which SQLite itself refuses writes; each has its own lock, so read
- * transactions of concurrent requests run side by side (WAL keeps each on its
- * snapshot) instead of queueing for one connection. Statements that reach other files (ATTACH,
- * DETACH, VACUUM INTO, extensions) and Pier's own `_pier_*` tables are
- * refused by an authorizer.
+ * Component SQL runs in database processes of its own (`db_process.ts`),
+ * never on the server thread, so that a statement that runs past its
+ * request's time limit can be stopped (its process is killed and started
+ * again) while the server and every other component go on.
+ *
+ * All component writes run on one writer process, serialized by an async
+ * lock that a transaction holds from its first statement to commit or
+ * rollback; so transactions of concurrent requests are isolated, and waiting
+ * for the lock never blocks the server thread. A component with a `read`
+ * grant uses one of a few read-only processes, started as load needs them;
+ * each has its own lock, so read transactions of concurrent requests run side
+ * by side (WAL keeps each on its snapshot). What a component may not do is
+ * refused by an authorizer in the database process (`db_child.ts`).
  *
  * @module
  */
+import type { SQLInputValue, SQLOutputValue } from "node:sqlite";
+import { log } from "../log.ts";
+import { DbProcess, type Deadline } from "./db_process.ts";
 import {
-  DatabaseSync,
-  type SQLInputValue,
-  type SQLOutputValue,
-  type StatementSync,
-} from "node:sqlite";
-
-/**
- * node:sqlite methods that Deno 2.9 implements but its bundled type
- * definitions predate.
- */
-interface NewerDatabase extends DatabaseSync {
-  setAuthorizer(
-    callback: (action: number, arg1: string | null, arg2: string | null) => number,
-  ): void;
-}
-interface NewerStatement extends StatementSync {
-  setReturnArrays(enabled: boolean): void;
-}
-
-const SQLITE_OK = 0;
-const SQLITE_DENY = 1;
+  decodeValue,
+  encodeValue,
+  type FunctionSpec,
+  type WireRows,
+  type WireValue,
+} from "./db_wire.ts";
 
 /** How long a statement waits for the write lock before failing. */
 export const LOCK_TIMEOUT_MS = 5000;
 
 /** A refused or failed statement; the message goes to the guest. */
 export class DatabaseError extends Error {}
-
-/** Pragmas a component may run: read-only introspection. */
-const SAFE_PRAGMAS = new Set([
-  "table_info",
-  "table_xinfo",
-  "table_list",
-  "index_list",
-  "index_info",
-  "index_xinfo",
-  "foreign_key_list",
-  "user_version",
-  "data_version",
-  "foreign_keys",
-]);
-
-/** SQLite authorizer action codes (sqlite3.h). */
-const ACTION = {
-  DELETE: 9,
-  INSERT: 18,
-  PRAGMA: 19,
-  READ: 20,
-  UPDATE: 23,
-  ATTACH: 24,
-  DETACH: 25,
-  ALTER_TABLE: 26,
-  DROP_TABLE: 11,
-  CREATE_TABLE: 2,
-  FUNCTION: 31,
-} as const;
-
-const TABLE_ACTIONS: Set<number> = new Set([
-  ACTION.DELETE,
-  ACTION.INSERT,
-  ACTION.READ,
-  ACTION.UPDATE,
-  ACTION.ALTER_TABLE,
-  ACTION.DROP_TABLE,
-  ACTION.CREATE_TABLE,
-]);
-
-/** Refuses what a component must not do, whatever its grant. */
-function componentAuthorizer(
-  action: number,
-  arg1: string | null,
-  arg2: string | null,
-): number {
-  if (action === ACTION.ATTACH || action === ACTION.DETACH) return SQLITE_DENY;
-  if (action === ACTION.PRAGMA) {
-    // `PRAGMA x = y` sets: only user_version and foreign_keys may be set.
-    const name = (arg1 ?? "").toLowerCase();
-    if (!SAFE_PRAGMAS.has(name)) return SQLITE_DENY;
-    if (arg2 !== null && !["user_version", "foreign_keys"].includes(name)) {
-      return SQLITE_DENY;
-    }
-  }
-  if (TABLE_ACTIONS.has(action) && arg1?.toLowerCase().startsWith("_pier_")) {
-    return SQLITE_DENY;
-  }
-  if (action === ACTION.FUNCTION && arg2?.toLowerCase() === "load_extension") {
-    return SQLITE_DENY;
-  }
-  return SQLITE_OK;
-}
 
 /** A FIFO async lock with a wait limit. */
 class Lock {
@@ -151,11 +79,11 @@ class Lock {
 
 const BUSY = /database is locked|SQLITE_BUSY/i;
 
-/** Runs `fn`, retrying while another process holds SQLite's lock. */
-async function retryBusy<T>(fn: () => T, deadline: number): Promise<T> {
+/** Runs `fn`, retrying (asynchronously) while another connection holds SQLite's write lock. */
+export async function retryBusy<T>(fn: () => T | Promise<T>, deadline: number): Promise<T> {
   for (let delay = 2;; delay = Math.min(delay * 2, 50)) {
     try {
-      return fn();
+      return await fn();
     } catch (error) {
       if (!BUSY.test((error as Error).message) || Date.now() > deadline) throw error;
       await new Promise((r) => setTimeout(r, delay));
@@ -163,50 +91,13 @@ async function retryBusy<T>(fn: () => T, deadline: number): Promise<T> {
   }
 }
 
-function open(path: string, readOnly: boolean): DatabaseSync {
-  const db = new DatabaseSync(path, { readOnly });
-  // Waits happen in `retryBusy`, asynchronously, never inside SQLite on the server thread.
-  db.exec("PRAGMA busy_timeout = 0");
-  // An acknowledged write must survive a crash: sync the WAL at every commit.
-  if (!readOnly) db.exec("PRAGMA synchronous = FULL");
-  (db as NewerDatabase).setAuthorizer(componentAuthorizer);
-  return db;
-}
-
-const FUNCTION_FAILED = Symbol("SQL function failed");
-
 /** Rows as lists of values, integers as bigints. */
 export type Rows = SQLOutputValue[][];
 
-/** Prepared statements a connection keeps for reuse. */
-const CACHED_STATEMENTS = 100;
-
-/** One SQLite connection, its lock, and its prepared statements by SQL text. */
-class Connection {
-  readonly lock: Lock;
-  #statements = new Map<string, StatementSync>();
-
-  constructor(readonly db: DatabaseSync, lockName: string) {
-    this.lock = new Lock(lockName);
-  }
-
-  /**
-   * A prepared statement for `sql`, reused while it is among the most recently
-   * used ones: preparing costs more than running a small query.
-   */
-  statement(sql: string): StatementSync {
-    let statement = this.#statements.get(sql);
-    if (statement) this.#statements.delete(sql);
-    else {
-      statement = this.db.prepare(sql);
-      (statement as NewerStatement).setReadBigInts(true);
-      if (this.#statements.size >= CACHED_STATEMENTS) {
-        this.#statements.delete(this.#statements.keys().next().value!);
-      }
-    }
-    this.#statements.set(sql, statement);
-    return statement;
-  }
+/** A database process and its lock. */
+interface Connection {
+  process: DbProcess;
+  lock: Lock;
 }
 
 /** An open transaction. */
@@ -214,51 +105,63 @@ interface Transaction {
   connection: Connection;
   release: () => void;
   owner: string;
+  /** True once its first statement was sent (BEGIN goes with it). */
+  begun: boolean;
+  /** Why it is gone, when its process was killed. */
+  stopped?: string;
 }
 
 /** Which statements a grant allows. */
 export type DatabaseGrant = "none" | "read" | "write";
 
-/** Read-only connections, for read transactions side by side. */
+/** Read-only processes at most, for read transactions side by side. */
 const READERS = 4;
 
-/** The component databases of one process. */
+/** A SQL function of a component, callable from any component's SQL. */
+export type SqlFunction = (args: SQLOutputValue[]) => Promise<SQLInputValue>;
+
+/** The component databases of one server process. */
 export class DatabaseHost {
   #writer: Connection;
-  #readers: Connection[];
+  #readers: Connection[] = [];
   #transactions = new Map<string, Transaction>();
+  #functions = new Map<string, { spec: FunctionSpec; call: SqlFunction }>();
 
-  constructor(path: string) {
-    // The server opened (and set WAL on) the file first; these only attach to it.
-    this.#writer = new Connection(open(path, false), "the database write lock");
-    this.#readers = Array.from(
-      { length: READERS },
-      () => new Connection(open(path, true), "a database read connection"),
-    );
+  constructor(readonly path: string) {
+    this.#writer = this.#open("write", "the database write lock");
   }
 
-  #functionFailure: string | undefined;
-
-  /**
-   * Fails the running statement from inside a SQL function. In Deno 2.9
-   * `all()` never returns when a function throws, so a function reports its
-   * error here and returns this value, which SQLite cannot take: the
-   * statement fails at once, and its error carries this message.
-   */
-  failFunction(message: string): symbol {
-    this.#functionFailure = message;
-    return FUNCTION_FAILED;
+  #open(grant: "read" | "write", lockName: string): Connection {
+    const process = new DbProcess(this.path, grant, {
+      functions: () => [...this.#functions.values()].map(({ spec }) => spec),
+      call: (name, args) => this.#call(name, args),
+      stopped: (process, reason) => this.#stopped(process, reason),
+    });
+    return { process, lock: new Lock(lockName) };
   }
 
-  #takeFunctionFailure(): string | undefined {
-    const message = this.#functionFailure;
-    this.#functionFailure = undefined;
-    return message;
+  /** Registers SQL function `spec` on every database process, now and to come. */
+  addFunction(spec: FunctionSpec, call: SqlFunction): void {
+    this.#functions.set(spec.name.toLowerCase(), { spec, call });
+    for (const { process } of [this.#writer, ...this.#readers]) {
+      if (process.running) process.request({ op: "functions", functions: [spec] }).catch(() => {});
+    }
   }
 
-  /** Every connection, for registering SQL functions. */
-  get connections(): DatabaseSync[] {
-    return [this.#writer, ...this.#readers].map((connection) => connection.db);
+  async #call(name: string, args: WireValue[]): Promise<WireValue> {
+    const fn = this.#functions.get(name.toLowerCase());
+    if (!fn) throw new Error(`no such function: ${name}`);
+    return encodeValue(await fn.call(args.map(decodeValue)));
+  }
+
+  /** A killed process's transactions are gone: their holders learn why at their next call. */
+  #stopped(process: DbProcess, reason: string) {
+    log.warn(`database ${process.grant} process stopped (a new one starts when needed): ${reason}`);
+    for (const tx of this.#transactions.values()) {
+      if (tx.connection.process !== process) continue;
+      tx.stopped = reason;
+      tx.release();
+    }
   }
 
   #connection(grant: DatabaseGrant): Connection {
@@ -268,45 +171,66 @@ export class DatabaseHost {
       );
     }
     if (grant === "write") return this.#writer;
+    const free = this.#readers.find((each) => each.lock.queued === 0);
+    if (free) return free;
+    // Each reader is a process of its own (~40 MB): a new one only when every one is busy.
+    if (this.#readers.length < READERS) {
+      const reader = this.#open("read", "a database read connection");
+      this.#readers.push(reader);
+      return reader;
+    }
     return this.#readers.reduce((best, each) => each.lock.queued < best.lock.queued ? each : best);
   }
 
-  /** Begins transaction `id`, waiting (asynchronously) for the write lock. */
+  /**
+   * Begins transaction `id`, waiting (asynchronously) for its connection's
+   * lock; SQLite's BEGIN goes with its first statement.
+   */
   async begin(id: string, owner: string, grant: DatabaseGrant): Promise<void> {
     if (this.#transactions.has(id)) throw new DatabaseError("transaction already begun");
     const connection = this.#connection(grant);
     const release = await connection.lock.acquire(LOCK_TIMEOUT_MS, "begin transaction");
-    try {
-      const mode = connection === this.#writer ? "BEGIN IMMEDIATE" : "BEGIN";
-      await retryBusy(() => connection.statement(mode).run(), Date.now() + LOCK_TIMEOUT_MS);
-    } catch (error) {
-      release();
-      throw new DatabaseError((error as Error).message);
-    }
-    this.#transactions.set(id, { connection, release, owner });
+    this.#transactions.set(id, { connection, release, owner, begun: false });
   }
 
   /** Ends transaction `id` with COMMIT or ROLLBACK. */
-  end(id: string, how: "COMMIT" | "ROLLBACK"): void {
+  async end(id: string, how: "COMMIT" | "ROLLBACK"): Promise<void> {
     const tx = this.#transactions.get(id);
     if (!tx) throw new DatabaseError("no transaction is open");
     this.#transactions.delete(id);
     try {
-      tx.connection.statement(how).run();
+      if (tx.stopped) {
+        if (how === "COMMIT") throw new Error(tx.stopped);
+        return;
+      }
+      if (!tx.begun) return;
+      // A read transaction changed nothing: its end need not be waited for, nor sent alone.
+      if (tx.connection !== this.#writer) return tx.connection.process.endLater();
+      await tx.connection.process.request({ op: how === "COMMIT" ? "commit" : "rollback" });
     } catch (error) {
-      if (tx.connection.db.isTransaction) tx.connection.statement("ROLLBACK").run();
       throw new DatabaseError((error as Error).message);
     } finally {
       tx.release();
     }
   }
 
-  /** Rolls back every transaction `owner` left open (its request ended or its worker died). */
+  /**
+   * Rolls back every transaction `owner` left open (its request ended, or its
+   * worker died); one whose statement still runs goes with its process.
+   */
   abandon(owner: string): number {
     let count = 0;
     for (const [id, tx] of this.#transactions) {
       if (tx.owner !== owner && !tx.owner.startsWith(`${owner}/`)) continue;
-      this.end(id, "ROLLBACK");
+      this.#transactions.delete(id);
+      const { process } = tx.connection;
+      if (tx.stopped || !tx.begun) {
+        // nothing to roll back
+      } else if (process.busy) {
+        process.kill(`the request of ${owner} ended while its statement ran`);
+      } else process.request({ op: "rollback" }).catch(() => {});
+      // Queued behind the rollback, the next holder starts from a clean connection.
+      tx.release();
       count++;
     }
     return count;
@@ -314,7 +238,8 @@ export class DatabaseHost {
 
   /**
    * Runs one statement: inside transaction `txId` when given, else on its own
-   * (waiting for the write lock like a transaction would).
+   * (waiting for the connection's lock like a transaction would). It is
+   * stopped at `deadline`.
    */
   async run(
     grant: DatabaseGrant,
@@ -322,39 +247,54 @@ export class DatabaseHost {
     sql: string,
     params: SQLInputValue[],
     mode: "query" | "execute",
+    deadline: Deadline,
   ): Promise<Rows | bigint> {
-    const exec = (connection: Connection) => {
-      const statement = connection.statement(sql) as NewerStatement;
-      if (mode === "execute") return BigInt(statement.run(...params).changes);
-      statement.setReturnArrays(true);
-      // Not `iterate()`: in Deno 2.9 it drops errors raised while stepping.
-      return statement.all(...params) as unknown as Rows;
+    const request = {
+      op: "run" as const,
+      sql,
+      params: params.map(encodeValue),
+      mode,
+      begin: false,
+      inTransaction: txId !== undefined,
     };
-    const wrap = (error: unknown) =>
-      new DatabaseError(this.#takeFunctionFailure() ?? (error as Error).message);
+    const decode = (value: unknown) =>
+      mode === "execute"
+        ? decodeValue(value as WireValue) as bigint
+        : (value as WireRows).map((row) => row.map(decodeValue));
     if (txId !== undefined) {
       const tx = this.#transactions.get(txId);
       if (!tx) throw new DatabaseError("no transaction is open");
+      if (tx.stopped) throw new DatabaseError(tx.stopped);
+      const begin = !tx.begun;
+      const send = () => tx.connection.process.request({ ...request, begin }, deadline);
+      tx.begun = true;
       try {
-        return exec(tx.connection);
+        // A BEGIN IMMEDIATE finds the write lock held by another Pier process: try again.
+        return decode(await (begin ? retryBusy(send, Date.now() + LOCK_TIMEOUT_MS) : send()));
       } catch (error) {
-        throw wrap(error);
+        // A failed first statement took its BEGIN back.
+        if (begin) tx.begun = false;
+        throw new DatabaseError((error as Error).message);
       }
     }
     const connection = this.#connection(grant);
     const release = await connection.lock.acquire(LOCK_TIMEOUT_MS, "statement");
     try {
-      return await retryBusy(() => exec(connection), Date.now() + LOCK_TIMEOUT_MS);
+      return decode(
+        await retryBusy(
+          () => connection.process.request(request, deadline),
+          Date.now() + LOCK_TIMEOUT_MS,
+        ),
+      );
     } catch (error) {
-      throw wrap(error);
+      throw new DatabaseError((error as Error).message);
     } finally {
       release();
     }
   }
 
-  /** Closes every connection. */
+  /** Ends every database process (SQLite rolls back what they left open). */
   close(): void {
-    for (const id of [...this.#transactions.keys()]) this.end(id, "ROLLBACK");
-    for (const db of this.connections) db.close();
+    for (const { process } of [this.#writer, ...this.#readers]) process.close();
   }
 }

@@ -9,6 +9,7 @@ import type { SQLInputValue } from "node:sqlite";
 import { log } from "../log.ts";
 import type { Permissions } from "../permissions.ts";
 import { DatabaseError, type DatabaseHost, type Rows } from "./database.ts";
+import type { Deadline } from "./db_process.ts";
 import { type KeyValueHost, KvFailure } from "./keyvalue.ts";
 import {
   fromJson,
@@ -40,6 +41,13 @@ const PREFS_BUCKET = "\u0000prefs";
 
 /** Handles the capability calls of one component. */
 export class ComponentCapabilities {
+  /**
+   * The requests whose calls are answered, with their deadlines
+   * (`performance.now()` time); `undefined` for a worker's own id (its
+   * manifest and SQL function calls), whose calls each get the time limit.
+   */
+  #live = new Map<number, number | undefined>();
+
   constructor(
     readonly name: string,
     readonly permissions: Permissions,
@@ -50,12 +58,28 @@ export class ComponentCapabilities {
     return `${this.name}/${requestId}`;
   }
 
+  /**
+   * Request `requestId` runs until `deadline` (`performance.now()` time;
+   * omitted for a worker's own id, live as long as its worker): its calls are
+   * answered until {@link requestEnded}.
+   */
+  requestStarted(requestId: number, deadline?: number): void {
+    this.#live.set(requestId, deadline);
+  }
+
+  #deadline(requestId: number): Deadline {
+    const limitMs = this.permissions.limits.timeoutMs;
+    return { at: this.#live.get(requestId) ?? performance.now() + limitMs, limitMs };
+  }
+
   /** Answers one call; throws {@link CapabilityError}. */
   async handle(op: string, args: unknown[], requestId: number): Promise<unknown> {
     const [group] = op.split(".");
     try {
+      // A guest that runs on after its response (or its time limit) acts for no request.
+      if (!this.#live.has(requestId)) throw new DatabaseError("the request has ended");
       if (group === "db") return await this.#database(op, args, requestId);
-      if (group === "kv") return this.#keyValue(op, args);
+      if (group === "kv") return await this.#keyValue(op, args);
       throw new Error(`unknown capability call ${op}`);
     } catch (error) {
       if (error instanceof CapabilityError) throw error;
@@ -73,8 +97,14 @@ export class ComponentCapabilities {
     }
   }
 
-  /** Rolls back what request `requestId` left open. */
+  /** Request `requestId` ended: its calls are refused from now on, what it left open rolled back. */
   requestEnded(requestId: number): void {
+    this.#live.delete(requestId);
+    this.settle(requestId);
+  }
+
+  /** Rolls back what `requestId` left open (a worker's own id: after each of its calls). */
+  settle(requestId: number): void {
     const count = this.hosts.database.abandon(this.#owner(requestId));
     if (count) log.warn(`${this.name}: rolled back ${count} transaction(s) left open by a request`);
   }
@@ -85,11 +115,17 @@ export class ComponentCapabilities {
     const txId = (id: unknown) => `${this.#owner(requestId)}/${id}`;
     switch (op) {
       case "db.begin":
-        return await db.begin(txId(args[0]), this.#owner(requestId), grant);
+        await db.begin(txId(args[0]), this.#owner(requestId), grant);
+        // The request may have ended while the transaction waited for its lock.
+        if (!this.#live.has(requestId)) {
+          this.settle(requestId);
+          throw new DatabaseError("the request has ended");
+        }
+        return;
       case "db.commit":
-        return db.end(txId(args[0]), "COMMIT");
+        return await db.end(txId(args[0]), "COMMIT");
       case "db.rollback":
-        return db.end(txId(args[0]), "ROLLBACK");
+        return await db.end(txId(args[0]), "ROLLBACK");
       case "db.execute":
       case "db.query": {
         const [tx, sql, params] = args as [unknown, string, WitValue[]];
@@ -99,20 +135,21 @@ export class ComponentCapabilities {
           sql,
           params.map(fromWit),
           op === "db.query" ? "query" : "execute",
+          this.#deadline(requestId),
         );
         return typeof result === "bigint" ? result : result.map((row) => row.map(toWit));
       }
       case "db.inband":
-        return await this.#inband(args[0] as string, args[1] as string);
+        return await this.#inband(args[0] as string, args[1] as string, requestId);
     }
     throw new Error(`unknown capability call ${op}`);
   }
 
   /** The in-band `__sqlite` and `__prefs` calls; always an answer, never a transport error. */
-  async #inband(url: string, body: string): Promise<string> {
+  async #inband(url: string, body: string, requestId: number): Promise<string> {
     const { hostname, pathname } = new URL(url);
     try {
-      if (hostname === "__prefs") return JSON.stringify(this.#prefs(JSON.parse(body)));
+      if (hostname === "__prefs") return JSON.stringify(await this.#prefs(JSON.parse(body)));
       const request = parseExact(body) as { query?: unknown; params?: unknown };
       if (typeof request?.query !== "string" || !Array.isArray(request.params ?? [])) {
         throw new ValueError('body must be {"query": "...", "params": [...]}');
@@ -126,6 +163,7 @@ export class ComponentCapabilities {
         request.query,
         params as SQLInputValue[],
         mode,
+        this.#deadline(requestId),
       );
       return stringifyExact(
         mode === "query"
@@ -137,7 +175,7 @@ export class ComponentCapabilities {
     }
   }
 
-  #prefs(request: { Get?: { key: string }; Set?: { key: string; value: string | null } }) {
+  async #prefs(request: { Get?: { key: string }; Set?: { key: string; value: string | null } }) {
     if (this.permissions.db === "none") {
       throw new DatabaseError(
         'database access is not granted (set "db" in the permission manifest)',
@@ -153,14 +191,14 @@ export class ComponentCapabilities {
         throw new DatabaseError('writing prefs needs "db": "write"');
       }
       const { key, value } = request.Set;
-      if (value === null || value === undefined) bucket.delete(String(key));
-      else bucket.set(String(key), new TextEncoder().encode(String(value)));
+      if (value === null || value === undefined) await bucket.delete(String(key));
+      else await bucket.set(String(key), new TextEncoder().encode(String(value)));
       return "Ok";
     }
     throw new ValueError('body must be {"Get": {...}} or {"Set": {...}}');
   }
 
-  #keyValue(op: string, args: unknown[]): unknown {
+  async #keyValue(op: string, args: unknown[]): Promise<unknown> {
     const [bucketName, ...rest] = args as [string, ...unknown[]];
     if (!this.permissions.kv.includes(bucketName)) {
       log.warn(`${this.name}: key-value bucket "${bucketName}" denied: not in the manifest's "kv"`);
@@ -173,25 +211,25 @@ export class ComponentCapabilities {
       case "kv.get":
         return bucket.get(rest[0] as string);
       case "kv.set":
-        return bucket.set(rest[0] as string, rest[1] as Uint8Array);
+        return await bucket.set(rest[0] as string, rest[1] as Uint8Array);
       case "kv.delete":
-        return bucket.delete(rest[0] as string);
+        return await bucket.delete(rest[0] as string);
       case "kv.exists":
         return bucket.exists(rest[0] as string);
       case "kv.list":
         return bucket.listKeys(rest[0] as bigint | undefined);
       case "kv.increment":
-        return bucket.increment(rest[0] as string, rest[1] as bigint);
+        return await bucket.increment(rest[0] as string, rest[1] as bigint);
       case "kv.getMany":
         return (rest[0] as string[]).map((key) => {
           const value = bucket.get(key);
           return value === undefined ? undefined : [key, value];
         });
       case "kv.setMany":
-        for (const [key, value] of rest[0] as [string, Uint8Array][]) bucket.set(key, value);
+        for (const [key, value] of rest[0] as [string, Uint8Array][]) await bucket.set(key, value);
         return;
       case "kv.deleteMany":
-        for (const key of rest[0] as string[]) bucket.delete(key);
+        for (const key of rest[0] as string[]) await bucket.delete(key);
         return;
     }
     throw new Error(`unknown capability call ${op}`);

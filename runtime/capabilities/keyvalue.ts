@@ -7,6 +7,8 @@
  * @module
  */
 import { DatabaseSync } from "node:sqlite";
+import { guardPierConnection } from "../database.ts";
+import { retryBusy } from "./database.ts";
 
 /** Keys per `list-keys` page. */
 export const PAGE_SIZE = 100;
@@ -15,7 +17,8 @@ export const MAX_VALUE_BYTES = 1024 * 1024;
 /** Largest key. */
 export const MAX_KEY_BYTES = 1024;
 
-const BUSY = /database is locked/i;
+/** How long a write waits for another connection's write lock. */
+const WRITE_TIMEOUT_MS = 5000;
 
 /** A key-value failure: the `error` variant of `wasi:keyvalue/store`. */
 export type KvError = { tag: "no-such-store" } | { tag: "access-denied" } | {
@@ -36,32 +39,33 @@ export class KeyValueHost {
 
   constructor(path: string) {
     this.#db = new DatabaseSync(path);
-    this.#db.exec("PRAGMA busy_timeout = 0");
+    guardPierConnection(this.#db);
     this.#db.exec("PRAGMA synchronous = FULL");
-    this.#retry(() =>
-      this.#db.exec(`CREATE TABLE IF NOT EXISTS _pier_kv (
+    // At start-up nothing else of this process runs yet: waiting in SQLite is fine.
+    this.#db.exec("PRAGMA busy_timeout = 5000");
+    this.#db.exec(`CREATE TABLE IF NOT EXISTS _pier_kv (
         component TEXT NOT NULL, bucket TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL,
-        PRIMARY KEY (component, bucket, key)) WITHOUT ROWID`)
-    );
+        PRIMARY KEY (component, bucket, key)) WITHOUT ROWID`);
+    this.#db.exec("PRAGMA busy_timeout = 0");
   }
 
-  /** Runs a write, retrying synchronously for a moment if another process holds the lock. */
-  #retry<T>(fn: () => T): T {
-    const deadline = Date.now() + 5000;
-    for (;;) {
-      try {
-        return fn();
-      } catch (error) {
-        if (!BUSY.test((error as Error).message) || Date.now() > deadline) {
-          throw new KvFailure({ tag: "other", val: (error as Error).message });
-        }
-      }
+  /**
+   * Runs a write; while another connection (a component's transaction, another
+   * Pier process) holds the write lock, it retries with backoff, asynchronously,
+   * so the server thread serves on meanwhile.
+   */
+  async #write<T>(fn: () => T): Promise<T> {
+    try {
+      return await retryBusy(fn, Date.now() + WRITE_TIMEOUT_MS);
+    } catch (error) {
+      if (error instanceof KvFailure) throw error;
+      throw new KvFailure({ tag: "other", val: (error as Error).message });
     }
   }
 
   /** The operations of one component on one bucket, after the grant was checked. */
   bucket(component: string, bucket: string): Bucket {
-    return new Bucket(this.#db, component, bucket, (fn) => this.#retry(fn));
+    return new Bucket(this.#db, component, bucket, (fn) => this.#write(fn));
   }
 
   close(): void {
@@ -100,7 +104,7 @@ export class Bucket {
     readonly db: DatabaseSync,
     readonly component: string,
     readonly name: string,
-    readonly write: <T>(fn: () => T) => T,
+    readonly write: <T>(fn: () => T) => Promise<T>,
   ) {}
 
   get(key: string): Uint8Array | undefined {
@@ -110,19 +114,24 @@ export class Bucket {
     return row ? new Uint8Array(row.value as Uint8Array) : undefined;
   }
 
-  set(key: string, value: Uint8Array): void {
-    this.write(() =>
-      this.db.prepare(
-        "INSERT INTO _pier_kv (component, bucket, key, value) VALUES (?, ?, ?, ?) " +
-          "ON CONFLICT (component, bucket, key) DO UPDATE SET value = excluded.value",
-      ).run(this.component, this.name, checkKey(key), checkValue(value))
-    );
+  async set(key: string, value: Uint8Array): Promise<void> {
+    checkKey(key);
+    checkValue(value);
+    await this.write(() => this.#put(key, value));
   }
 
-  delete(key: string): void {
-    this.write(() =>
+  #put(key: string, value: Uint8Array) {
+    this.db.prepare(
+      "INSERT INTO _pier_kv (component, bucket, key, value) VALUES (?, ?, ?, ?) " +
+        "ON CONFLICT (component, bucket, key) DO UPDATE SET value = excluded.value",
+    ).run(this.component, this.name, key, value);
+  }
+
+  async delete(key: string): Promise<void> {
+    checkKey(key);
+    await this.write(() =>
       this.db.prepare("DELETE FROM _pier_kv WHERE component = ? AND bucket = ? AND key = ?")
-        .run(this.component, this.name, checkKey(key))
+        .run(this.component, this.name, key)
     );
   }
 
@@ -144,7 +153,7 @@ export class Bucket {
   }
 
   /** Adds `delta` to the counter at `key` (missing: 0) and returns the new value. */
-  increment(key: string, delta: bigint): bigint {
+  increment(key: string, delta: bigint): Promise<bigint> {
     checkKey(key);
     return this.write(() => {
       this.db.exec("BEGIN IMMEDIATE");
@@ -157,7 +166,7 @@ export class Bucket {
           64,
           (current ? new DataView(current.buffer).getBigUint64(0, true) : 0n) + delta,
         );
-        this.set(key, counterBytes(value));
+        this.#put(key, counterBytes(value));
         this.db.exec("COMMIT");
         return value;
       } catch (error) {

@@ -1,8 +1,8 @@
 /**
  * SQL functions written in WebAssembly: each scalar function of a
- * component's manifest is registered on every connection components use,
- * so SQL from any component can call it. A call blocks SQLite (and the
- * server thread) until the component answers, at most
+ * component's manifest is registered on every database process, so SQL from
+ * any component can call it. A call blocks its statement (in its database
+ * process, not the server thread) until the component answers, at most
  * `SQL_FUNCTION_TIMEOUT_MS`; a guest error becomes a SQL error.
  *
  * @module
@@ -11,10 +11,10 @@ import type { SqliteFunction } from "../manifest.ts";
 import type { DatabaseHost } from "./database.ts";
 import { fromWit, toWit, type WitValue } from "./values.ts";
 
-/** Something that can run a component's SQL function synchronously. */
+/** Something that can run a component's SQL function. */
 export interface SqlFunctionRunner {
   readonly name: string;
-  callSqlFunction(name: string, args: WitValue[]): WitValue;
+  callSqlFunction(name: string, args: WitValue[]): Promise<WitValue>;
 }
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -47,23 +47,12 @@ export class SqlFunctionRegistry {
         continue;
       }
       this.#owners.set(fn.name.toLowerCase(), runner.name);
-      const call = (...args: unknown[]) => {
-        try {
-          return fromWit(runner.callSqlFunction(fn.name, args.map((a) => toWit(a as never))));
-        } catch (error) {
-          return this.database.failFunction((error as Error).message) as never;
-        }
-      };
-      // node:sqlite takes the arity from the function's `length`.
-      Object.defineProperty(call, "length", { value: Math.max(fn.numArgs, 0) });
-      for (const connection of this.database.connections) {
-        connection.function(fn.name, {
-          deterministic: fn.flags.includes("Deterministic"),
-          directOnly: fn.flags.includes("DirectOnly"),
-          varargs: fn.numArgs === -1,
-          useBigIntArguments: true,
-        }, call);
-      }
+      this.database.addFunction({
+        name: fn.name,
+        numArgs: fn.numArgs,
+        deterministic: fn.flags.includes("Deterministic"),
+        directOnly: fn.flags.includes("DirectOnly"),
+      }, async (args) => fromWit(await runner.callSqlFunction(fn.name, args.map(toWit))));
     }
     return refused;
   }

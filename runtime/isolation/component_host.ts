@@ -219,11 +219,11 @@ export class ComponentHost {
 
   /**
    * Calls SQL function `name` of the component on its first running worker
-   * and blocks until it answers (see {@link WorkerLink.callSqlFunction}).
+   * (see {@link WorkerLink.callSqlFunction}).
    */
-  callSqlFunction(name: string, args: WitValue[]): WitValue {
+  callSqlFunction(name: string, args: WitValue[]): Promise<WitValue> {
     const link = this.#links.find((each) => each.running);
-    if (!link) throw new Error(`component "${this.name}" is not running`);
+    if (!link) return Promise.reject(new Error(`component "${this.name}" is not running`));
     return link.callSqlFunction(name, args);
   }
 

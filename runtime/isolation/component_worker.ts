@@ -32,7 +32,6 @@ import { compileCore } from "./core_modules.ts";
 import { INTERRUPT_EXPORT } from "../compile/interrupt.ts";
 import { OutboundSlots } from "./outbound_slots.ts";
 import { Ring } from "./ring.ts";
-import { writeResult } from "./sync_call.ts";
 import type { WitValue } from "../capabilities/values.ts";
 
 type Exports = Record<string, Record<string, (...args: unknown[]) => unknown>>;
@@ -400,7 +399,7 @@ async function handle(request: WorkerRequest) {
 async function sqlFunction(name: string, args: WitValue[]) {
   let instance: Instance | undefined;
   try {
-    // SQLite holds the server thread meanwhile: never wait for a busy instance.
+    // A statement waits meanwhile: never wait for a busy instance.
     instance = await component!.acquire(component!.init.ownRequestId, false);
     const endpoint = exported(instance.exports, "trailbase:component/sqlite-function-endpoint");
     if (!endpoint) throw new Error("the component does not export sqlite-function-endpoint");
@@ -460,11 +459,11 @@ async function receive(message: ServerMessage) {
       break;
     }
     case "sql-function":
-      writeResult(
-        component!.init.syncBuffer,
-        message.callId,
-        await sqlFunction(message.name, message.args),
-      );
+      post({
+        type: "sql-result",
+        callId: message.callId,
+        result: await sqlFunction(message.name, message.args),
+      });
       break;
     case "cancel":
       inFlight.get(message.id)?.abort("the client went away");

@@ -39,8 +39,6 @@ export interface WorkerInit {
   ownRequestId: number;
   /** JSON sent to `init-endpoint.get-manifest`. */
   manifestArgs: string;
-  /** Where SQL function results go (see `sync_call.ts`). */
-  syncBuffer: SharedArrayBuffer;
   /** The rings (see `ring.ts`) for requests to the worker and whole responses from it. */
   rings: { requests: SharedArrayBuffer; responses: SharedArrayBuffer };
   /** The component's count of outbound requests in flight (see `outbound_slots.ts`). */
@@ -49,7 +47,7 @@ export interface WorkerInit {
   outboundHeld: SharedArrayBuffer;
 }
 
-/** A call of one of the component's SQL functions; the result goes to the sync buffer. */
+/** A call of one of the component's SQL functions; answered by a `sql-result` message. */
 export interface WorkerSqlFunction {
   type: "sql-function";
   callId: number;
@@ -118,6 +116,8 @@ export type WorkerMessage =
   | { type: "failed"; id: number; error: string; detail: string }
   /** The interrupt flags of a guest instance (none: the instance is gone). */
   | { type: "interrupt-flags"; instance: number; flags: SharedArrayBuffer[] }
+  /** The value of SQL function call `callId`, or the guest's error. */
+  | { type: "sql-result"; callId: number; result: WitValue | { tag: "error"; val: string } }
   | CapabilityCall;
 
 /**

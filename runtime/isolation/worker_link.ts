@@ -11,7 +11,6 @@ import type { WitValue } from "../capabilities/values.ts";
 import { log } from "../log.ts";
 import { heldSlots, releaseWorker } from "./outbound_slots.ts";
 import { Ring } from "./ring.ts";
-import { callAndWait } from "./sync_call.ts";
 import {
   type CapabilityCall,
   type FromWorker,
@@ -59,7 +58,7 @@ interface Pending {
   deadline: number;
 }
 
-/** How long SQLite (and the server thread) waits for a component's SQL function. */
+/** How long a statement waits for one call of a component's SQL function. */
 export const SQL_FUNCTION_TIMEOUT_MS = 1000;
 
 const WORKER_URL = new URL("./component_worker.ts", import.meta.url);
@@ -67,7 +66,7 @@ const WORKER_URL = new URL("./component_worker.ts", import.meta.url);
 /** What the worker sends about a request's response. */
 type ResponseMessage = Exclude<
   WorkerMessage,
-  { type: "ready" | "init-failed" | "call" | "interrupt-flags" }
+  { type: "ready" | "init-failed" | "call" | "interrupt-flags" | "sql-result" }
 >;
 
 /** Bytes of each ring between the server thread and a worker (a record takes at most a quarter). */
@@ -81,7 +80,9 @@ export class WorkerLink {
   #worker: Worker | undefined;
   #ready: Promise<string> | undefined;
   #pending = new Map<number, Pending>();
-  #nextSyncCall = 1;
+  #nextSqlCall = 1;
+  /** SQL function calls waiting for the worker's answer. */
+  #sqlCalls = new Map<number, (result: WitValue | { tag: "error"; val: string }) => void>();
   #outbox: { messages: ServerMessage[]; transfer: Set<ArrayBuffer> } = {
     messages: [],
     transfer: new Set(),
@@ -144,6 +145,8 @@ export class WorkerLink {
       if (message.type === "ready") {
         log.info(`${this.name}: worker ready in ${message.ms.toFixed(0)} ms`);
         this.#started = true;
+        // A transaction the manifest call left open ends with it.
+        this.options.capabilities.settle(this.options.init.ownRequestId);
         ready.resolve(message.manifest);
       } else if (message.type === "init-failed") {
         ready.reject(new Error(message.error));
@@ -155,6 +158,8 @@ export class WorkerLink {
             message.instance,
             message.flags.map((f) => new Int32Array(f)),
           );}
+      } else if (message.type === "sql-result") {
+        this.#sqlCalls.get(message.callId)?.(message.result);
       } else this.#onResponseMessage(message);
     };
     worker.onmessage = (event: MessageEvent<FromWorker>) => {
@@ -169,6 +174,8 @@ export class WorkerLink {
       ready.reject(new Error(reason));
       this.#restart(reason, 500);
     };
+    // The manifest and SQL function calls act for the worker itself, as long as it lives.
+    this.options.capabilities.requestStarted(this.options.init.ownRequestId);
     const rings = { requests: Ring.buffer(RING_BYTES), responses: Ring.buffer(RING_BYTES) };
     this.#requests = new Ring(rings.requests);
     this.#responses = new Ring(rings.responses);
@@ -276,6 +283,7 @@ export class WorkerLink {
     for (const id of [...this.#pending.keys()]) {
       this.#fail(id, new GuestError(reason, status));
     }
+    for (const answer of this.#sqlCalls.values()) answer({ tag: "error", val: reason });
     // What the manifest call or a SQL function left open.
     this.options.capabilities.requestEnded(this.options.init.ownRequestId);
     if (this.#gone) return;
@@ -383,11 +391,9 @@ export class WorkerLink {
       return Promise.reject(new GuestError("could not start: the worker is gone", 503));
     }
     const head = Promise.withResolvers<Response>();
-    this.#pending.set(id, {
-      head,
-      uncredited: 0,
-      deadline: performance.now() + this.options.timeoutMs,
-    });
+    const deadline = performance.now() + this.options.timeoutMs;
+    this.#pending.set(id, { head, uncredited: 0, deadline });
+    this.options.capabilities.requestStarted(id, deadline);
     this.#watchDeadlines();
     const message: WorkerRequest = { type: "request", id, ...request };
     if (this.#requests!.write(...requestRecord(message))) this.#notifyWorker();
@@ -406,29 +412,29 @@ export class WorkerLink {
   }
 
   /**
-   * Calls SQL function `name` of the component and blocks until it answers
-   * (SQLite calls functions synchronously); throws when the component fails,
-   * is not running, or takes longer than {@link SQL_FUNCTION_TIMEOUT_MS}.
+   * Calls SQL function `name` of the component; rejects when the component
+   * fails, is not running, or takes longer than {@link SQL_FUNCTION_TIMEOUT_MS}.
    */
-  callSqlFunction(name: string, args: WitValue[]): WitValue {
+  async callSqlFunction(name: string, args: WitValue[]): Promise<WitValue> {
     if (!this.#worker || !this.#started) {
       throw new Error(`component "${this.name}" is not running`);
     }
-    const worker = this.#worker;
-    const callId = this.#nextSyncCall++;
-    const result = callAndWait(
-      this.options.init.syncBuffer,
-      callId,
-      () => worker.postMessage({ type: "sql-function", callId, name, args }),
-      SQL_FUNCTION_TIMEOUT_MS,
-    );
-    if (result.tag === "error" || result.tag === "timeout") {
-      if (result.tag === "timeout") {
-        // The guest may be looping: its worker would spin on forever.
-        this.#restart(`SQL function ${name} ran past ${SQL_FUNCTION_TIMEOUT_MS} ms`, 504);
-      }
-      throw new Error(`${this.name}.${name}: ${result.val}`);
-    }
+    const callId = this.#nextSqlCall++;
+    const answered = Promise.withResolvers<WitValue | { tag: "error"; val: string }>();
+    this.#sqlCalls.set(callId, answered.resolve);
+    const timer = setTimeout(() => {
+      answered.resolve({ tag: "error", val: `no answer within ${SQL_FUNCTION_TIMEOUT_MS} ms` });
+      // The guest may be looping: its worker would spin on forever.
+      this.#restart(`SQL function ${name} ran past ${SQL_FUNCTION_TIMEOUT_MS} ms`, 504);
+    }, SQL_FUNCTION_TIMEOUT_MS);
+    this.#post({ type: "sql-function", callId, name, args });
+    const result = await answered.promise.finally(() => {
+      clearTimeout(timer);
+      this.#sqlCalls.delete(callId);
+    });
+    // A transaction the function left open ends with its call.
+    this.options.capabilities.settle(this.options.init.ownRequestId);
+    if (result.tag === "error") throw new Error(`${this.name}.${name}: ${result.val}`);
     return result;
   }
 

@@ -1,0 +1,210 @@
+/**
+ * The server's side of one database process (`db_child.ts`): spawns it on
+ * first use, sends it requests and matches its answers, forwards the SQL
+ * function calls its statements make, and kills it when a statement runs past
+ * its caller's deadline (node:sqlite cannot interrupt one). A killed process
+ * takes its open transaction with it (WAL: an uncommitted transaction is
+ * simply not there), and the next request starts a fresh one.
+ *
+ * @module
+ */
+import { dirname, fromFileUrl } from "../paths.ts";
+import {
+  frame,
+  FrameReader,
+  type FunctionCall,
+  type FunctionResult,
+  type FunctionSpec,
+  type Reply,
+  type Request,
+  type WireValue,
+} from "./db_wire.ts";
+
+const CHILD = fromFileUrl(new URL("./db_child.ts", import.meta.url));
+
+/** How long an ended read transaction's COMMIT may wait for a statement to go with. */
+const END_DELAY_MS = 50;
+
+/** When a statement must be done (`performance.now()` time), and the limit it comes from. */
+export interface Deadline {
+  at: number;
+  limitMs: number;
+}
+
+/** What a database process needs from its owner. */
+export interface ProcessHooks {
+  /** Every SQL function registered so far (a new process registers them all). */
+  functions(): FunctionSpec[];
+  /** Runs SQL function `name` for a statement of the process. */
+  call(name: string, args: WireValue[]): Promise<WireValue>;
+  /** The process was killed or died: its transaction is gone. */
+  stopped(process: DbProcess, reason: string): void;
+}
+
+interface Pending {
+  resolve: (value: unknown) => void;
+  reject: (error: Error) => void;
+  timer?: ReturnType<typeof setTimeout>;
+}
+
+/** One database process, started when first needed and again after it was killed. */
+export class DbProcess {
+  #child: Deno.ChildProcess | undefined;
+  #stdin: WritableStreamDefaultWriter<Uint8Array> | undefined;
+  /** Requests sent and not answered yet, oldest first (the process answers in order). */
+  #pending: Pending[] = [];
+  /** A read transaction ended: its COMMIT goes with the next statement (see {@link endLater}). */
+  #endPending = false;
+  #endTimer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    readonly path: string,
+    readonly grant: "read" | "write",
+    readonly hooks: ProcessHooks,
+  ) {}
+
+  /** True while the process runs. */
+  get running(): boolean {
+    return this.#child !== undefined;
+  }
+
+  /** True while a request is unanswered. */
+  get busy(): boolean {
+    return this.#pending.length > 0;
+  }
+
+  /**
+   * Sends `request` and resolves with its answer's value; rejects with the
+   * process's error, or when the process is killed (past `deadline`, or by
+   * {@link kill}).
+   */
+  request(request: Request, deadline?: Deadline): Promise<unknown> {
+    if (!this.#child) this.#spawn();
+    if (request.op === "run" && this.#endPending) {
+      request = { ...request, endFirst: true };
+      this.#endPending = false;
+    }
+    return new Promise((resolve, reject) => {
+      const pending: Pending = { resolve, reject };
+      if (deadline) {
+        pending.timer = setTimeout(
+          () =>
+            this.kill(
+              `statement stopped: it ran past its request's time limit of ${deadline.limitMs} ms`,
+            ),
+          Math.max(0, deadline.at - performance.now()),
+        );
+      }
+      this.#pending.push(pending);
+      this.#send(request);
+    });
+  }
+
+  /**
+   * Ends the read transaction on the process without a round trip of its
+   * own: its COMMIT goes with the next statement, or alone once the process
+   * has been idle for {@link END_DELAY_MS} (a read transaction changed
+   * nothing, and only holds its snapshot meanwhile).
+   */
+  endLater(): void {
+    this.#endPending = true;
+    this.#endTimer ??= setTimeout(() => {
+      this.#endTimer = undefined;
+      if (!this.#endPending) return;
+      this.#endPending = false;
+      this.request({ op: "commit" }).catch(() => {});
+    }, END_DELAY_MS);
+  }
+
+  /** Kills the process: every unanswered request fails with `reason`. */
+  kill(reason: string): void {
+    const child = this.#child;
+    if (!child) return;
+    this.#endPending = false;
+    this.#child = undefined;
+    this.#stdin = undefined;
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // it exited meanwhile
+    }
+    const pending = this.#pending;
+    this.#pending = [];
+    for (const each of pending) {
+      clearTimeout(each.timer);
+      each.reject(new Error(reason));
+    }
+    this.hooks.stopped(this, reason);
+  }
+
+  /** Ends the process once it has answered what it was sent (its connection closes). */
+  close(): void {
+    this.#stdin?.close().catch(() => {});
+    this.#child = undefined;
+    this.#stdin = undefined;
+  }
+
+  #spawn() {
+    const dir = dirname(this.path);
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--no-config",
+        `--allow-read=${dir}`,
+        `--allow-write=${dir}`,
+        CHILD,
+        this.path,
+        this.grant,
+      ],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    this.#child = child;
+    this.#stdin = child.stdin.getWriter();
+    void this.#read(child);
+    child.status.then((status) => {
+      if (this.#child === child) this.kill(`the database process exited (code ${status.code})`);
+    });
+    const functions = this.hooks.functions();
+    if (functions.length) this.request({ op: "functions", functions }).catch(() => {});
+  }
+
+  #send(message: Request | FunctionResult) {
+    // A write to a process that died fails; its exit fails the pending requests.
+    this.#stdin?.write(frame(message)).catch(() => {});
+  }
+
+  async #read(child: Deno.ChildProcess) {
+    const frames = new FrameReader();
+    try {
+      for await (const chunk of child.stdout) {
+        if (this.#child !== child) return;
+        frames.push(chunk);
+        for (let message = frames.next(); message !== undefined; message = frames.next()) {
+          this.#receive(child, message as Reply | FunctionCall);
+        }
+      }
+    } catch {
+      // killed: its requests were failed then
+    }
+  }
+
+  #receive(child: Deno.ChildProcess, message: Reply | FunctionCall) {
+    if ("op" in message) {
+      // A statement calls a component's SQL function; the process waits for the result.
+      this.hooks.call(message.name, message.args).then(
+        (value): FunctionResult => ({ op: "result", ok: true, value }),
+        (error): FunctionResult => ({ op: "result", ok: false, error: (error as Error).message }),
+      ).then((result) => {
+        if (this.#child === child) this.#send(result);
+      });
+      return;
+    }
+    const pending = this.#pending.shift();
+    if (!pending) return;
+    clearTimeout(pending.timer);
+    if (message.ok) pending.resolve(message.value);
+    else pending.reject(new Error(message.error));
+  }
+}
