@@ -10,7 +10,7 @@
 import { ComponentCapabilities, type Hosts } from "./capabilities/host.ts";
 import type { SqlFunctionRegistry } from "./capabilities/sql_functions.ts";
 import { createSyncBuffer } from "./isolation/sync_call.ts";
-import { type CacheEntry, checkEntry, sha256, writeAtomic } from "./compile/cache.ts";
+import { type CacheEntry, checkEntry } from "./compile/cache.ts";
 import { compileAll, type CompileResult } from "./compile/compiler.ts";
 import { GLUE } from "./compile/transpile.ts";
 import { discover } from "./discovery.ts";
@@ -18,6 +18,8 @@ import { ComponentHost, type ComponentHostOptions } from "./isolation/component_
 import { log } from "./log.ts";
 import { type Manifest, manifestArgs, parseManifest } from "./manifest.ts";
 import { resolve, toFileUrl } from "./paths.ts";
+import { sha256 } from "./hash.ts";
+import { writeAtomic } from "./write_atomic.ts";
 import { CACHE_DIR } from "./data_dir.ts";
 import {
   DENY_ALL,

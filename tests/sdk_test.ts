@@ -5,8 +5,8 @@
  * `tests/fixtures/sdk_app.ts` and a freshly scaffolded component.
  */
 import assert from "node:assert/strict";
-import { buildComponents, type BuildOptions, type BuildResult, upToDate } from "../guest/build.ts";
-import { scaffold } from "../guest/new.ts";
+import { buildComponents, type BuildOptions, type BuildResult, upToDate } from "../tools/build.ts";
+import { scaffold } from "../tools/new.ts";
 import { escapeHtml, html, HttpError, json, markup, redirect, text } from "../guest/response.ts";
 import { fromWit, toWit } from "../guest/values.ts";
 import { fromFileUrl } from "../runtime/paths.ts";
@@ -110,7 +110,7 @@ Deno.test("build tool and scaffold", async (t) => {
         "--allow-read",
         "--allow-run",
         "--allow-env=TMPDIR",
-        `${ROOT}/guest/build.ts`,
+        `${ROOT}/tools/build.ts`,
         SCRATCH,
       ],
       env: { NO_COLOR: "1" },
