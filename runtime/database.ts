@@ -6,7 +6,7 @@
 import { DatabaseSync } from "node:sqlite";
 
 /** How long a connection waits for another writer before failing. */
-export const BUSY_TIMEOUT_MS = 5000;
+const BUSY_TIMEOUT_MS = 5000;
 
 /** Opens (creating if missing) the database file in WAL mode. */
 export function openDatabase(path: string, options: { readOnly?: boolean } = {}): DatabaseSync {

@@ -495,14 +495,6 @@ export async function componentSources(dir: string): Promise<string[]> {
   return sources.sort();
 }
 
-/** Builds every stale component source in `componentsDir` into its `.wasm` beside it. */
-export async function buildStale(
-  componentsDir: string,
-  options: Omit<BuildOptions, "outDir"> = {},
-): Promise<BuildResult[]> {
-  return buildComponents(await componentSources(componentsDir), options);
-}
-
 /** Where Deno installs the Wizer binary that componentize-js runs (pinned by componentize-js 0.23.0). */
 function wizerPath(): string {
   const os = { windows: "win32" }[Deno.build.os as string] ?? Deno.build.os;

@@ -12,8 +12,8 @@ import { dirname, fromFileUrl } from "../runtime/paths.ts";
 import { writeAtomic } from "../runtime/write_atomic.ts";
 
 /** The WIT directory and world every Pier component targets. */
-export const WIT_DIR = fromFileUrl(new URL("../wit", import.meta.url));
-export const WORLD = "trailbase:component/interfaces";
+const WIT_DIR = fromFileUrl(new URL("../wit", import.meta.url));
+const WORLD = "trailbase:component/interfaces";
 
 /** The guest engines, by the name a component selects them with, and their pinned packages. */
 export const ENGINES = {
