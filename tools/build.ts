@@ -153,8 +153,13 @@ const inputsPath = async (source: string, wasm: string) =>
   join(INPUTS_DIR, `${(await sha256(`${resolve(source)}\n${resolve(wasm)}`)).slice(0, 32)}.json`);
 
 /** Files whose change can change any build: the engines' pins and the build tool itself. */
-const TOOL_FILES = ["deno.json", "deno.lock", "tools/build.ts", "tools/componentize.ts"]
-  .map((file) => join(ROOT, file));
+const TOOL_FILES = [
+  "deno.json",
+  "deno.lock",
+  "tools/build.ts",
+  "tools/componentize.ts",
+  "tools/custom_section.ts",
+].map((file) => join(ROOT, file));
 
 async function fileStates(paths: string[]): Promise<InputsRecord["files"]> {
   const files: InputsRecord["files"] = {};
