@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { buildCommand, componentSources, upToDate } from "./guest/build.ts";
+import { buildCommand, componentSources, upToDate } from "./tools/build.ts";
 import { ConfigError, parseConfig, USAGE } from "./runtime/config.ts";
 import { resolve } from "./runtime/paths.ts";
 import { componentGrants, serverPermissionFlags, UNSTABLE_FLAGS } from "./runtime/sandbox.ts";

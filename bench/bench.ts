@@ -13,7 +13,9 @@
  * @module
  */
 import { DatabaseSync } from "node:sqlite";
-import type { EngineName } from "../guest/componentize.ts";
+import type { EngineName } from "../tools/componentize.ts";
+import { customSection } from "../tools/custom_section.ts";
+import { startFlags } from "../tools/pier_process.ts";
 import { fromFileUrl } from "../runtime/paths.ts";
 import { buildGuest, buildWatGuest } from "./build.ts";
 
@@ -376,26 +378,7 @@ function seed(path: string) {
 
 /** `bytes` with a custom section appended: same code, its own compile-cache key. */
 function withCustomSection(bytes: Uint8Array, name: string, payload: string): Uint8Array {
-  const leb = (n: number) => {
-    const out: number[] = [];
-    do {
-      let byte = n & 0x7f;
-      n >>>= 7;
-      if (n) byte |= 0x80;
-      out.push(byte);
-    } while (n);
-    return out;
-  };
-  const enc = new TextEncoder();
-  const nameBytes = enc.encode(name);
-  const content = [...leb(nameBytes.length), ...nameBytes, ...enc.encode(payload)];
-  return new Uint8Array([...bytes, 0, ...leb(content.length), ...content]);
-}
-
-/** The `deno run` flags of the `start` task, so Pier starts as `deno task start` starts it. */
-async function startFlags(): Promise<string[]> {
-  const config = JSON.parse(await Deno.readTextFile(`${PIER_ROOT}/deno.json`));
-  return (config.tasks.start as string).split(/\s+/).filter((w) => w.startsWith("--"));
+  return new Uint8Array([...bytes, ...customSection(name, payload)]);
 }
 
 interface Started {
@@ -416,7 +399,7 @@ async function startPier(
 ): Promise<Started> {
   const port = freePort();
   const url = `http://127.0.0.1:${port}`;
-  const flags = await startFlags();
+  const flags = await startFlags(PIER_ROOT);
   const started = performance.now();
   const proc = spawn(
     "pier",

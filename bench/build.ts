@@ -1,41 +1,24 @@
 /**
  * Builds the bench's guest components from `bench/guests/` with Pier's own
- * build tool (`guest/componentize.ts`), cached by engine, world and bundle
+ * build tool (`tools/componentize.ts`), cached by engine, world and bundle
  * hash in `.build/bench/`.
  *
  * @module
  */
 import {
+  buildOnce,
   bundle,
   componentize,
   componentizeWat,
   type EngineName,
   ENGINES,
-} from "../guest/componentize.ts";
-import { sha256 } from "../runtime/compile/cache.ts";
+  worldOf,
+} from "../tools/componentize.ts";
+import { sha256 } from "../runtime/hash.ts";
 import { fromFileUrl } from "../runtime/paths.ts";
 
 const ROOT = fromFileUrl(new URL("..", import.meta.url));
 const BUILD_DIR = `${ROOT}/.build/bench`;
-
-/** A guest entry names its world with a `// @world <name>` line. */
-const WORLD_PRAGMA = /^\/\/ @world (\S+)$/m;
-
-/** Returns `out` if it was built before; else builds it with `make` and stores it there. */
-async function cached(out: string, make: () => Promise<Uint8Array>): Promise<string> {
-  try {
-    await Deno.stat(out);
-    return out;
-  } catch {
-    // not built yet
-  }
-  const bytes = await make();
-  await Deno.mkdir(BUILD_DIR, { recursive: true });
-  const staging = `${out}.${crypto.randomUUID().slice(0, 8)}.tmp`;
-  await Deno.writeFile(staging, bytes);
-  await Deno.rename(staging, out);
-  return out;
-}
 
 /** Builds `bench/guests/<entry>` with `engine` against `world` (or the entry's own). */
 export async function buildGuest(
@@ -45,10 +28,10 @@ export async function buildGuest(
 ): Promise<string> {
   const source = `${ROOT}/bench/guests/${entry}`;
   const js = await bundle(source);
-  world ??= WORLD_PRAGMA.exec(await Deno.readTextFile(source))?.[1];
+  world ??= await worldOf(source);
   const key = await sha256(`${ENGINES[engine]}\n${world ?? ""}\n${js}`);
   const out = `${BUILD_DIR}/${entry.replace(/\.js$/, "")}-${engine}-${key.slice(0, 16)}.wasm`;
-  return await cached(out, () => componentize(js, { engine, world }));
+  return await buildOnce(out, () => componentize(js, { engine, world }));
 }
 
 /** Builds the WebAssembly-text guest `bench/guests/<entry>` against Pier's world. */
@@ -56,7 +39,7 @@ export async function buildWatGuest(entry: string): Promise<string> {
   const wat = await Deno.readTextFile(`${ROOT}/bench/guests/${entry}`);
   const key = await sha256(`wat\n${wat}`);
   const out = `${BUILD_DIR}/${entry.replace(/\.wat$/, "")}-wat-${key.slice(0, 16)}.wasm`;
-  return await cached(out, () => componentizeWat(wat));
+  return await buildOnce(out, () => componentizeWat(wat));
 }
 
 if (import.meta.main) {

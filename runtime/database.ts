@@ -6,7 +6,7 @@
 import { DatabaseSync } from "node:sqlite";
 
 /** How long a connection waits for another writer before failing. */
-export const BUSY_TIMEOUT_MS = 5000;
+const BUSY_TIMEOUT_MS = 5000;
 
 /**
  * Makes a connection of Pier's own safe from objects a component might have

@@ -19,7 +19,17 @@ export interface Refused {
   reason: string;
 }
 
-const NAME = /^[a-z0-9_-]+$/;
+const COMPONENT_NAME = /^[a-z0-9_-]+$/;
+
+/**
+ * Why `name` cannot name a component, or undefined when it can: the rule for
+ * a `.wasm` file's name without the extension here, and for a source's name
+ * without `.ts` in the build and scaffolding tools (`tools/`).
+ */
+export function componentNameProblem(name: string): string | undefined {
+  if (COMPONENT_NAME.test(name)) return undefined;
+  return `component name "${name}" must match [a-z0-9_-]+`;
+}
 
 /** Lists components in `dir`; a missing directory has none. */
 export async function discover(
@@ -38,11 +48,9 @@ export async function discover(
     if (!entry.name.endsWith(".wasm")) continue;
     const path = `${dir}/${entry.name}`;
     const name = entry.name.slice(0, -".wasm".length);
-    if (!NAME.test(name)) {
-      refused.push({
-        file: path,
-        reason: `component name "${name}" must match [a-z0-9_-]+: rename the file`,
-      });
+    const nameProblem = componentNameProblem(name);
+    if (nameProblem) {
+      refused.push({ file: path, reason: `${nameProblem}: rename the file` });
       continue;
     }
     if (entry.isDirectory) continue;

@@ -5,7 +5,7 @@
  */
 
 /** What Pier asks a component for. */
-export const SUBSYSTEMS = ["metadata", "http", "jobs", "sqlite_functions"];
+const SUBSYSTEMS = ["metadata", "http", "jobs", "sqlite_functions"];
 
 /** The JSON argument of `get-manifest`. */
 export function manifestArgs(version: string): string {

@@ -33,7 +33,7 @@ export interface Limits {
 }
 
 /** Workers a component may have unless its manifest says: one per CPU core, at most 4. */
-export const DEFAULT_WORKERS = Math.max(1, Math.min(4, navigator.hardwareConcurrency ?? 1));
+const DEFAULT_WORKERS = Math.max(1, Math.min(4, navigator.hardwareConcurrency ?? 1));
 
 /** What a component may do. */
 export interface Permissions {

@@ -11,19 +11,13 @@ import { SqlFunctionRegistry } from "./capabilities/sql_functions.ts";
 import { openDatabase } from "./database.ts";
 import { CACHE_DIR, DB_FILE } from "./data_dir.ts";
 import { log } from "./log.ts";
-import {
-  type ComponentRecord,
-  type Deferred,
-  loadComponents,
-  PIER_VERSION,
-  type RouteTarget,
-} from "./registry.ts";
+import { type ComponentRecord, type Deferred, loadComponents, PIER_VERSION } from "./registry.ts";
 import { Router } from "./routing/router.ts";
 import { jobRoutes } from "./scheduling/api.ts";
 import { ComponentJobs } from "./scheduling/jobs.ts";
 import { Scheduler } from "./scheduling/scheduler.ts";
 import { JobStore } from "./scheduling/store.ts";
-import { createHandler } from "./server.ts";
+import { createHandler, type RouteTables } from "./server.ts";
 
 // A failure Pier did not foresee is logged; it must not take the server down.
 globalThis.addEventListener("unhandledrejection", (event) => {
@@ -68,7 +62,7 @@ async function main(): Promise<number> {
   const hosts = { database: new DatabaseHost(dbPath), keyValue: new KeyValueHost(dbPath) };
 
   // Pier's own routes have a table of their own, the only one its paths are looked up in.
-  const tables = { pier: new Router<RouteTarget>(), components: new Router<RouteTarget>() };
+  const tables: RouteTables = { pier: new Router(), components: new Router() };
   const started = performance.now();
   const components: ComponentRecord[] = [];
   tables.pier.add("GET", "/_/health", {

@@ -10,7 +10,7 @@
 import { ComponentCapabilities, type Hosts } from "./capabilities/host.ts";
 import type { SqlFunctionRegistry } from "./capabilities/sql_functions.ts";
 import { outboundShare } from "./isolation/outbound_slots.ts";
-import { type CacheEntry, checkEntry, sha256, writeAtomic } from "./compile/cache.ts";
+import { type CacheEntry, checkEntry } from "./compile/cache.ts";
 import { compileAll, type CompileResult } from "./compile/compiler.ts";
 import { GLUE } from "./compile/transpile.ts";
 import { discover } from "./discovery.ts";
@@ -18,6 +18,8 @@ import { ComponentHost, type ComponentHostOptions } from "./isolation/component_
 import { log } from "./log.ts";
 import { type Manifest, manifestArgs, parseManifest } from "./manifest.ts";
 import { resolve, toFileUrl } from "./paths.ts";
+import { sha256 } from "./hash.ts";
+import { writeAtomic } from "./write_atomic.ts";
 import { CACHE_DIR } from "./data_dir.ts";
 import {
   DENY_ALL,
@@ -57,21 +59,25 @@ export type PierHandler = (
   params: [string, string][],
 ) => Response | Promise<Response>;
 
-/** What a route leads to: a component or one of Pier's own endpoints. */
-export type RouteTarget =
-  | { kind: "component"; component: ComponentRecord }
-  | { kind: "pier"; handler: PierHandler };
+/** What a component's route leads to: the only kind of target in the components' route table. */
+export type ComponentTarget = { kind: "component"; component: ComponentRecord };
 
-/** Names a route's owner in conflict messages. */
-export function describeTarget(target: RouteTarget): string {
-  return target.kind === "pier" ? "Pier" : `component "${target.component.name}"`;
+/** What one of Pier's own routes leads to (Pier's table, see `routing/pier_paths.ts`). */
+export type PierTarget = { kind: "pier"; handler: PierHandler };
+
+/** What a route leads to: a component or one of Pier's own endpoints. */
+export type RouteTarget = ComponentTarget | PierTarget;
+
+/** Names a component route's owner in conflict messages (Pier's routes have their own table). */
+function describeTarget(target: ComponentTarget): string {
+  return `component "${target.component.name}"`;
 }
 
 /** Where components come from and what they can reach. */
 export interface LoadContext {
   componentsDir: string;
   dataDir: string;
-  router: Router<RouteTarget>;
+  router: Router<ComponentTarget>;
   hosts: Hosts;
   /** Where components' SQL functions are registered. */
   sqlFunctions: SqlFunctionRegistry;

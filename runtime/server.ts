@@ -7,7 +7,7 @@
  */
 import { GuestError } from "./isolation/component_host.ts";
 import { log } from "./log.ts";
-import type { ComponentRecord, RouteTarget } from "./registry.ts";
+import type { ComponentRecord, ComponentTarget, PierTarget, RouteTarget } from "./registry.ts";
 import { isPierPath } from "./routing/pier_paths.ts";
 import { type Match, PathError, type Router } from "./routing/router.ts";
 
@@ -109,8 +109,8 @@ function lookup(
 /** The route tables a request is matched in. */
 export interface RouteTables {
   /** Pier's own endpoints: the only table consulted for Pier's paths. */
-  pier: Router<RouteTarget>;
-  components: Router<RouteTarget>;
+  pier: Router<PierTarget>;
+  components: Router<ComponentTarget>;
 }
 
 /** Builds the request handler over the route tables. */

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { componentWit } from "@bytecodealliance/jco-transpile/wasm-tools";
-import { buildComponents } from "../guest/build.ts";
+import { buildComponents } from "../tools/build.ts";
 import { fromFileUrl } from "../runtime/paths.ts";
 import { type Pier, renderInBrowser, startPier } from "./harness.ts";
 

@@ -3,7 +3,7 @@
  * dispatch, failure containment, concurrency and health.
  */
 import assert from "node:assert/strict";
-import { componentizeWat } from "../guest/componentize.ts";
+import { componentizeWat } from "../tools/componentize.ts";
 import { buildFixtures, type Pier, readTimed, startPier } from "./harness.ts";
 
 const fixtures = await buildFixtures(["fixture", "conflict", "badinit", "routes_file"]);

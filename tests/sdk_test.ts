@@ -5,10 +5,11 @@
  * `tests/fixtures/sdk_app.ts` and a freshly scaffolded component.
  */
 import assert from "node:assert/strict";
-import { buildComponents, type BuildOptions, type BuildResult, upToDate } from "../guest/build.ts";
-import { scaffold } from "../guest/new.ts";
+import { buildComponents, type BuildOptions, type BuildResult, upToDate } from "../tools/build.ts";
+import { scaffold } from "../tools/new.ts";
 import { escapeHtml, html, HttpError, json, markup, redirect, text } from "../guest/response.ts";
 import { fromWit, toWit } from "../guest/values.ts";
+import { sha256 } from "../runtime/hash.ts";
 import { fromFileUrl } from "../runtime/paths.ts";
 import { type Pier, readTimed, startPier } from "./harness.ts";
 
@@ -18,11 +19,6 @@ const CACHE: BuildOptions = {
   log: (l) => console.log(`  ${l}`),
 };
 const TOKEN = "sdk-test-admin-token";
-
-async function sha256(path: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", await Deno.readFile(path));
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
-}
 
 async function buildOne(source: string, options: BuildOptions = CACHE): Promise<BuildResult> {
   const [result] = await buildComponents([source], options);
@@ -110,7 +106,7 @@ Deno.test("build tool and scaffold", async (t) => {
         "--allow-read",
         "--allow-run",
         "--allow-env=TMPDIR",
-        `${ROOT}/guest/build.ts`,
+        `${ROOT}/tools/build.ts`,
         SCRATCH,
       ],
       env: { NO_COLOR: "1" },
@@ -166,7 +162,7 @@ Deno.test("build tool and scaffold", async (t) => {
   });
 
   await t.step("the engine pragma selects the engine and is part of the hash", async () => {
-    const before = await sha256(`${SCRATCH}/greeter.wasm`);
+    const before = await sha256(await Deno.readFile(`${SCRATCH}/greeter.wasm`));
     const original = await Deno.readTextFile(greeter);
     await Deno.writeTextFile(greeter, `// @pier-engine quickjs\n${original}`);
     const quick = await buildOne(greeter, {});
@@ -175,7 +171,7 @@ Deno.test("build tool and scaffold", async (t) => {
     assert.equal(quick.engine, "quickjs");
     assert.match(quick.error!, /^quickjs: .*wasi:http\/types@0\.2\.12.*mismatched resource types/s);
     assert.equal(
-      await sha256(`${SCRATCH}/greeter.wasm`),
+      await sha256(await Deno.readFile(`${SCRATCH}/greeter.wasm`)),
       before,
       "the previous .wasm is untouched",
     );

@@ -5,8 +5,8 @@
  * responses without a body to requests and to jobs.
  */
 import assert from "node:assert/strict";
-import { buildComponents, upToDate } from "../guest/build.ts";
-import { scaffold } from "../guest/new.ts";
+import { buildComponents, upToDate } from "../tools/build.ts";
+import { scaffold } from "../tools/new.ts";
 import { fromFileUrl } from "../runtime/paths.ts";
 import { buildFixtures, type Pier, startPier } from "./harness.ts";
 

@@ -9,6 +9,8 @@
  * @module
  */
 import { COMPONENT_FILE, readRegularFile } from "../files.ts";
+import { sha256 } from "../hash.ts";
+import { writeAtomic } from "../write_atomic.ts";
 import { transpile, TRANSPILE_OPTIONS, TRANSPILER } from "./transpile.ts";
 
 /** A compiled component ready for a worker to load. */
@@ -48,31 +50,8 @@ const stampOf = (info: Deno.FileInfo, key: string): SourceStamp => ({
   key,
 });
 
-/**
- * Writes `text` to `path` through a file of its own and a rename, so that a
- * reader (another Pier process on the same data dir, say) never sees half of it.
- */
-export async function writeAtomic(path: string, text: string): Promise<void> {
-  const staging = `${path}.${crypto.randomUUID().slice(0, 8)}.tmp`;
-  try {
-    await Deno.writeTextFile(staging, text);
-    await Deno.rename(staging, path);
-  } catch (error) {
-    await Deno.remove(staging).catch(() => {});
-    throw error;
-  }
-}
-
 const INDEX = "entry.json";
 const STAMPS = "sources";
-
-/** Hex SHA-256 of some bytes. */
-export async function sha256(bytes: Uint8Array | string): Promise<string> {
-  const data = typeof bytes === "string" ? new TextEncoder().encode(bytes) : bytes;
-  const digest = await crypto.subtle.digest("SHA-256", data as BufferSource);
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0"))
-    .join("");
-}
 
 /** The cache key of a component's bytes under the pinned transpiler. */
 async function cacheKey(wasm: Uint8Array): Promise<string> {

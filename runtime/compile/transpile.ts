@@ -128,7 +128,7 @@ const MAGIC = [0x00, 0x61, 0x73, 0x6d];
 const CORE_MODULE_VERSION = 1;
 
 /** Throws a clear error for bytes that are not a WebAssembly component. */
-export function assertComponent(bytes: Uint8Array): void {
+function assertComponent(bytes: Uint8Array): void {
   if (bytes.length < 8 || MAGIC.some((b, i) => bytes[i] !== b)) {
     throw new Error("not a WebAssembly file (no \\0asm header): rebuild it or remove it");
   }

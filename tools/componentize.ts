@@ -8,11 +8,12 @@
 import { _setPreopens } from "@bytecodealliance/preview2-shim/filesystem";
 import { componentize as componentizeJs } from "@bytecodealliance/componentize-js";
 import { componentEmbed, componentNew, parse } from "@bytecodealliance/jco-transpile/wasm-tools";
-import { fromFileUrl } from "../runtime/paths.ts";
+import { dirname, fromFileUrl } from "../runtime/paths.ts";
+import { writeAtomic } from "../runtime/write_atomic.ts";
 
 /** The WIT directory and world every Pier component targets. */
-export const WIT_DIR = fromFileUrl(new URL("../wit", import.meta.url));
-export const WORLD = "trailbase:component/interfaces";
+const WIT_DIR = fromFileUrl(new URL("../wit", import.meta.url));
+const WORLD = "trailbase:component/interfaces";
 
 /** The guest engines, by the name a component selects them with, and their pinned packages. */
 export const ENGINES = {
@@ -25,8 +26,8 @@ export const ENGINES = {
 /** The name of a guest engine. */
 export type EngineName = keyof typeof ENGINES;
 
-/** The engine that builds components by default; part of every build cache key. */
-export const ENGINE: string = ENGINES.spidermonkey;
+/** The engine that builds a component whose source names none. */
+export const DEFAULT_ENGINE: EngineName = "spidermonkey";
 
 /** A bundling or componentizing failure, with the tool's own message. */
 export class BuildError extends Error {}
@@ -63,6 +64,26 @@ export async function bundle(entry: string, options: BundleOptions = {}): Promis
     throw new BuildError(message || `deno bundle failed (${code})`);
   }
   return new TextDecoder().decode(stdout);
+}
+
+/** A raw guest (a test fixture, a bench guest) names a world other than {@link WORLD} so. */
+const WORLD_PRAGMA = /^\/\/ @world (\S+)$/m;
+
+/** The world the raw guest at `source` names with a `// @world <name>` line, if any. */
+export async function worldOf(source: string): Promise<string | undefined> {
+  return WORLD_PRAGMA.exec(await Deno.readTextFile(source))?.[1];
+}
+
+/**
+ * `out` when a build is there already; else `make`'s bytes written there
+ * atomically (test files running at once may build the same component).
+ */
+export async function buildOnce(out: string, make: () => Promise<Uint8Array>): Promise<string> {
+  if (await Deno.stat(out).then(() => true, () => false)) return out;
+  const bytes = await make();
+  await Deno.mkdir(dirname(out), { recursive: true });
+  await writeAtomic(out, bytes);
+  return out;
 }
 
 let preopened = false;

@@ -18,14 +18,16 @@
  * @module
  */
 import type { EngineName } from "./componentize.ts";
+import { customSection } from "./custom_section.ts";
 import type { BuildAnswer, BuildJob } from "./build_worker.ts";
 import { basename, dirname, fromFileUrl, join, resolve, toFileUrl } from "../runtime/paths.ts";
+import { componentNameProblem } from "../runtime/discovery.ts";
+import { sha256 } from "../runtime/hash.ts";
+import { writeAtomic } from "../runtime/write_atomic.ts";
 import { relative } from "node:path";
 
 const ROOT = fromFileUrl(new URL("..", import.meta.url));
 
-/** Component names the runtime accepts. */
-const NAME = /^[a-z0-9_-]+$/;
 const PRAGMA = /^\/\/\s*@pier-engine\s+(\S+)\s*$/m;
 /** Custom section that holds a build's hash: the first section after the preamble. */
 const STAMP_SECTION = "pier-build";
@@ -59,27 +61,9 @@ export interface BuildOptions {
 
 const encoder = new TextEncoder();
 
-async function sha256(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", encoder.encode(text));
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-function leb128(n: number): number[] {
-  const bytes: number[] = [];
-  do {
-    let byte = n & 0x7f;
-    n >>>= 7;
-    if (n) byte |= 0x80;
-    bytes.push(byte);
-  } while (n);
-  return bytes;
-}
-
 /** `wasm` with a custom section recording `key` right after the 8-byte preamble. */
 function stamp(wasm: Uint8Array, key: string): Uint8Array {
-  const name = encoder.encode(STAMP_SECTION);
-  const payload = [...leb128(name.length), ...name, ...encoder.encode(key)];
-  const section = [0, ...leb128(payload.length), ...payload];
+  const section = customSection(STAMP_SECTION, key);
   const out = new Uint8Array(wasm.length + section.length);
   out.set(wasm.subarray(0, 8));
   out.set(section, 8);
@@ -169,8 +153,13 @@ const inputsPath = async (source: string, wasm: string) =>
   join(INPUTS_DIR, `${(await sha256(`${resolve(source)}\n${resolve(wasm)}`)).slice(0, 32)}.json`);
 
 /** Files whose change can change any build: the engines' pins and the build tool itself. */
-const TOOL_FILES = ["deno.json", "deno.lock", "guest/build.ts", "guest/componentize.ts"]
-  .map((file) => join(ROOT, file));
+const TOOL_FILES = [
+  "deno.json",
+  "deno.lock",
+  "tools/build.ts",
+  "tools/componentize.ts",
+  "tools/custom_section.ts",
+].map((file) => join(ROOT, file));
 
 async function fileStates(paths: string[]): Promise<InputsRecord["files"]> {
   const files: InputsRecord["files"] = {};
@@ -251,11 +240,12 @@ async function plan(
   const wasm = join(options.outDir ?? dirname(source), `${name}.wasm`);
   const result: BuildResult = { name, source, wasm, status: "fresh", ms: 0 };
   const planned: Planned = { result, started, config: "", bundle: "", key: "", stale: false };
-  const { bundle, ENGINES } = await import("./componentize.ts");
+  const { bundle, DEFAULT_ENGINE, ENGINES } = await import("./componentize.ts");
   try {
-    if (!NAME.test(name)) throw new Error(`the name "${name}" must match [a-z0-9_-]+`);
+    const nameProblem = componentNameProblem(name);
+    if (nameProblem) throw new Error(nameProblem);
     const text = await Deno.readTextFile(source);
-    const engine = text.match(PRAGMA)?.[1] ?? "spidermonkey";
+    const engine = text.match(PRAGMA)?.[1] ?? DEFAULT_ENGINE;
     if (!(engine in ENGINES)) {
       const line = text.slice(0, text.search(PRAGMA)).split("\n").length;
       throw new Error(
@@ -335,12 +325,6 @@ class WorkerPool {
   }
 }
 
-async function writeAtomically(path: string, bytes: Uint8Array): Promise<void> {
-  const staging = `${path}.${crypto.randomUUID().slice(0, 8)}.tmp`;
-  await Deno.writeFile(staging, bytes);
-  await Deno.rename(staging, path);
-}
-
 /** Where the cache keeps the build of `key`, if there is a cache. */
 function cachePath(options: BuildOptions, key: string): string | undefined {
   return options.cacheDir && join(options.cacheDir, `${key.slice(0, 24)}.wasm`);
@@ -351,7 +335,7 @@ async function settle(planned: Planned, step: () => Promise<Uint8Array>): Promis
   const { result } = planned;
   try {
     const wasm = await step();
-    await writeAtomically(result.wasm, wasm);
+    await writeAtomic(result.wasm, wasm);
     result.status = "built";
     result.bytes = wasm.length;
   } catch (error) {
@@ -375,7 +359,7 @@ async function componentizePlanned(
   const cached = cachePath(options, planned.key);
   if (cached) {
     await Deno.mkdir(options.cacheDir!, { recursive: true });
-    await writeAtomically(cached, wasm);
+    await writeAtomic(cached, wasm);
   }
   return wasm;
 }
@@ -494,7 +478,7 @@ async function recordInputs(planned: Planned[]) {
       continue;
     }
     await Deno.mkdir(INPUTS_DIR, { recursive: true });
-    await writeAtomically(path, encoder.encode(JSON.stringify(inputs)));
+    await writeAtomic(path, JSON.stringify(inputs));
   }
 }
 
@@ -514,14 +498,6 @@ export async function componentSources(dir: string): Promise<string[]> {
     if (!(error instanceof Deno.errors.NotFound)) throw error;
   }
   return sources.sort();
-}
-
-/** Builds every stale component source in `componentsDir` into its `.wasm` beside it. */
-export async function buildStale(
-  componentsDir: string,
-  options: Omit<BuildOptions, "outDir"> = {},
-): Promise<BuildResult[]> {
-  return buildComponents(await componentSources(componentsDir), options);
 }
 
 /** Where Deno installs the Wizer binary that componentize-js runs (pinned by componentize-js 0.23.0). */
@@ -574,7 +550,7 @@ export function buildCommand(targets: string[]): string[] {
     "--allow-env",
     "--allow-sys=cpus,networkInterfaces,hostname",
     `--allow-ffi=${join(ROOT, "node_modules")}`,
-    join(ROOT, "guest/build.ts"),
+    join(ROOT, "tools/build.ts"),
     ...targets.map((t) => resolve(t)),
   ];
 }

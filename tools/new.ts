@@ -6,9 +6,8 @@
  * @module
  */
 import { relative } from "node:path";
+import { componentNameProblem } from "../runtime/discovery.ts";
 import { fromFileUrl, join } from "../runtime/paths.ts";
-
-const NAME = /^[a-z0-9_-]+$/;
 
 /** The source of a new component named `name`. */
 export function template(name: string): string {
@@ -36,7 +35,8 @@ export default defineComponent({
  * name is not a valid component name or either file exists.
  */
 export async function scaffold(name: string, dir: string): Promise<string[]> {
-  if (!NAME.test(name) || name.startsWith("_")) {
+  // The build takes a source starting with `_` for a shared module, not a component.
+  if (componentNameProblem(name) || name.startsWith("_")) {
     throw new Error(`"${name}" is not a component name: use a-z, 0-9, "-" and "_" (not first)`);
   }
   const files: [string, string][] = [

@@ -1,9 +1,9 @@
 /**
- * Measures the guest engines on one component (`tests/fixtures/bench_app.ts`)
+ * Measures the guest engines on one component (`bench/guests/engines.ts`)
  * and prints the README's engine table:
  *
  * ```sh
- * deno run -A --unstable-worker-options guest/measure_engines.ts [REQUESTS]
+ * deno run -A --unstable-worker-options tools/measure_engines.ts [REQUESTS]
  * ```
  *
  * Per engine: the build (bundle, type-check, componentize) time and `.wasm`
@@ -16,12 +16,12 @@
  * @module
  */
 import { $init, generate } from "@bytecodealliance/jco-transpile/component";
-import { startPier } from "../tests/harness.ts";
 import { buildComponents, type BuildResult } from "./build.ts";
 import { type EngineName, ENGINES } from "./componentize.ts";
 import { fromFileUrl, join } from "../runtime/paths.ts";
+import { startPier } from "./pier_process.ts";
 
-const SOURCE = fromFileUrl(new URL("../tests/fixtures/bench_app.ts", import.meta.url));
+const SOURCE = fromFileUrl(new URL("../bench/guests/engines.ts", import.meta.url));
 const FIB_N = 25;
 const REQUESTS = Number(Deno.args[0] ?? 300);
 
