@@ -14,6 +14,7 @@ import { type CacheEntry, checkEntry, sha256, writeAtomic } from "./compile/cach
 import { compileAll, type CompileResult } from "./compile/compiler.ts";
 import { GLUE } from "./compile/transpile.ts";
 import { discover } from "./discovery.ts";
+import { workerPermissions } from "./sandbox.ts";
 import { ComponentHost, type ComponentHostOptions } from "./isolation/component_host.ts";
 import { log } from "./log.ts";
 import { type Manifest, manifestArgs, parseManifest } from "./manifest.ts";
@@ -130,28 +131,6 @@ function ungranted(imports: string[], permissions: Permissions): string[] {
   ];
   return checks.filter(([iface, denied]) => denied && imports.includes(iface))
     .map(([iface, , key]) => `${iface} (grant ${key})`);
-}
-
-/** The Deno permissions of a component's worker: its grants, never write, run, ffi or sys. */
-export function workerPermissions(
-  entry: CacheEntry,
-  readDirs: string[],
-  permissions: Permissions,
-): Deno.PermissionOptionsObject {
-  const wildcard = permissions.net.some((rule) => rule.wildcard);
-  return {
-    read: [entry.dir, ...readDirs],
-    // Deno cannot express `*.domain`: such a component relies on Pier's own host check.
-    net: wildcard
-      ? true
-      : permissions.net.map(({ host, port }) => port === undefined ? host : `${host}:${port}`),
-    write: false,
-    env: false,
-    run: false,
-    ffi: false,
-    sys: false,
-    import: false,
-  };
 }
 
 /** How to compile a component again when its cache entry turns out damaged. */
