@@ -11,13 +11,10 @@ import { SqlFunctionRegistry } from "./capabilities/sql_functions.ts";
 import { openDatabase } from "./database.ts";
 import { CACHE_DIR, DB_FILE } from "./data_dir.ts";
 import { log } from "./log.ts";
-import {
-  type ComponentRecord,
-  type Deferred,
-  loadComponents,
-  PIER_VERSION,
-  type RouteTarget,
-} from "./registry.ts";
+import type { ComponentRecord } from "./component.ts";
+import { type Deferred, loadComponents } from "./registry.ts";
+import type { RouteTarget } from "./routing/targets.ts";
+import { PIER_VERSION } from "./version.ts";
 import { Router } from "./routing/router.ts";
 import { jobRoutes } from "./scheduling/api.ts";
 import { ComponentJobs } from "./scheduling/jobs.ts";

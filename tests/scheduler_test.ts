@@ -335,7 +335,7 @@ function fakeComponent(
     requests,
     manifest: { jobHandlers: jobs },
     host: {
-      options: { timeoutMs: 1000 },
+      timeoutMs: 1000,
       fetch: (request) => {
         requests.push(request);
         return answer(request);
