@@ -8,7 +8,7 @@ import { parseConfig, USAGE } from "./config.ts";
 import { DatabaseHost } from "./capabilities/database.ts";
 import { KeyValueHost } from "./capabilities/keyvalue.ts";
 import { SqlFunctionRegistry } from "./capabilities/sql_functions.ts";
-import { openDatabase } from "./database.ts";
+import { openDatabase } from "./pier_db.ts";
 import { CACHE_DIR, DB_FILE } from "./data_dir.ts";
 import { log } from "./log.ts";
 import type { ComponentRecord } from "./component.ts";
@@ -102,7 +102,7 @@ async function main(): Promise<number> {
     hosts,
     sqlFunctions: new SqlFunctionRegistry(hosts.database),
     workerIdleMs: config.workerIdleSeconds * 1000,
-    // The sandbox grants exactly the variables the manifests name.
+    // The sandbox grants exactly the variables the permission manifests name.
     env: (name) => Deno.env.get(name),
   });
   components.push(...records);
