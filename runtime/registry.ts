@@ -121,9 +121,9 @@ export async function loadComponents(context: LoadContext): Promise<Loaded> {
     records.push(record);
     if (record.state !== "loaded") continue;
     register(record, context);
-    const start = later.get(record);
-    if (start) deferred.push(start);
-    const when = start ? " (from its cached manifest; starting)" : "";
+    const pending = later.get(record);
+    if (pending) deferred.push(pending);
+    const when = pending ? " (from its cached manifest; starting)" : "";
     log.info(`${record.name}: loaded${when}, routes: ${record.routes.join(", ") || "none"}`);
   }
   return { records, deferred };
