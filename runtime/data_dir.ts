@@ -8,7 +8,7 @@
 /** The SQLite database; SQLite keeps its `-wal`, `-shm` and `-journal` files beside it. */
 export const DB_FILE = "main.db";
 
-/** The compile cache: compiled components, their stamps and cached manifests. */
+/** The compile cache: compiled components, their fingerprints and cached manifests. */
 export const CACHE_DIR = "cache";
 
 /** What Pier keeps under `name`, an entry directly in the data dir, if it is Pier's. */

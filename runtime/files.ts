@@ -20,7 +20,7 @@ const MiB = 1024 * 1024;
 export const COMPONENT_FILE: FileLimit = { maxBytes: 256 * MiB, what: "a component" };
 
 /** A permission manifest: a few lines of JSON. */
-export const MANIFEST_FILE: FileLimit = { maxBytes: 64 * 1024, what: "a permission manifest" };
+export const PERMISSIONS_FILE: FileLimit = { maxBytes: 64 * 1024, what: "a permission manifest" };
 
 /** A file that cannot be read under its {@link FileLimit}; the message says why and what to do. */
 export class FileRefused extends Error {}

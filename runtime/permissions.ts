@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { FileRefused, MANIFEST_FILE, readRegularFile } from "./files.ts";
+import { FileRefused, PERMISSIONS_FILE, readRegularFile } from "./files.ts";
 
 import { pierEntry, pierPathProblem } from "./data_dir.ts";
 
@@ -162,7 +162,7 @@ export async function loadPermissions(
   const file = permissionsPath(componentsDir, name);
   let text: string;
   try {
-    text = new TextDecoder().decode((await readRegularFile(file, MANIFEST_FILE)).bytes);
+    text = new TextDecoder().decode((await readRegularFile(file, PERMISSIONS_FILE)).bytes);
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return undefined;
     if (error instanceof FileRefused) throw new PermissionsError(error.message);

@@ -8,10 +8,12 @@ import { parseConfig, USAGE } from "./config.ts";
 import { DatabaseHost } from "./capabilities/database.ts";
 import { KeyValueHost } from "./capabilities/keyvalue.ts";
 import { SqlFunctionRegistry } from "./capabilities/sql_functions.ts";
-import { openDatabase } from "./database.ts";
+import { openDatabase } from "./pier_db.ts";
 import { CACHE_DIR, DB_FILE } from "./data_dir.ts";
 import { log } from "./log.ts";
-import { type ComponentRecord, type Deferred, loadComponents, PIER_VERSION } from "./registry.ts";
+import type { ComponentRecord } from "./component.ts";
+import { type Deferred, loadComponents } from "./registry.ts";
+import { PIER_VERSION } from "./version.ts";
 import { Router } from "./routing/router.ts";
 import { jobRoutes } from "./scheduling/api.ts";
 import { ComponentJobs } from "./scheduling/jobs.ts";
@@ -99,7 +101,7 @@ async function main(): Promise<number> {
     hosts,
     sqlFunctions: new SqlFunctionRegistry(hosts.database),
     workerIdleMs: config.workerIdleSeconds * 1000,
-    // The sandbox grants exactly the variables the manifests name.
+    // The sandbox grants exactly the variables the permission manifests name.
     env: (name) => Deno.env.get(name),
   });
   components.push(...records);

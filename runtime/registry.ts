@@ -1,25 +1,29 @@
 /**
- * Loads the components of a directory: discover, read each permission
- * manifest, compile (cached, in parallel), start each in a worker narrowed
- * to its grants, read its manifest and register its routes. A component
- * that fails any step is recorded with the reason and skipped; the others
- * load.
+ * Loads the components of a directory, in steps; each step takes the
+ * components the one before left, and one that fails a step is recorded as
+ * failed with the reason (see `component.ts` for the states of a record):
+ *
+ * 1. **discover** the `.wasm` files (`discovery.ts`);
+ * 2. **permit**: read each one's permission manifest, resolve its directories;
+ * 3. **compile** them (cached, in parallel);
+ * 4. **start**: make each one's host and start it, or, when the manifest it
+ *    returned last time is cached, load it from that and start it later;
+ * 5. **register** the routes and SQL functions of each one's manifest, in
+ *    discovery order.
  *
  * @module
  */
 import { ComponentCapabilities, type Hosts } from "./capabilities/host.ts";
 import type { SqlFunctionRegistry } from "./capabilities/sql_functions.ts";
-import { outboundShare } from "./isolation/outbound_slots.ts";
 import { type CacheEntry, checkEntry } from "./compile/cache.ts";
-import { compileAll, type CompileResult } from "./compile/compiler.ts";
-import { GLUE } from "./compile/transpile.ts";
-import { discover } from "./discovery.ts";
-import { ComponentHost, type ComponentHostOptions } from "./isolation/component_host.ts";
-import { log } from "./log.ts";
-import { type Manifest, manifestArgs, parseManifest } from "./manifest.ts";
-import { resolve, toFileUrl } from "./paths.ts";
 import { sha256 } from "./hash.ts";
 import { writeAtomic } from "./write_atomic.ts";
+import { compileAll, type CompileResult } from "./compile/compiler.ts";
+import { ComponentRecord } from "./component.ts";
+import { discover } from "./discovery.ts";
+import { ComponentHost, type ComponentInit } from "./isolation/component_host.ts";
+import { log } from "./log.ts";
+import { type Manifest, parseManifest } from "./manifest.ts";
 import { CACHE_DIR } from "./data_dir.ts";
 import {
   DENY_ALL,
@@ -30,48 +34,7 @@ import {
 } from "./permissions.ts";
 import { assertComponentRoute } from "./routing/pier_paths.ts";
 import { type Method, parseMethod, RouteError, type Router } from "./routing/router.ts";
-
-/** Pier's version, sent to components in `get-manifest`. */
-export const PIER_VERSION = "0.1.0";
-
-/** Idle guest instances a worker keeps for reuse. */
-const MAX_IDLE_INSTANCES = 8;
-
-/** A component and what became of it. */
-export interface ComponentRecord {
-  name: string;
-  file: string;
-  state: "loaded" | "failed";
-  error?: string;
-  /** Problems that kept parts of a loaded component out (e.g. a route conflict). */
-  warnings: string[];
-  size?: number;
-  cache?: "hit" | "miss";
-  routes: string[];
-  permissions?: Permissions;
-  manifest?: Manifest;
-  host?: ComponentHost;
-}
-
-/** One of Pier's own endpoints: gets the request and the route's decoded path parameters. */
-export type PierHandler = (
-  request: Request,
-  params: [string, string][],
-) => Response | Promise<Response>;
-
-/** What a component's route leads to: the only kind of target in the components' route table. */
-export type ComponentTarget = { kind: "component"; component: ComponentRecord };
-
-/** What one of Pier's own routes leads to (Pier's table, see `routing/pier_paths.ts`). */
-export type PierTarget = { kind: "pier"; handler: PierHandler };
-
-/** What a route leads to: a component or one of Pier's own endpoints. */
-export type RouteTarget = ComponentTarget | PierTarget;
-
-/** Names a component route's owner in conflict messages (Pier's routes have their own table). */
-function describeTarget(target: ComponentTarget): string {
-  return `component "${target.component.name}"`;
-}
+import { type ComponentTarget, describeTarget } from "./routing/targets.ts";
 
 /** Where components come from and what they can reach. */
 export interface LoadContext {
@@ -87,43 +50,184 @@ export interface LoadContext {
   workerIdleMs: number;
 }
 
-/** Registers the routes and SQL functions of `manifest` for `record`. */
-function register(record: ComponentRecord, manifest: Manifest, context: LoadContext) {
-  const refused = (message: string) => {
-    record.warnings.push(message);
-    log.error(`${record.name}: ${message}`);
-  };
-  for (const { method, path } of manifest.httpHandlers) {
-    try {
-      const parsed: Method = parseMethod(method);
-      assertComponentRoute(parsed, path);
-      context.router.add(parsed, path, { kind: "component", component: record }, describeTarget);
-      record.routes.push(`${parsed} ${path}`);
-    } catch (error) {
-      if (!(error instanceof RouteError)) throw error;
-      refused(`route refused: ${error.message}`);
-    }
-  }
-  for (const problem of context.sqlFunctions.register(record.host!, manifest.sqliteFunctions)) {
-    refused(problem);
-  }
+/** A component past step 2: its grants. */
+interface Permitted {
+  record: ComponentRecord;
+  permissions: Permissions;
+  /** The directories of its `read` grants, resolved. */
+  readDirs: string[];
+}
+
+/** A component past step 3: its compiled files. */
+interface Compiled extends Permitted {
+  entry: CacheEntry;
+  /** Compiles it again, when its cache entry turns out damaged. */
+  recompile: () => Promise<CompileResult>;
+}
+
+/** A component whose routes were registered from its cached manifest, still to be started. */
+export interface Deferred {
+  record: ComponentRecord;
+  /**
+   * Starts the component; records it as failed if it cannot start. Resolves
+   * true when the component's manifest was not the cached one: its routes and
+   * SQL functions now follow the new one, and its jobs must be registered again.
+   */
+  start(): Promise<boolean>;
+}
+
+/** The components of a directory, and the ones still to be started. */
+export interface Loaded {
+  records: ComponentRecord[];
+  /** Components serving from their cached manifest: start them once Pier listens. */
+  deferred: Deferred[];
+}
+
+/** A record of a component that failed at once. */
+function failed(name: string, file: string, error: string): ComponentRecord {
+  const record = new ComponentRecord(name, file);
+  record.fail(error);
+  return record;
 }
 
 /**
- * Puts the manifest a component returned in place of the cached one it was
- * serving from: its routes and SQL functions follow the new manifest.
+ * Loads every component in the components dir and registers its routes. A
+ * component whose manifest is cached is not started yet (see {@link Loaded}).
  */
-function reregister(record: ComponentRecord, manifest: Manifest, context: LoadContext) {
-  for (const route of record.routes) {
-    const [method, path] = route.split(" ") as [Method, string];
-    context.router.remove(
-      method,
-      path,
-      (target) => target.kind === "component" && target.component === record,
-    );
+export async function loadComponents(context: LoadContext): Promise<Loaded> {
+  const { found, refused } = await discover(context.componentsDir);
+  const records = refused.map(({ file, reason }) => failed(file.split("/").pop()!, file, reason));
+  const deferred: Deferred[] = [];
+
+  const permitted: Permitted[] = [];
+  for (const { name, path } of found) {
+    try {
+      permitted.push(await permit(name, path, context));
+    } catch (error) {
+      records.push(failed(name, path, (error as Error).message));
+    }
   }
-  Object.assign(record, { manifest, routes: [], warnings: [] });
-  register(record, manifest, context);
+  if (permitted.length === 0) {
+    if (found.length === 0) log.info(`no components in ${context.componentsDir}`);
+    return { records, deferred };
+  }
+
+  const compiled = await compile(permitted, context);
+  const later = new Map<ComponentRecord, Deferred | undefined>(
+    await Promise.all(
+      compiled.map(async (each) => [each.record, await start(each, context)] as const),
+    ),
+  );
+  // Register in discovery order so that a route conflict always refuses the later component.
+  for (const { record } of permitted) {
+    records.push(record);
+    if (record.state !== "loaded") continue;
+    register(record, context);
+    const pending = later.get(record);
+    if (pending) deferred.push(pending);
+    const when = pending ? " (from its cached manifest; starting)" : "";
+    log.info(`${record.name}: loaded${when}, routes: ${record.routes.join(", ") || "none"}`);
+  }
+  return { records, deferred };
+}
+
+/** Step 2: the permission manifest of component `name`, and the directories it grants. */
+async function permit(name: string, path: string, context: LoadContext): Promise<Permitted> {
+  const { componentsDir, dataDir } = context;
+  const permissions = await loadPermissions(componentsDir, name) ?? DENY_ALL;
+  if (permissions === DENY_ALL) {
+    log.info(`${name}: no ${name}.permissions.json: all capabilities denied`);
+  }
+  const file = permissionsPath(componentsDir, name);
+  const readDirs = await readRoots(permissions.read, dataDir, file);
+  return { record: new ComponentRecord(name, path), permissions, readDirs };
+}
+
+/**
+ * Step 3: compiles the permitted components, on a pool of workers; one that
+ * does not compile is failed. Returns the compiled ones.
+ */
+async function compile(permitted: Permitted[], context: LoadContext): Promise<Compiled[]> {
+  log.info(`compiling ${permitted.length} component(s) from ${context.componentsDir}`);
+  const byPath = new Map(permitted.map((each) => [each.record.file, each]));
+  const onCompiled = (path: string, result: CompileResult) => {
+    const name = byPath.get(path)!.record.name;
+    if (!result.ok) return;
+    const { entry, size, ms } = result;
+    const cache = entry.hit
+      ? "cache hit"
+      : `cache miss${entry.rebuilt ? ` (rebuilt: ${entry.rebuilt})` : ""}`;
+    log.info(`${name}: ${(size / 1e6).toFixed(1)} MB, ${cache}, ${ms.toFixed(0)} ms`);
+  };
+  const cacheDir = `${context.dataDir}/${CACHE_DIR}`;
+  const results = await compileAll([...byPath.keys()], cacheDir, onCompiled);
+  return permitted.flatMap((each): Compiled[] => {
+    const path = each.record.file;
+    const result = results.get(path)!;
+    if (!result.ok) {
+      each.record.fail(`${path} is not a loadable component: ${result.error}`);
+      return [];
+    }
+    each.record.compiled(result.size, result.entry.hit);
+    const recompile = async () =>
+      (await compileAll([path], cacheDir, onCompiled, { fresh: true })).get(path)!;
+    return [{ ...each, entry: result.entry, recompile }];
+  });
+}
+
+/**
+ * Step 4: makes the component's host and starts it; with the manifest it
+ * returned last time cached, loads it from that and returns its start, to be
+ * made once Pier listens. SQL functions do not wait, so a component with any
+ * starts now.
+ */
+async function start(component: Compiled, context: LoadContext): Promise<Deferred | undefined> {
+  const { record, entry, permissions, readDirs } = component;
+  const name = record.name;
+  const missing = ungranted(entry.imports, permissions);
+  if (missing.length) log.info(`${name}: imports but was not granted: ${missing.join(", ")}`);
+  const host = new ComponentHost({
+    name,
+    entry,
+    permissions,
+    readDirs,
+    env: context.env,
+    idleMs: context.workerIdleMs,
+    capabilities: new ComponentCapabilities(name, permissions, context.hosts),
+  });
+  const cachedPath = await manifestFile(entry, host.init);
+  const cachedText = await Deno.readTextFile(cachedPath).catch(() => undefined);
+  /** Starts the host and keeps the manifest it returns for the next start. */
+  const startKept = async () => {
+    const text = await startChecked(host, component);
+    // Best effort: without it the next start only waits for the component.
+    if (text !== cachedText) await writeAtomic(cachedPath, text).catch(() => {});
+    return text;
+  };
+
+  const cached = cachedText === undefined ? undefined : tryParseManifest(cachedText);
+  if (cached && cached.sqliteFunctions.length === 0) {
+    record.load(host, cached);
+    const later = async () => {
+      try {
+        const text = await startKept();
+        if (text === cachedText) return false;
+        replaceManifest(record, parseManifest(text), context);
+        return true;
+      } catch (error) {
+        record.fail(`init failed: ${(error as Error).message}`);
+        return false;
+      }
+    };
+    return { record, start: later };
+  }
+  try {
+    record.load(host, parseManifest(await startKept()));
+  } catch (error) {
+    host.stop();
+    record.fail(`init failed: ${(error as Error).message}`);
+  }
+  return undefined;
 }
 
 /** Imported interfaces a component cannot use with its grants: worth a log line. */
@@ -138,41 +242,12 @@ function ungranted(imports: string[], permissions: Permissions): string[] {
     .map(([iface, , key]) => `${iface} (grant ${key})`);
 }
 
-/** The Deno permissions of a component's worker: its grants, never write, run, ffi or sys. */
-export function workerPermissions(
-  entry: CacheEntry,
-  readDirs: string[],
-  permissions: Permissions,
-): Deno.PermissionOptionsObject {
-  const wildcard = permissions.net.some((rule) => rule.wildcard);
-  return {
-    read: [entry.dir, ...readDirs],
-    // Deno cannot express `*.domain`: such a component relies on Pier's own host check.
-    net: wildcard
-      ? true
-      : permissions.net.map(({ host, port }) => port === undefined ? host : `${host}:${port}`),
-    write: false,
-    env: false,
-    run: false,
-    ffi: false,
-    sys: false,
-    import: false,
-  };
-}
-
-/** How to compile a component again when its cache entry turns out damaged. */
-type Recompile = () => Promise<CompileResult>;
-
 /**
  * Starts `host`; when it fails on a cache entry that was not just built,
  * checks the entry against its hashes and, if it is damaged, rebuilds it and
  * starts once more.
  */
-async function startChecked(
-  host: ComponentHost,
-  entry: CacheEntry,
-  recompile: Recompile,
-): Promise<string> {
+async function startChecked(host: ComponentHost, { entry, recompile }: Compiled): Promise<string> {
   try {
     return await host.start();
   } catch (error) {
@@ -196,120 +271,9 @@ async function startChecked(
  * depend on the component's bytes (the entry), Pier's version and what the
  * component can read at start: its environment and its directories.
  */
-async function manifestFile(entry: CacheEntry, init: ComponentHostOptions["init"]) {
+async function manifestFile(entry: CacheEntry, init: ComponentInit) {
   const inputs = JSON.stringify([init.manifestArgs, init.env, init.preopens]);
   return `${entry.dir}/manifest-${(await sha256(inputs)).slice(0, 16)}.json`;
-}
-
-/** A component whose routes were registered from its cached manifest, still to be started. */
-export interface Deferred {
-  record: ComponentRecord;
-  /**
-   * Starts the component; records it as failed if it cannot start. Resolves
-   * true when the component's manifest was not the cached one: its routes and
-   * SQL functions now follow the new one, and its jobs must be registered again.
-   */
-  start(): Promise<boolean>;
-}
-
-/** A component made ready to serve: started, deferred (see {@link Deferred}), or failed. */
-interface Prepared {
-  record: ComponentRecord;
-  manifest?: Manifest;
-  deferred?: Deferred;
-}
-
-async function prepareComponent(
-  name: string,
-  file: string,
-  compiled: { entry: CacheEntry; size: number },
-  permissions: Permissions,
-  readDirs: string[],
-  context: LoadContext,
-  recompile: Recompile,
-): Promise<Prepared> {
-  const record: ComponentRecord = {
-    name,
-    file,
-    state: "failed",
-    warnings: [],
-    routes: [],
-    size: compiled.size,
-    cache: compiled.entry.hit ? "hit" : "miss",
-    permissions,
-  };
-  const missing = ungranted(compiled.entry.imports, permissions);
-  if (missing.length) log.info(`${name}: imports but was not granted: ${missing.join(", ")}`);
-  const init = {
-    name,
-    glueUrl: toFileUrl(`${resolve(compiled.entry.dir)}/${GLUE}`).href,
-    coreDir: compiled.entry.dir,
-    env: permissions.env.flatMap((key) => {
-      const value = context.env(key);
-      return value === undefined ? [] : [[key, value] as [string, string]];
-    }),
-    net: permissions.net,
-    preopens: permissions.read.map((dir, i) => ({ hostPath: readDirs[i], guestPath: `/${dir}` })),
-    memoryMb: permissions.limits.memoryMb,
-    maxIdleInstances: MAX_IDLE_INSTANCES,
-    manifestArgs: manifestArgs(PIER_VERSION),
-    outbound: outboundShare(permissions.limits.outbound),
-  };
-  const host = new ComponentHost({
-    init,
-    permissions: workerPermissions(compiled.entry, readDirs, permissions),
-    timeoutMs: permissions.limits.timeoutMs,
-    concurrency: permissions.limits.concurrency,
-    workers: permissions.limits.workers,
-    idleMs: context.workerIdleMs,
-    capabilities: new ComponentCapabilities(name, permissions, context.hosts),
-  });
-  const cachedPath = await manifestFile(compiled.entry, init);
-  const cachedText = await Deno.readTextFile(cachedPath).catch(() => undefined);
-  const start = async () => {
-    const text = await startChecked(host, compiled.entry, recompile);
-    // Best effort: without it the next start only waits for the component.
-    if (text !== cachedText) await writeAtomic(cachedPath, text).catch(() => {});
-    return text;
-  };
-
-  // A known manifest lets Pier listen before the component runs; SQL functions do not wait,
-  // so a component with any starts first.
-  const cached = cachedText === undefined ? undefined : tryParseManifest(cachedText);
-  if (cached && cached.sqliteFunctions.length === 0) {
-    Object.assign(record, { state: "loaded", host, manifest: cached });
-    const deferred = async () => {
-      try {
-        const text = await start();
-        if (text === cachedText) return false;
-        reregister(record, parseManifest(text), context);
-        log.warn(
-          `${name}: its manifest changed since the last start: routes now ${
-            record.routes.join(", ") || "none"
-          }`,
-        );
-        return true;
-      } catch (error) {
-        Object.assign(record, {
-          state: "failed",
-          error: `init failed: ${(error as Error).message}`,
-        });
-        log.error(`${name}: ${record.error}`);
-        return false;
-      }
-    };
-    return { record, manifest: cached, deferred: { record, start: deferred } };
-  }
-  try {
-    const manifest = parseManifest(await start());
-    Object.assign(record, { state: "loaded", host, manifest });
-    return { record, manifest };
-  } catch (error) {
-    host.stop();
-    record.error = `init failed: ${(error as Error).message}`;
-    log.error(`${name}: ${record.error}`);
-    return { record };
-  }
 }
 
 function tryParseManifest(text: string): Manifest | undefined {
@@ -320,85 +284,43 @@ function tryParseManifest(text: string): Manifest | undefined {
   }
 }
 
-/** The components of a directory, and the ones still to be started. */
-export interface Loaded {
-  records: ComponentRecord[];
-  /** Components serving from their cached manifest: start them once Pier listens. */
-  deferred: Deferred[];
+/** Step 5: registers the routes and SQL functions of a loaded component's manifest. */
+function register(record: ComponentRecord, context: LoadContext) {
+  const manifest = record.manifest!;
+  for (const { method, path } of manifest.httpHandlers) {
+    try {
+      const parsed: Method = parseMethod(method);
+      assertComponentRoute(parsed, path);
+      context.router.add(parsed, path, { kind: "component", component: record }, describeTarget);
+      record.routes.push(`${parsed} ${path}`);
+    } catch (error) {
+      if (!(error instanceof RouteError)) throw error;
+      record.refuse(`route refused: ${error.message}`);
+    }
+  }
+  for (const problem of context.sqlFunctions.register(record.host!, manifest.sqliteFunctions)) {
+    record.refuse(problem);
+  }
 }
 
 /**
- * Loads every component in the components dir and registers its routes. A
- * component whose manifest is cached is not started yet (see {@link Loaded}).
+ * Puts the manifest a component returned in place of the cached one it was
+ * serving from: its routes and SQL functions follow the new manifest.
  */
-export async function loadComponents(context: LoadContext): Promise<Loaded> {
-  const { componentsDir, dataDir } = context;
-  const { found, refused } = await discover(componentsDir);
-  const failed = (name: string, file: string, error: string): ComponentRecord => {
-    log.error(`${name}: ${error}`);
-    return { name, file, state: "failed", error, warnings: [], routes: [] };
-  };
-  const records = refused.map(({ file, reason }) => failed(file.split("/").pop()!, file, reason));
-  const deferred: Deferred[] = [];
-
-  const permitted: {
-    name: string;
-    path: string;
-    permissions: Permissions;
-    readDirs: string[];
-  }[] = [];
-  for (const { name, path } of found) {
-    try {
-      const permissions = await loadPermissions(componentsDir, name) ?? DENY_ALL;
-      if (permissions === DENY_ALL) {
-        log.info(`${name}: no ${name}.permissions.json: all capabilities denied`);
-      }
-      const file = permissionsPath(componentsDir, name);
-      const readDirs = await readRoots(permissions.read, dataDir, file);
-      permitted.push({ name, path, permissions, readDirs });
-    } catch (error) {
-      records.push(failed(name, path, (error as Error).message));
-    }
+function replaceManifest(record: ComponentRecord, manifest: Manifest, context: LoadContext) {
+  for (const route of record.routes) {
+    const [method, path] = route.split(" ") as [Method, string];
+    context.router.remove(
+      method,
+      path,
+      (target) => target.kind === "component" && target.component === record,
+    );
   }
-  if (permitted.length === 0) {
-    if (found.length === 0) log.info(`no components in ${componentsDir}`);
-    return { records, deferred };
-  }
-
-  log.info(`compiling ${permitted.length} component(s) from ${componentsDir}`);
-  const byPath = new Map(permitted.map((c) => [c.path, c]));
-  const onCompiled = (path: string, result: CompileResult) => {
-    const name = byPath.get(path)!.name;
-    if (!result.ok) return;
-    const { entry, size, ms } = result;
-    const cache = entry.hit
-      ? "cache hit"
-      : `cache miss${entry.rebuilt ? ` (rebuilt: ${entry.rebuilt})` : ""}`;
-    log.info(`${name}: ${(size / 1e6).toFixed(1)} MB, ${cache}, ${ms.toFixed(0)} ms`);
-  };
-  const cacheDir = `${dataDir}/${CACHE_DIR}`;
-  const compiled = await compileAll([...byPath.keys()], cacheDir, onCompiled);
-
-  const prepared = permitted.map(
-    ({ name, path, permissions, readDirs }): Promise<Prepared> | Prepared => {
-      const result = compiled.get(path)!;
-      if (!result.ok) {
-        const record = failed(name, path, `${path} is not a loadable component: ${result.error}`);
-        return { record };
-      }
-      const recompile = async () =>
-        (await compileAll([path], cacheDir, onCompiled, { fresh: true })).get(path)!;
-      return prepareComponent(name, path, result, permissions, readDirs, context, recompile);
-    },
+  record.replaceManifest(manifest);
+  register(record, context);
+  log.warn(
+    `${record.name}: its manifest changed since the last start: routes now ${
+      record.routes.join(", ") || "none"
+    }`,
   );
-  // Register in discovery order so that a route conflict always refuses the later component.
-  for (const { record, manifest, deferred: later } of await Promise.all(prepared)) {
-    records.push(record);
-    if (!manifest) continue;
-    register(record, manifest, context);
-    if (later) deferred.push(later);
-    const when = later ? " (from its cached manifest; starting)" : "";
-    log.info(`${record.name}: loaded${when}, routes: ${record.routes.join(", ") || "none"}`);
-  }
-  return { records, deferred };
 }

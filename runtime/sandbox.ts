@@ -1,13 +1,15 @@
 /**
- * The outer sandbox: the exact Deno permissions of the server process,
- * derived from its config. Nothing is granted that Pier does not use.
+ * Pier's Deno sandboxes, derived in one place: the exact permissions of the
+ * server process (from its config and every component's grants), of each
+ * database process, and of each component's worker (from its grants).
+ * Nothing is granted that Pier does not use.
  *
  * @module
  */
 import { dirname, fromFileUrl } from "./paths.ts";
 import type { Config } from "./config.ts";
 import { discover } from "./discovery.ts";
-import { loadPermissions, type Permissions } from "./permissions.ts";
+import { loadPermissions, type NetRule, type Permissions } from "./permissions.ts";
 
 /** Deno flags the server process needs beyond permissions. */
 export const UNSTABLE_FLAGS = ["--unstable-worker-options"];
@@ -21,35 +23,76 @@ function transpilerDir(): string {
 const RUNTIME_DIR = dirname(fromFileUrl(import.meta.url));
 
 /**
+ * What Deno may reach of the hosts `rules` grant, with `also` besides: a
+ * `*.domain` rule cannot be expressed to Deno, so with one the net is open
+ * (Pier's own host check still applies).
+ */
+function netAccess(rules: NetRule[], also: string[] = []): true | string[] {
+  if (rules.some((rule) => rule.wildcard)) return true;
+  const hosts = rules.map(({ host, port }) => port === undefined ? host : `${host}:${port}`);
+  return [...also, ...new Set(hosts)];
+}
+
+/** The `deno run` flags of `permissions`: a permission that is absent or false is not granted. */
+function permissionFlags(permissions: Deno.PermissionOptionsObject): string[] {
+  return Object.entries(permissions).flatMap(([name, value]) =>
+    value === true
+      ? [`--allow-${name}`]
+      : Array.isArray(value)
+      ? [`--allow-${name}=${value.join(",")}`]
+      : []
+  );
+}
+
+/**
  * The `deno run` permission flags for serving `config` with components
  * holding `grants`: read the components, the data dir, Pier's and jco's own
  * modules; write only the data dir; listen on the configured address and
- * reach the hosts the manifests name; read the env vars they name; run
- * only Deno itself (the database processes, see
- * `capabilities/db_process.ts`); no ffi or sys. A `*.domain` grant cannot be expressed to Deno, so it opens
- * outbound net to the server process (each worker and Pier's host check still
- * apply).
+ * reach the hosts the permission manifests name; read the env vars they name;
+ * run only Deno itself (the database processes, see
+ * `capabilities/db_process.ts`); no ffi or sys.
  */
 export function serverPermissionFlags(config: Config, grants: Permissions[]): string[] {
-  const rules = grants.flatMap((g) => g.net);
-  const hosts = rules.map(({ host, port }) => port === undefined ? host : `${host}:${port}`);
-  const net = rules.some((rule) => rule.wildcard)
-    ? "--allow-net"
-    : `--allow-net=${[`${config.hostname}:${config.port}`, ...new Set(hosts)].join(",")}`;
+  const listen = `${config.hostname}:${config.port}`;
   // PIER_ADMIN_TOKEN enables the jobs API's write endpoints (runtime/scheduling/api.ts).
   const env = [...new Set(["PIER_ADMIN_TOKEN", ...grants.flatMap((g) => g.env)])];
-  return [
-    `--allow-read=${
-      [RUNTIME_DIR, config.componentsDir, config.dataDir, transpilerDir()].join(",")
-    }`,
-    `--allow-write=${config.dataDir}`,
-    net,
-    `--allow-env=${env.join(",")}`,
-    `--allow-run=${Deno.execPath()}`,
-  ];
+  return permissionFlags({
+    read: [RUNTIME_DIR, config.componentsDir, config.dataDir, transpilerDir()],
+    write: [config.dataDir],
+    net: netAccess(grants.flatMap((g) => g.net), [listen]),
+    env,
+    run: [Deno.execPath()],
+  });
 }
 
-/** The grants of every component in `componentsDir` that has a valid manifest. */
+/** The `deno run` permission flags of a database process: its database's directory, nothing else. */
+export function databaseProcessFlags(dir: string): string[] {
+  return permissionFlags({ read: [dir], write: [dir] });
+}
+
+/**
+ * The Deno permissions of a component's worker: read its compiled files
+ * (`entry.dir`) and its granted directories, reach its granted hosts; never
+ * write, env, run, ffi or sys.
+ */
+export function workerPermissions(
+  entry: { dir: string },
+  readDirs: string[],
+  permissions: Permissions,
+): Deno.PermissionOptionsObject {
+  return {
+    read: [entry.dir, ...readDirs],
+    net: netAccess(permissions.net),
+    write: false,
+    env: false,
+    run: false,
+    ffi: false,
+    sys: false,
+    import: false,
+  };
+}
+
+/** The grants of every component in `componentsDir` that has a valid permission manifest. */
 export async function componentGrants(componentsDir: string): Promise<Permissions[]> {
   const { found } = await discover(componentsDir);
   const grants = await Promise.all(

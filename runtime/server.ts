@@ -7,7 +7,8 @@
  */
 import { GuestError } from "./isolation/component_host.ts";
 import { log } from "./log.ts";
-import type { ComponentRecord, ComponentTarget, PierTarget, RouteTarget } from "./registry.ts";
+import type { ComponentRecord } from "./component.ts";
+import type { ComponentTarget, PierTarget, RouteTarget } from "./routing/targets.ts";
 import { isPierPath } from "./routing/pier_paths.ts";
 import { type Match, PathError, type Router } from "./routing/router.ts";
 

@@ -4,7 +4,7 @@
  * main.db and the lines the job itself prints to Pier's log.
  */
 import assert from "node:assert/strict";
-import { openDatabase } from "../runtime/database.ts";
+import { openDatabase } from "../runtime/pier_db.ts";
 import type { JobStatus } from "../runtime/scheduling/jobs.ts";
 import type { RunRecord } from "../runtime/scheduling/store.ts";
 import { buildFixtures, type Pier, startPier } from "./harness.ts";

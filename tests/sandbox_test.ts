@@ -5,7 +5,7 @@
  * component worker.
  */
 import assert from "node:assert/strict";
-import { workerPermissions } from "../runtime/registry.ts";
+import { workerPermissions } from "../runtime/sandbox.ts";
 import { DENY_ALL } from "../runtime/permissions.ts";
 import { buildFixtures, type Pier, startPier } from "./harness.ts";
 

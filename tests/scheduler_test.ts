@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import type { DatabaseSync } from "node:sqlite";
 import { type Config, ConfigError, parseConfig } from "../runtime/config.ts";
-import { openDatabase } from "../runtime/database.ts";
+import { openDatabase } from "../runtime/pier_db.ts";
 import { GuestError } from "../runtime/isolation/component_host.ts";
 import { CronSpecError, parseCron } from "../runtime/scheduling/cron.ts";
 import { ComponentJobs, type JobComponent } from "../runtime/scheduling/jobs.ts";
@@ -335,7 +335,7 @@ function fakeComponent(
     requests,
     manifest: { jobHandlers: jobs },
     host: {
-      options: { timeoutMs: 1000 },
+      timeoutMs: 1000,
       fetch: (request) => {
         requests.push(request);
         return answer(request);

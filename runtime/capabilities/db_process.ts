@@ -9,6 +9,7 @@
  * @module
  */
 import { dirname, fromFileUrl } from "../paths.ts";
+import { databaseProcessFlags } from "../sandbox.ts";
 import {
   frame,
   FrameReader,
@@ -150,8 +151,7 @@ export class DbProcess {
       args: [
         "run",
         "--no-config",
-        `--allow-read=${dir}`,
-        `--allow-write=${dir}`,
+        ...databaseProcessFlags(dir),
         CHILD,
         this.path,
         this.grant,

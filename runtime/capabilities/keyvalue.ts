@@ -7,7 +7,7 @@
  * @module
  */
 import { DatabaseSync } from "node:sqlite";
-import { guardPierConnection } from "../database.ts";
+import { guardPierConnection } from "../pier_db.ts";
 import { retryBusy } from "./database.ts";
 
 /** Keys per `list-keys` page. */

@@ -1,7 +1,7 @@
 /**
  * The on-disk compile cache: one directory per (wasm hash, transpiler,
  * options), written atomically. Finding a component's entry again is cheap:
- * a stamp of its `.wasm` (size, mtime, inode) leads to the entry, whose files
+ * a fingerprint of its `.wasm` (size, mtime, inode) leads to the entry, whose files
  * are checked by size; only a changed `.wasm` is read and hashed, and an entry
  * that fails to start is checked against its recorded hashes (see
  * {@link checkEntry}), so a damaged entry is rebuilt rather than run.
@@ -32,8 +32,8 @@ interface EntryIndex {
   imports: string[];
 }
 
-/** What a stamp records of a `.wasm` file, and the entry it was compiled into. */
-interface SourceStamp {
+/** What a fingerprint records of a `.wasm` file, and the entry it was compiled into. */
+interface SourceFingerprint {
   size: number;
   mtimeMs: number;
   /** Changes with every write, also under a copy that keeps the mtime. */
@@ -42,7 +42,7 @@ interface SourceStamp {
   key: string;
 }
 
-const stampOf = (info: Deno.FileInfo, key: string): SourceStamp => ({
+const fingerprintOf = (info: Deno.FileInfo, key: string): SourceFingerprint => ({
   size: info.size,
   mtimeMs: info.mtime?.getTime() ?? 0,
   ctimeMs: info.ctime?.getTime() ?? 0,
@@ -51,7 +51,7 @@ const stampOf = (info: Deno.FileInfo, key: string): SourceStamp => ({
 });
 
 const INDEX = "entry.json";
-const STAMPS = "sources";
+const FINGERPRINTS = "sources";
 
 /** The cache key of a component's bytes under the pinned transpiler. */
 async function cacheKey(wasm: Uint8Array): Promise<string> {
@@ -96,11 +96,11 @@ async function damage(dir: string, index: EntryIndex, depth: Depth) {
   return undefined;
 }
 
-const stampPath = async (cacheDir: string, wasmPath: string) =>
-  `${cacheDir}/${STAMPS}/${(await sha256(wasmPath)).slice(0, 32)}.json`;
+const fingerprintPath = async (cacheDir: string, wasmPath: string) =>
+  `${cacheDir}/${FINGERPRINTS}/${(await sha256(wasmPath)).slice(0, 32)}.json`;
 
 /**
- * The entry of the `.wasm` at `wasmPath` if its stamp still matches the file
+ * The entry of the `.wasm` at `wasmPath` if its fingerprint still matches the file
  * and the entry's files have their recorded sizes; reads no `.wasm`.
  */
 export async function findCached(
@@ -108,16 +108,18 @@ export async function findCached(
   cacheDir: string,
 ): Promise<{ entry: CacheEntry; size: number } | undefined> {
   try {
-    const [info, stamp] = await Promise.all([
+    const [info, known] = await Promise.all([
       Deno.stat(wasmPath),
-      Deno.readTextFile(await stampPath(cacheDir, wasmPath)).then(JSON.parse) as Promise<
-        SourceStamp
+      Deno.readTextFile(await fingerprintPath(cacheDir, wasmPath)).then(JSON.parse) as Promise<
+        SourceFingerprint
       >,
     ]);
-    const now = stampOf(info, stamp.key);
-    const same = (Object.keys(now) as (keyof SourceStamp)[]).every((k) => now[k] === stamp[k]);
-    if (!same || !/^[0-9a-f]{40}$/.test(stamp.key)) return undefined;
-    const dir = `${cacheDir}/${stamp.key}`;
+    const now = fingerprintOf(info, known.key);
+    const same = (Object.keys(now) as (keyof SourceFingerprint)[]).every((k) =>
+      now[k] === known[k]
+    );
+    if (!same || !/^[0-9a-f]{40}$/.test(known.key)) return undefined;
+    const dir = `${cacheDir}/${known.key}`;
     const index = await readIndex(dir);
     if ("problem" in index || await damage(dir, index, "sizes")) return undefined;
     return { entry: { dir, hit: true, imports: index.imports }, size: info.size };
@@ -128,24 +130,25 @@ export async function findCached(
 
 /**
  * Returns the cache entry of the `.wasm` at `wasmPath`, transpiling and
- * storing it when it is missing or damaged, and stamps the file so that the
+ * storing it when it is missing or damaged, and fingerprints the file so that the
  * next start finds the entry with {@link findCached}.
  */
 export async function compileCached(
   wasmPath: string,
   cacheDir: string,
 ): Promise<{ entry: CacheEntry; size: number }> {
-  // The stat of what was read: a file changed meanwhile leaves a stamp that no longer matches.
+  // The stat of what was read: a file changed meanwhile leaves a fingerprint that no longer matches.
   const { bytes: wasm, info } = await readRegularFile(wasmPath, COMPONENT_FILE);
   const key = await cacheKey(wasm);
   const dir = `${cacheDir}/${key}`;
-  const writeStamp = async () => {
-    await Deno.mkdir(`${cacheDir}/${STAMPS}`, { recursive: true });
-    await writeAtomic(await stampPath(cacheDir, wasmPath), JSON.stringify(stampOf(info, key)));
+  const writeFingerprint = async () => {
+    await Deno.mkdir(`${cacheDir}/${FINGERPRINTS}`, { recursive: true });
+    const fingerprint = JSON.stringify(fingerprintOf(info, key));
+    await writeAtomic(await fingerprintPath(cacheDir, wasmPath), fingerprint);
   };
   const problem = await checkEntry(dir, "hashes");
   if (!problem) {
-    await writeStamp();
+    await writeFingerprint();
     const imports = (await readIndex(dir) as EntryIndex).imports;
     return { entry: { dir, hit: true, imports }, size: wasm.byteLength };
   }
@@ -162,7 +165,7 @@ export async function compileCached(
   await Deno.writeTextFile(`${staging}/${INDEX}`, JSON.stringify(index));
   await Deno.remove(dir, { recursive: true }).catch(() => {});
   await Deno.rename(staging, dir);
-  await writeStamp();
+  await writeFingerprint();
   const rebuilt = problem === "missing" ? undefined : problem;
   return { entry: { dir, hit: false, rebuilt, imports }, size: wasm.byteLength };
 }

@@ -1,6 +1,6 @@
 /**
  * Compiles many components in parallel on a pool of workers, one per core.
- * Components whose cache entry is found from its stamp need no worker.
+ * Components whose cache entry is found from its fingerprint need no worker.
  *
  * @module
  */
@@ -30,7 +30,7 @@ function compileOn(worker: Worker, job: CompileJob): Promise<CompileResult> {
 
 /** Options of {@link compileAll}. */
 export interface CompileOptions {
-  /** Read and hash every `.wasm` and check its entry's hashes, whatever the stamps say. */
+  /** Read and hash every `.wasm` and check its entry's hashes, whatever the fingerprints say. */
   fresh?: boolean;
 }
 

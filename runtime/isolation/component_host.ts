@@ -8,8 +8,16 @@
  */
 import type { ComponentCapabilities } from "../capabilities/host.ts";
 import type { WitValue } from "../capabilities/values.ts";
+import type { CacheEntry } from "../compile/cache.ts";
+import { GLUE } from "../compile/transpile.ts";
 import { log } from "../log.ts";
+import { manifestArgs } from "../manifest.ts";
+import { resolve, toFileUrl } from "../paths.ts";
+import type { Permissions } from "../permissions.ts";
+import { workerPermissions } from "../sandbox.ts";
+import { PIER_VERSION } from "../version.ts";
 import { compileCoreModules } from "./core_modules.ts";
+import { outboundShare } from "./outbound_slots.ts";
 import type { WorkerInit } from "./protocol.ts";
 import { GuestError, type RequestHead, WorkerLink } from "./worker_link.ts";
 
@@ -24,21 +32,47 @@ export type ComponentRequest = Omit<RequestHead, "body"> & {
   body: Uint8Array | null | (() => Promise<Uint8Array | null>);
 };
 
-/** How a component's workers are set up. */
+/** A component to run: its compiled entry and its grants. */
 export interface ComponentHostOptions {
-  init: Omit<WorkerInit, "type" | "ownRequestId" | "rings" | "outboundHeld">;
-  /** Deno permissions of each worker. */
-  permissions: Deno.PermissionOptionsObject;
-  /** Wall-clock limit for one request, in milliseconds. */
-  timeoutMs: number;
-  /** Requests in flight at once, over all workers; beyond it requests get 503. */
-  concurrency: number;
-  /** Workers the component may have at once. */
-  workers: number;
+  name: string;
+  /** Its compiled files. */
+  entry: CacheEntry;
+  /** Its permission manifest. */
+  permissions: Permissions;
+  /** The directories its `read` grants name, resolved (see `permissions.ts`'s `readRoots`). */
+  readDirs: string[];
+  /** Reads an environment variable granted to the component. */
+  env: (name: string) => string | undefined;
   /** How long an extra worker may idle before it is stopped. */
   idleMs: number;
   /** Answers the guest's database, key-value and in-band calls. */
   capabilities: ComponentCapabilities;
+}
+
+/** What every worker of a component is given; each adds its own id, rings and outbound part. */
+export type ComponentInit = Omit<WorkerInit, "type" | "ownRequestId" | "rings" | "outboundHeld">;
+
+/** Idle guest instances a worker keeps for reuse. */
+const MAX_IDLE_INSTANCES = 8;
+
+/** The init of `options`' workers: its grants, as the worker applies them. */
+function componentInit(options: ComponentHostOptions): ComponentInit {
+  const { name, entry, permissions, readDirs } = options;
+  return {
+    name,
+    glueUrl: toFileUrl(`${resolve(entry.dir)}/${GLUE}`).href,
+    coreDir: entry.dir,
+    env: permissions.env.flatMap((key) => {
+      const value = options.env(key);
+      return value === undefined ? [] : [[key, value] as [string, string]];
+    }),
+    net: permissions.net,
+    preopens: permissions.read.map((dir, i) => ({ hostPath: readDirs[i], guestPath: `/${dir}` })),
+    memoryMb: permissions.limits.memoryMb,
+    maxIdleInstances: MAX_IDLE_INSTANCES,
+    manifestArgs: manifestArgs(PIER_VERSION),
+    outbound: outboundShare(permissions.limits.outbound),
+  };
 }
 
 /**
@@ -60,11 +94,27 @@ export class ComponentHost {
   #growing: Promise<unknown> | undefined;
   /** Requests admitted but not yet handed to a worker (reading their body, waiting for a worker). */
   #entering = 0;
+  /** What each worker is given. */
+  readonly init: ComponentInit;
+  /** The Deno permissions of each worker. */
+  readonly #workerPermissions: Deno.PermissionOptionsObject;
 
-  constructor(readonly options: ComponentHostOptions) {}
+  constructor(readonly options: ComponentHostOptions) {
+    this.init = componentInit(options);
+    this.#workerPermissions = workerPermissions(
+      options.entry,
+      options.readDirs,
+      options.permissions,
+    );
+  }
 
   get name(): string {
-    return this.options.init.name;
+    return this.options.name;
+  }
+
+  /** Wall-clock limit for one request or job run, in milliseconds (`limits.timeoutMs`). */
+  get timeoutMs(): number {
+    return this.options.permissions.limits.timeoutMs;
   }
 
   /** True while at least one worker of the component is up. */
@@ -89,9 +139,9 @@ export class ComponentHost {
     // Each worker's own calls get an id no request has.
     const ownRequestId = -++this.#linksMade;
     const link = new WorkerLink({
-      init: { ...this.options.init, ownRequestId },
-      permissions: this.options.permissions,
-      timeoutMs: this.options.timeoutMs,
+      init: { ...this.init, ownRequestId },
+      permissions: this.#workerPermissions,
+      timeoutMs: this.timeoutMs,
       capabilities: this.options.capabilities,
       coreModules: (urgent) => this.#coreModules(urgent),
       onGone: (gone) => this.#remove(gone),
@@ -108,7 +158,7 @@ export class ComponentHost {
 
   /** The component's core modules, compiled once for every worker it will have. */
   #coreModules(urgent: boolean): Promise<Record<string, WebAssembly.Module>> {
-    const { coreDir, memoryMb } = this.options.init;
+    const { coreDir, memoryMb } = this.init;
     // A failed compile is not kept: the modules may be compiled again once repaired.
     return this.#modules ??= compileCoreModules(coreDir, memoryMb, urgent).catch((error) => {
       this.#modules = undefined;
@@ -131,7 +181,8 @@ export class ComponentHost {
    * worker takes far longer to start than a request usually runs.
    */
   async #relieve(busy: WorkerLink): Promise<WorkerLink | undefined> {
-    if (this.#links.length < this.options.workers && this.#links.every((link) => link.running)) {
+    const { workers } = this.options.permissions.limits;
+    if (this.#links.length < workers && this.#links.every((link) => link.running)) {
       this.#grow();
     }
     if (!this.#growing || performance.now() - busy.lastHeard <= STALLED_MS) return busy;
@@ -182,9 +233,10 @@ export class ComponentHost {
    */
   async fetch(request: ComponentRequest): Promise<Response> {
     const inFlight = this.#links.reduce((sum, link) => sum + link.load, this.#entering);
-    if (inFlight >= this.options.concurrency) {
+    const { concurrency } = this.options.permissions.limits;
+    if (inFlight >= concurrency) {
       throw new GuestError(
-        `busy: ${this.options.concurrency} requests already in flight (limits.concurrency)`,
+        `busy: ${concurrency} requests already in flight (limits.concurrency)`,
         503,
       );
     }

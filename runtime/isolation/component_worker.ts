@@ -18,7 +18,6 @@ import { hostImports, type ImportObject } from "../wasi/imports.ts";
 import { ByteQueue, type ByteSink, resuming, Window, WRITE_BUDGET } from "../wasi/io.ts";
 import { concatBytes } from "../bytes.ts";
 import {
-  type FromWorker,
   movable,
   requestFromRecord,
   responseRecord,
@@ -31,6 +30,7 @@ import {
 import { compileCore } from "./core_modules.ts";
 import { INTERRUPT_EXPORT } from "../compile/interrupt.ts";
 import { OutboundSlots } from "./outbound_slots.ts";
+import { Outbox } from "./outbox.ts";
 import { Ring } from "./ring.ts";
 import type { WitValue } from "../capabilities/values.ts";
 
@@ -48,50 +48,76 @@ type Instantiate = (
 // `process` that check is free and needs no env permission.
 Reflect.deleteProperty(globalThis, "process");
 
-/**
- * Messages of the current turn. A postMessage costs far more than the few
- * microseconds a guest needs to answer, so a turn's messages go out as one,
- * once its microtasks ran (a guest that suspends lets them run, so what it
- * wrote before waiting still streams out at once).
- */
-let outbox: WorkerMessage[] = [];
-
-/** Whole responses to the server thread (set at init; see `ring.ts`). */
-let responses: Ring | undefined;
-
-function post(message: WorkerMessage) {
-  outbox.push(message);
-  if (outbox.length === 1) queueMicrotask(() => flush());
-}
-
 /** Microtasks V8 takes to resume a guest from a JSPI import that did not wait (measured: 2). */
 const RESUME_HOPS = 3;
 
-function flush(hops = 0) {
-  // A guest resumes from a blocking write that did not wait a few microtasks later: send what it
-  // writes then along, so that a whole response still goes as one.
-  if (resuming.soon && hops < RESUME_HOPS) return queueMicrotask(() => flush(hops + 1));
-  resuming.soon = false;
-  const messages = sendWholeResponses(coalesce(outbox));
-  outbox = [];
-  if (messages.length === 0) return;
-  const transfer = new Set<ArrayBuffer>();
-  for (const message of messages) {
-    const buffer = movable(
-      message.type === "chunk" ? message.bytes : message.type === "response" ? message.body : null,
-    );
-    if (buffer) transfer.add(buffer);
-  }
-  const out: FromWorker = messages.length === 1 ? messages[0] : { type: "batch", messages };
-  if (transfer.size) self.postMessage(out, [...transfer]);
-  else self.postMessage(out);
+/** What the worker serves with, once its `init` message set it up. */
+interface Serving {
+  component: Component;
+  /** Slots of the component's outbound requests (`limits.outbound`). */
+  outbound: OutboundSlots;
+  /** Whole responses to the server thread (see `ring.ts`). */
+  responses: Ring;
+}
+
+/**
+ * Everything the worker holds, in one place (a worker runs one component).
+ * Before the `init` message only the outbox is of use.
+ */
+interface WorkerState {
+  /**
+   * Messages to the server thread: a turn's go out as one, once its
+   * microtasks ran (a guest that suspends lets them run, so what it wrote
+   * before waiting still streams out at once).
+   */
+  outbox: Outbox<WorkerMessage>;
+  /** Set by the `init` message. */
+  serving?: Serving;
+  /** The response channels of the requests being served, by request id. */
+  inFlight: Map<number, ResponseChannel>;
+  /** Capability calls waiting for the server thread's reply, by call id. */
+  calls: Map<number, PromiseWithResolvers<unknown>>;
+  nextCallId: number;
+}
+
+const state: WorkerState = {
+  outbox: new Outbox<WorkerMessage>({
+    post: (message, transfer) => {
+      if (transfer.length) self.postMessage(message, transfer);
+      else self.postMessage(message);
+    },
+    transferOf: (message) =>
+      movable(
+        message.type === "chunk"
+          ? message.bytes
+          : message.type === "response"
+          ? message.body
+          : null,
+      ),
+    prepare: (messages) => sendWholeResponses(coalesce(messages)),
+    // A guest resumes from a blocking write that did not wait a few microtasks later: send what
+    // it writes then along, so that a whole response still goes as one.
+    wait: (hops) => {
+      if (resuming.soon && hops < RESUME_HOPS) return true;
+      resuming.soon = false;
+      return false;
+    },
+  }),
+  inFlight: new Map(),
+  calls: new Map(),
+  nextCallId: 1,
+};
+
+function post(message: WorkerMessage) {
+  state.outbox.post(message);
 }
 
 /** Writes the whole responses that fit to the ring; returns the messages left to post. */
 function sendWholeResponses(messages: WorkerMessage[]): WorkerMessage[] {
+  const responses = state.serving?.responses;
   if (!responses) return messages;
   const rest = messages.filter((message) =>
-    message.type !== "response" || !responses!.write(...responseRecord(message))
+    message.type !== "response" || !responses.write(...responseRecord(message))
   );
   if (rest.length < messages.length) responses.notify();
   return rest;
@@ -129,18 +155,6 @@ function coalesce(messages: WorkerMessage[]): WorkerMessage[] {
   return out;
 }
 
-/** Export names by interface: every instance of the worker's component has the same. */
-const exportNames = new Map<string, string | undefined>();
-
-/** Finds an export by interface name, whatever its version. */
-function exported(exports: Exports, iface: string) {
-  if (!exportNames.has(iface)) {
-    exportNames.set(iface, Object.keys(exports).find((k) => k.startsWith(`${iface}@`)));
-  }
-  const name = exportNames.get(iface);
-  return name ? exports[name] : undefined;
-}
-
 /** A guest instance and the request it serves. */
 interface Instance {
   /** Unique within the worker: names the instance's interrupt flags to the server thread. */
@@ -148,8 +162,6 @@ interface Instance {
   exports: Exports;
   context: { requestId: number };
 }
-
-let nextInstanceId = 1;
 
 /**
  * Tells the server thread the interrupt flags of instance `id` (see
@@ -160,13 +172,10 @@ function interruptFlags(id: number, flags: SharedArrayBuffer[]) {
   post({ type: "interrupt-flags", instance: id, flags });
 }
 
-const pendingCalls = new Map<number, PromiseWithResolvers<unknown>>();
-let nextCallId = 1;
-
 function callHost(requestId: number, op: string, args: unknown[]): Promise<unknown> {
-  const callId = nextCallId++;
+  const callId = state.nextCallId++;
   const pending = Promise.withResolvers<unknown>();
-  pendingCalls.set(callId, pending);
+  state.calls.set(callId, pending);
   post({ type: "call", callId, requestId, op, args });
   return pending.promise;
 }
@@ -180,8 +189,23 @@ class Component {
   #live = 0;
   #waiters: ((instance?: Instance) => void)[] = [];
   #modules = new Map<string, Promise<WebAssembly.Module>>();
+  #nextInstanceId = 1;
+  /** Export names by interface: every instance of the component has the same. */
+  #exportNames = new Map<string, string | undefined>();
 
   constructor(readonly init: WorkerInit, readonly instantiate: Instantiate) {}
+
+  /** Finds an export of `instance` by interface name, whatever its version. */
+  exported(instance: Instance, iface: string) {
+    if (!this.#exportNames.has(iface)) {
+      this.#exportNames.set(
+        iface,
+        Object.keys(instance.exports).find((k) => k.startsWith(`${iface}@`)),
+      );
+    }
+    const name = this.#exportNames.get(iface);
+    return name ? instance.exports[name] : undefined;
+  }
 
   #coreModule = (file: string) => {
     let module = this.#modules.get(file);
@@ -208,7 +232,7 @@ class Component {
         env: this.init.env,
         net: this.init.net,
         preopens: this.init.preopens,
-        outboundSlot: () => outbound!.acquire(context.requestId),
+        outboundSlot: () => state.serving!.outbound.acquire(context.requestId),
       },
       (op, args) => callHost(context.requestId, op, args),
     );
@@ -219,7 +243,7 @@ class Component {
       if (flag instanceof WebAssembly.Memory) flags.push(flag.buffer as SharedArrayBuffer);
       return instance;
     });
-    const id = nextInstanceId++;
+    const id = this.#nextInstanceId++;
     if (flags.length) interruptFlags(id, flags);
     return { id, exports, context };
   }
@@ -283,7 +307,7 @@ class Component {
 
   async manifest(): Promise<string> {
     const instance = await this.acquire(this.init.ownRequestId);
-    const endpoint = exported(instance.exports, "trailbase:component/init-endpoint");
+    const endpoint = this.exported(instance, "trailbase:component/init-endpoint");
     if (!endpoint) throw new Error("the component does not export init-endpoint");
     const manifest = await endpoint.getManifest(this.init.manifestArgs);
     this.release(instance);
@@ -353,19 +377,15 @@ class ResponseChannel implements ResponseTarget, ByteSink {
   }
 }
 
-let component: Component | undefined;
-/** Slots of the component's outbound requests (`limits.outbound`). */
-let outbound: OutboundSlots | undefined;
-const inFlight = new Map<number, ResponseChannel>();
-
 async function handle(request: WorkerRequest) {
+  const { component, outbound } = state.serving!;
   const channel = new ResponseChannel(request.id);
-  inFlight.set(request.id, channel);
-  outbound!.begin(request.id);
+  state.inFlight.set(request.id, channel);
+  outbound.begin(request.id);
   let instance: Instance | undefined;
   try {
-    instance = await component!.acquire(request.id);
-    const handler = exported(instance.exports, "wasi:http/incoming-handler");
+    instance = await component.acquire(request.id);
+    const handler = component.exported(instance, "wasi:http/incoming-handler");
     if (!handler) throw new Error("the component does not export incoming-handler");
     const incoming = new IncomingRequest({
       method: request.method,
@@ -378,36 +398,37 @@ async function handle(request: WorkerRequest) {
       throw new Error("the component returned without setting a response");
     }
     channel.end();
-    component!.release(instance);
+    component.release(instance);
   } catch (error) {
     // A trapped instance's state is undefined: it is not reused.
-    if (instance) component!.discard(instance);
+    if (instance) component.discard(instance);
     const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
     if (!channel.started) {
       post({ type: "failed", id: request.id, error: "component failed", detail });
     } else {
-      console.error(`[${component?.init.name}] request failed mid-response: ${detail}`);
+      console.error(`[${component.init.name}] request failed mid-response: ${detail}`);
       channel.end();
     }
   } finally {
-    inFlight.delete(request.id);
-    outbound!.end(request.id);
+    state.inFlight.delete(request.id);
+    outbound.end(request.id);
   }
 }
 
 /** Runs one SQL function call on an instance of its own. */
 async function sqlFunction(name: string, args: WitValue[]) {
+  const { component } = state.serving!;
   let instance: Instance | undefined;
   try {
     // A statement waits meanwhile: never wait for a busy instance.
-    instance = await component!.acquire(component!.init.ownRequestId, false);
-    const endpoint = exported(instance.exports, "trailbase:component/sqlite-function-endpoint");
+    instance = await component.acquire(component.init.ownRequestId, false);
+    const endpoint = component.exported(instance, "trailbase:component/sqlite-function-endpoint");
     if (!endpoint) throw new Error("the component does not export sqlite-function-endpoint");
     const value = endpoint.dispatchScalarFunction({ functionName: name, arguments: args });
-    component!.release(instance);
+    component.release(instance);
     return value as WitValue;
   } catch (error) {
-    if (instance) component!.discard(instance);
+    if (instance) component.discard(instance);
     // The guest's `error.other(message)` arrives as the variant itself; anything else trapped.
     const variant = error as { tag?: string; val?: unknown };
     const message = variant?.tag === "other"
@@ -432,11 +453,11 @@ async function receive(message: ServerMessage) {
       try {
         // Imported from its file, V8 keeps neither the source nor a copy of it in the heap.
         const glue: { instantiate: Instantiate } = await import(message.glueUrl);
-        component = new Component(message, glue.instantiate);
-        outbound = new OutboundSlots(message.outbound, message.outboundHeld);
+        const component = new Component(message, glue.instantiate);
+        const outbound = new OutboundSlots(message.outbound, message.outboundHeld);
         // The worker's own calls (the manifest, SQL functions) never end.
         outbound.begin(message.ownRequestId);
-        responses = new Ring(message.rings.responses);
+        state.serving = { component, outbound, responses: new Ring(message.rings.responses) };
         new Ring(message.rings.requests).listen((record) => void handle(requestFromRecord(record)));
         const manifest = await component.manifest();
         post({ type: "ready", manifest, ms: performance.now() - started });
@@ -452,8 +473,8 @@ async function receive(message: ServerMessage) {
       await handle(message);
       break;
     case "reply": {
-      const pending = pendingCalls.get(message.callId);
-      pendingCalls.delete(message.callId);
+      const pending = state.calls.get(message.callId);
+      state.calls.delete(message.callId);
       if (message.ok) pending?.resolve(message.value);
       else pending?.reject(message.error);
       break;
@@ -466,10 +487,10 @@ async function receive(message: ServerMessage) {
       });
       break;
     case "cancel":
-      inFlight.get(message.id)?.abort("the client went away");
+      state.inFlight.get(message.id)?.abort("the client went away");
       break;
     case "credit":
-      inFlight.get(message.id)?.credit(message.bytes);
+      state.inFlight.get(message.id)?.credit(message.bytes);
       break;
   }
 }

@@ -4,6 +4,7 @@
  * @module
  */
 import type { WitValue } from "../capabilities/values.ts";
+import type { Batch } from "./outbox.ts";
 import type { OutboundShare } from "./outbound_slots.ts";
 import type { RingRecord } from "./ring.ts";
 import type { NetRule } from "../permissions.ts";
@@ -93,7 +94,7 @@ export type ServerMessage =
   | WorkerSqlFunction;
 
 /** Server thread to worker: one message, or the messages one turn produced. */
-export type ToWorker = ServerMessage | { type: "batch"; messages: ServerMessage[] };
+export type ToWorker = Batch<ServerMessage>;
 
 /** A capability call from the guest serving request `requestId` (or the worker's own id). */
 export interface CapabilityCall {
@@ -124,7 +125,7 @@ export type WorkerMessage =
  * Worker to server thread: the messages one turn of the worker's event loop
  * produced, posted together.
  */
-export type FromWorker = WorkerMessage | { type: "batch"; messages: WorkerMessage[] };
+export type FromWorker = Batch<WorkerMessage>;
 
 /**
  * Bodies from this size move to the other thread instead of being copied:

@@ -10,6 +10,7 @@ import { CapabilityError, type ComponentCapabilities } from "../capabilities/hos
 import type { WitValue } from "../capabilities/values.ts";
 import { log } from "../log.ts";
 import { heldSlots, releaseWorker } from "./outbound_slots.ts";
+import { Outbox } from "./outbox.ts";
 import { Ring } from "./ring.ts";
 import {
   type CapabilityCall,
@@ -18,7 +19,6 @@ import {
   requestRecord,
   responseFromRecord,
   type ServerMessage,
-  type ToWorker,
   type WorkerInit,
   type WorkerMessage,
   type WorkerRequest,
@@ -83,10 +83,18 @@ export class WorkerLink {
   #nextSqlCall = 1;
   /** SQL function calls waiting for the worker's answer. */
   #sqlCalls = new Map<number, (result: WitValue | { tag: "error"; val: string }) => void>();
-  #outbox: { messages: ServerMessage[]; transfer: Set<ArrayBuffer> } = {
-    messages: [],
-    transfer: new Set(),
-  };
+  /** Messages to the worker: a turn's go out as one. */
+  #outbox = new Outbox<ServerMessage>({
+    post: (message, transfer) => {
+      // A dropped worker's requests were failed then; what is left for it goes nowhere.
+      try {
+        this.#worker?.postMessage(message, transfer);
+      } catch {
+        // the worker was terminated meanwhile; its requests were failed then
+      }
+    },
+    transferOf: (message) => message.type === "request" ? movable(message.body) : undefined,
+  });
   #callChains = new Map<number, Promise<void>>();
   #started = false;
   #gone = false;
@@ -204,28 +212,6 @@ export class WorkerLink {
     this.#drop(reason, status);
   }
 
-  /** Queues a message to the worker; a turn's messages go out as one (see the worker's `post`). */
-  #post(message: ServerMessage, transfer?: ArrayBuffer) {
-    const outbox = this.#outbox;
-    outbox.messages.push(message);
-    if (transfer) outbox.transfer.add(transfer);
-    if (outbox.messages.length === 1) queueMicrotask(() => this.#flush());
-  }
-
-  #flush() {
-    const { messages, transfer } = this.#outbox;
-    this.#outbox = { messages: [], transfer: new Set() };
-    const worker = this.#worker;
-    // A dropped worker's requests were failed then; what is left for it goes nowhere.
-    if (!worker || messages.length === 0) return;
-    const message: ToWorker = messages.length === 1 ? messages[0] : { type: "batch", messages };
-    try {
-      worker.postMessage(message, [...transfer]);
-    } catch {
-      // the worker was terminated meanwhile; its requests were failed then
-    }
-  }
-
   /** A request's capability calls are answered in order, one after the other. */
   #onCall(call: CapabilityCall) {
     const previous = this.#callChains.get(call.requestId);
@@ -239,12 +225,12 @@ export class WorkerLink {
   async #answer(call: CapabilityCall) {
     try {
       const value = await this.options.capabilities.handle(call.op, call.args, call.requestId);
-      this.#post({ type: "reply", callId: call.callId, ok: true, value });
+      this.#outbox.post({ type: "reply", callId: call.callId, ok: true, value });
     } catch (error) {
       const abiError = error instanceof CapabilityError
         ? error.error
         : { tag: "other", val: String((error as Error).message) };
-      this.#post({ type: "reply", callId: call.callId, ok: false, error: abiError });
+      this.#outbox.post({ type: "reply", callId: call.callId, ok: false, error: abiError });
     }
   }
 
@@ -344,13 +330,13 @@ export class WorkerLink {
           // worker may send that much more (see the worker's `ResponseChannel`).
           pull: () => {
             if (pending.uncredited === 0) return;
-            this.#post({ type: "credit", id: message.id, bytes: pending.uncredited });
+            this.#outbox.post({ type: "credit", id: message.id, bytes: pending.uncredited });
             pending.uncredited = 0;
           },
           cancel: () => {
             // The client went away: drop the rest of the body, tell the guest.
             pending.body = undefined;
-            this.#post({ type: "cancel", id: message.id });
+            this.#outbox.post({ type: "cancel", id: message.id });
           },
         }, { highWaterMark: 0 });
         // A 204 or 304 has no body, whatever the guest wrote.
@@ -397,7 +383,7 @@ export class WorkerLink {
     this.#watchDeadlines();
     const message: WorkerRequest = { type: "request", id, ...request };
     if (this.#requests!.write(...requestRecord(message))) this.#notifyWorker();
-    else this.#post(message, movable(request.body));
+    else this.#outbox.post(message);
     return head.promise;
   }
 
@@ -427,7 +413,7 @@ export class WorkerLink {
       // The guest may be looping: its worker would spin on forever.
       this.#restart(`SQL function ${name} ran past ${SQL_FUNCTION_TIMEOUT_MS} ms`, 504);
     }, SQL_FUNCTION_TIMEOUT_MS);
-    this.#post({ type: "sql-function", callId, name, args });
+    this.#outbox.post({ type: "sql-function", callId, name, args });
     const result = await answered.promise.finally(() => {
       clearTimeout(timer);
       this.#sqlCalls.delete(callId);

@@ -11,7 +11,7 @@
  * @module
  */
 import { createHash, timingSafeEqual } from "node:crypto";
-import type { PierHandler } from "../registry.ts";
+import type { PierHandler } from "../routing/targets.ts";
 import type { Method } from "../routing/router.ts";
 import type { ComponentJobs } from "./jobs.ts";
 

@@ -12,7 +12,7 @@
 import type { ComponentHost } from "../isolation/component_host.ts";
 import { GuestError } from "../isolation/component_host.ts";
 import { log } from "../log.ts";
-import type { ComponentRecord } from "../registry.ts";
+import type { ComponentRecord } from "../component.ts";
 import type { ScheduledJob, Scheduler, Tick } from "./scheduler.ts";
 import type { JobStore, RunRecord, Trigger } from "./store.ts";
 
@@ -26,7 +26,7 @@ const MAX_ERROR_CHARS = 1000;
 export type JobComponent =
   & Pick<ComponentRecord, "name" | "warnings">
   & { manifest?: Pick<NonNullable<ComponentRecord["manifest"]>, "jobHandlers"> }
-  & { host?: Pick<ComponentHost, "fetch"> & { options: { timeoutMs: number } } };
+  & { host?: Pick<ComponentHost, "fetch" | "timeoutMs"> };
 
 /** A registered job: its component, name, spec and schedule. */
 interface Job {
@@ -204,7 +204,7 @@ export class ComponentJobs {
   }
 
   #hold(job: Job, token: string) {
-    return { token, expires: Date.now() + job.component.host!.options.timeoutMs + LEASE_GRACE_MS };
+    return { token, expires: Date.now() + job.component.host!.timeoutMs + LEASE_GRACE_MS };
   }
 
   async #onTick(job: Job, tick: Tick) {

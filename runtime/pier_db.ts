@@ -1,5 +1,7 @@
 /**
- * Pier's SQLite database, `<data>/main.db`, in WAL mode.
+ * Pier's own connections to its SQLite database, `<data>/main.db` (WAL mode):
+ * job history and leases, key-value stores. Components' SQL is
+ * `capabilities/database.ts`.
  *
  * @module
  */

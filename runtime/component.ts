@@ -1,0 +1,100 @@
+/**
+ * The record of one component: what the loader (`registry.ts`) made of it,
+ * what its routes lead to, and what `/_/health` shows. Its state changes
+ * only through the transitions below:
+ *
+ * ```
+ * loading --load--> loaded --fail--> failed   (a start from the cached manifest failed)
+ *    \----------------fail--------->/
+ * ```
+ *
+ * @module
+ */
+import type { ComponentHost } from "./isolation/component_host.ts";
+import { log } from "./log.ts";
+import type { Manifest } from "./manifest.ts";
+
+/**
+ * `loading` while the loader works on it; `loaded` once its routes are
+ * registered and its host serves them (started, or started by the first
+ * request); `failed` with the reason, answered with 503.
+ */
+export type ComponentState = "loading" | "loaded" | "failed";
+
+/** A component and what became of it. */
+export class ComponentRecord {
+  #state: ComponentState = "loading";
+  #error: string | undefined;
+  #manifest: Manifest | undefined;
+  #host: ComponentHost | undefined;
+  /** Problems that kept parts of a loaded component out (e.g. a route conflict). */
+  warnings: string[] = [];
+  /** Its registered routes, as `METHOD /path`. */
+  routes: string[] = [];
+  /** Size of its `.wasm` in bytes, once compiled. */
+  size?: number;
+  /** Whether its compiled entry came from the cache. */
+  cache?: "hit" | "miss";
+
+  constructor(readonly name: string, readonly file: string) {}
+
+  get state(): ComponentState {
+    return this.#state;
+  }
+  /** Why it failed. */
+  get error(): string | undefined {
+    return this.#error;
+  }
+  /** The component's own manifest (from `get-manifest`): routes, jobs, SQL functions. */
+  get manifest(): Manifest | undefined {
+    return this.#manifest;
+  }
+  /** Its workers, once it is loaded (kept when a start from the cached manifest failed). */
+  get host(): ComponentHost | undefined {
+    return this.#host;
+  }
+
+  /** Compiled: `size` bytes of `.wasm`, from the cache or not. */
+  compiled(size: number, hit: boolean): void {
+    this.size = size;
+    this.cache = hit ? "hit" : "miss";
+  }
+
+  /** loading → loaded: `host` serves the routes of `manifest`. */
+  load(host: ComponentHost, manifest: Manifest): void {
+    this.#expect("loading");
+    this.#state = "loaded";
+    this.#host = host;
+    this.#manifest = manifest;
+  }
+
+  /**
+   * A loaded component serves another manifest (its start returned one that
+   * differs from the cached one): its routes and warnings are registered anew.
+   */
+  replaceManifest(manifest: Manifest): void {
+    this.#expect("loaded");
+    this.#manifest = manifest;
+    this.routes = [];
+    this.warnings = [];
+  }
+
+  /** → failed: a step failed, or the component could not start. Logged. */
+  fail(error: string): void {
+    this.#state = "failed";
+    this.#error = error;
+    log.error(`${this.name}: ${error}`);
+  }
+
+  /** A part of the component was kept out (a route, a SQL function): logged and kept in `warnings`. */
+  refuse(message: string): void {
+    this.warnings.push(message);
+    log.error(`${this.name}: ${message}`);
+  }
+
+  #expect(state: ComponentState) {
+    if (this.#state !== state) {
+      throw new Error(`${this.name}: is ${this.#state}, not ${state}`);
+    }
+  }
+}
