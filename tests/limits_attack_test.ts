@@ -184,6 +184,26 @@ Deno.test("a component past its time limit stops using CPU", async () => {
   }
 });
 
+Deno.test("a loop in a guest instance made for it stops too", async () => {
+  // One worker: a guest held back by a client that does not read keeps the worker's idle instance,
+  // so the looping request gets a new instance that loops in the turn it was made.
+  const pier = await startAttacked({ timeoutMs: 1000, concurrency: 4, workers: 1 });
+  try {
+    const held = await requestWithoutReading(pier, "/stream/polled/64");
+    const loop = await pier.fetch("/loop");
+    await loop.body?.cancel();
+    assert.equal(loop.status, 504);
+    held.close();
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const before = cpuTicks(pier.pid);
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    const used = (cpuTicks(pier.pid) - before) / 100;
+    assert.ok(used < 0.9, `the server used ${used.toFixed(2)} s of CPU in 3 s after the 504`);
+  } finally {
+    await pier.stop();
+  }
+});
+
 Deno.test("limits that really bound", async (t) => {
   const pier = await startAttacked({ memoryMb: 1024, timeoutMs: 6000, concurrency: 1, workers: 1 });
   try {

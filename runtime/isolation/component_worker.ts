@@ -169,7 +169,11 @@ interface Instance {
  * stuck in a loop traps and the worker can stop. No flags: the instance is gone.
  */
 function interruptFlags(id: number, flags: SharedArrayBuffer[]) {
-  post({ type: "interrupt-flags", instance: id, flags });
+  const message: WorkerMessage = { type: "interrupt-flags", instance: id, flags };
+  // A new instance's flags go at once, not with the turn's batch: its guest may start looping in
+  // this very turn, and then the batch would never be sent.
+  if (flags.length) self.postMessage(message);
+  else post(message);
 }
 
 function callHost(requestId: number, op: string, args: unknown[]): Promise<unknown> {
