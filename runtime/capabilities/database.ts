@@ -18,6 +18,7 @@
  * @module
  */
 import type { SQLInputValue, SQLOutputValue } from "node:sqlite";
+import { retryBusy } from "../database.ts";
 import { log } from "../log.ts";
 import { DbProcess, type Deadline } from "./db_process.ts";
 import {
@@ -74,20 +75,6 @@ class Lock {
       if (next) next();
       else this.#held = false;
     };
-  }
-}
-
-const BUSY = /database is locked|SQLITE_BUSY/i;
-
-/** Runs `fn`, retrying (asynchronously) while another connection holds SQLite's write lock. */
-export async function retryBusy<T>(fn: () => T | Promise<T>, deadline: number): Promise<T> {
-  for (let delay = 2;; delay = Math.min(delay * 2, 50)) {
-    try {
-      return await fn();
-    } catch (error) {
-      if (!BUSY.test((error as Error).message) || Date.now() > deadline) throw error;
-      await new Promise((r) => setTimeout(r, delay));
-    }
   }
 }
 
