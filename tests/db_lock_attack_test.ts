@@ -1,6 +1,7 @@
 /**
  * The database's write lock held by a component (issue 17, items 3 and 5):
- * Pier's own job-store writes wait for it without blocking the server thread.
+ * Pier's own job-store writes wait for it without blocking the server thread;
+ * and the database processes started for a burst of readers stop once idle.
  */
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
@@ -9,7 +10,7 @@ import type { RunRecord } from "../runtime/scheduling/store.ts";
 import { JobStore } from "../runtime/scheduling/store.ts";
 import { buildFixtures, componentsWithManifests, type Pier, startPier } from "./harness.ts";
 
-const fixtures = await buildFixtures(["lock_holder"]);
+const fixtures = await buildFixtures(["lock_holder", "data_reader"]);
 const TOKEN = "lock-attack-admin-token";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -106,6 +107,50 @@ Deno.test("a component holding the write lock: jobs wait, the server answers", a
       await sleep(200);
     }
     assert.doesNotMatch(pier.log(), /database is locked/);
+  } finally {
+    await pier.stop();
+  }
+});
+/** The server's database processes of `grant` ("read" or "write"), found in `/proc`. */
+function databaseProcesses(pier: Pier, grant: string): number {
+  let count = 0;
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
+      const parent = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (parent !== pier.pid) continue;
+      const args = Deno.readTextFileSync(`/proc/${entry.name}/cmdline`).split("\0");
+      if (args.some((arg) => arg.endsWith("db_child.ts")) && args.includes(grant)) count++;
+    } catch {
+      // it exited meanwhile
+    }
+  }
+  return count;
+}
+
+Deno.test("extra database read processes stop once idle; one stays", async () => {
+  const pier = await startPier({
+    ...await componentsWithManifests({ reader: [fixtures.data_reader, { db: "read" }] }),
+    args: ["--worker-idle", "1"],
+  });
+  const read = (mode: string, body: unknown) =>
+    pier.fetch(`/reader/sql/${mode}`, { method: "POST", body: JSON.stringify(body) })
+      .then((r) => r.json());
+  try {
+    // Read transactions side by side, each holding its process for a second.
+    const burst = Array.from({ length: 8 }, () => read("slow", { sql: "SELECT 1", ms: 1000 }));
+    await sleep(700);
+    const duringLoad = databaseProcesses(pier, "read");
+    assert.deepEqual(await Promise.all(burst), Array(8).fill({ done: true }));
+    assert.ok(duringLoad > 1, `${duringLoad} read processes under load`);
+    const deadline = Date.now() + 10_000;
+    while (databaseProcesses(pier, "read") > 1) {
+      assert.ok(Date.now() < deadline, `still ${databaseProcesses(pier, "read")} read processes`);
+      await sleep(200);
+    }
+    assert.deepEqual(await read("query", { sql: "SELECT 7" }), { rows: [[{ integer: "7" }]] });
+    assert.equal(databaseProcesses(pier, "read"), 1);
   } finally {
     await pier.stop();
   }
