@@ -61,6 +61,9 @@ Deno.test("a job-store write waits for another connection's write lock, in order
     // The earlier tick wins its run; the later one finds it going.
     assert.equal(await first, "run");
     assert.equal(await second, "busy");
+    // The hold lasts its full time from when the claim got through.
+    const { run_expires } = db.prepare("SELECT run_expires FROM _pier_job_leases").get()!;
+    assert.ok((run_expires as number) >= hold.expires + 300, "the wait shortened the hold");
   } finally {
     holder.close();
     db.close();

@@ -154,11 +154,13 @@ export class JobStore {
    * Runs write `fn` once the writes issued before it are done, retrying it
    * while another connection holds the write lock. In order, so that a tick's
    * claim that waited is not overtaken by the claims of later ticks. With no
-   * write pending it runs at once, before this returns.
+   * write pending it runs at once, before this returns. `fn` gets how long
+   * the write waited, in ms.
    */
-  #write<T>(fn: () => T): Promise<T> {
-    const deadline = Date.now() + WRITE_TIMEOUT_MS;
-    const run = () => retryBusy(fn, deadline);
+  #write<T>(fn: (waitedMs: number) => T): Promise<T> {
+    const issued = Date.now();
+    const deadline = issued + WRITE_TIMEOUT_MS;
+    const run = () => retryBusy(() => fn(Date.now() - issued), deadline);
     const result = this.#writing === 0 ? run() : this.#lastWrite.then(run);
     this.#writing++;
     const done = () => {
@@ -171,7 +173,9 @@ export class JobStore {
   /**
    * Claims tick `tick` (epoch ms) of a job for `owner`. With a `token`, the
    * run is taken too when free (until `expires`); without one (a tick this
-   * process already knows it will skip) only the tick is taken.
+   * process already knows it will skip) only the tick is taken. `now` and
+   * `expires` are as of the call: a claim that waits for the database's
+   * write lock moves both by its wait, so the hold still lasts its full time.
    */
   claimTick(
     component: string,
@@ -181,22 +185,25 @@ export class JobStore {
     hold: { token: string; expires: number } | null,
     now = Date.now(),
   ): Promise<Claim> {
-    return this.#write(() => {
+    return this.#write((waited) => {
       const row = this.#claimTick.get({
         component,
         job,
         tick,
         owner,
         token: hold?.token ?? null,
-        expires: hold?.expires ?? null,
-        now,
+        expires: hold ? hold.expires + waited : null,
+        now: now + waited,
       });
       if (!row) return "lost";
       return hold && row.run_token === hold.token ? "run" : "busy";
     });
   }
 
-  /** Takes the run of a job outside any tick (a manual run); false when one is going. */
+  /**
+   * Takes the run of a job outside any tick (a manual run); false when one is
+   * going. `now` and `expires` as for {@link claimTick}.
+   */
   acquireRun(
     component: string,
     job: string,
@@ -204,8 +211,15 @@ export class JobStore {
     hold: { token: string; expires: number },
     now = Date.now(),
   ): Promise<boolean> {
-    return this.#write(() =>
-      this.#acquire.get({ component, job, owner, ...hold, now }) !== undefined
+    return this.#write((waited) =>
+      this.#acquire.get({
+        component,
+        job,
+        owner,
+        token: hold.token,
+        expires: hold.expires + waited,
+        now: now + waited,
+      }) !== undefined
     );
   }
 
