@@ -14,7 +14,7 @@ export interface Config {
   hostname: string;
   /** IANA time zone that job specs are read in. */
   timezone: string;
-  /** Seconds an extra worker of a busy component may idle before it stops. */
+  /** Seconds an extra worker of a busy component, or database read process, may idle. */
   workerIdleSeconds: number;
 }
 
@@ -27,8 +27,9 @@ Options (each also from an environment variable):
   --port N           port to listen on (PORT, default 8000)
   --hostname H       address to listen on (PIER_HOSTNAME, default 127.0.0.1)
   --timezone TZ      IANA time zone of job schedules (default UTC)
-  --worker-idle S    seconds a busy component's extra workers may idle before
-                     they stop (default 30)
+  --worker-idle S    seconds a busy component's extra workers, and extra
+                     database read processes, may idle before they stop
+                     (default 30)
   --help             print this text
 `;
 

@@ -61,7 +61,11 @@ async function main(): Promise<number> {
   await Deno.mkdir(`${dataDir}/${CACHE_DIR}`, { recursive: true });
   const dbPath = `${dataDir}/${DB_FILE}`;
   const db = openDatabase(dbPath);
-  const hosts = { database: new DatabaseHost(dbPath), keyValue: new KeyValueHost(dbPath) };
+  const idleMs = config.workerIdleSeconds * 1000;
+  const hosts = {
+    database: new DatabaseHost(dbPath, idleMs),
+    keyValue: new KeyValueHost(dbPath),
+  };
 
   // Pier's own routes have a table of their own, the only one its paths are looked up in.
   const tables: RouteTables = { pier: new Router(), components: new Router() };
@@ -100,7 +104,7 @@ async function main(): Promise<number> {
     router: tables.components,
     hosts,
     sqlFunctions: new SqlFunctionRegistry(hosts.database),
-    workerIdleMs: config.workerIdleSeconds * 1000,
+    workerIdleMs: idleMs,
     // The sandbox grants exactly the variables the permission manifests name.
     env: (name) => Deno.env.get(name),
   });

@@ -249,42 +249,42 @@ Deno.test("job store: leases and history", async (t) => {
   const b = new JobStore(dbB, 3);
   const hold = (token: string, expires = Date.now() + 60_000) => ({ token, expires });
   try {
-    await t.step("of two claimants of a tick one wins", () => {
-      assert.equal(a.claimTick("c", "j", 1000, "A", hold("a1")), "run");
-      assert.equal(b.claimTick("c", "j", 1000, "B", hold("b1")), "lost");
+    await t.step("of two claimants of a tick one wins", async () => {
+      assert.equal(await a.claimTick("c", "j", 1000, "A", hold("a1")), "run");
+      assert.equal(await b.claimTick("c", "j", 1000, "B", hold("b1")), "lost");
       assert.ok(b.isRunning("c", "j"));
     });
 
-    await t.step("a tick while a run holds the job is won but busy", () => {
-      assert.equal(b.claimTick("c", "j", 2000, "B", hold("b2")), "busy");
-      assert.equal(a.claimTick("c", "j", 2000, "A", hold("a2")), "lost");
-      assert.equal(a.claimTick("c", "j", 3000, "A", null), "busy", "a skip-only claim");
-      assert.equal(a.acquireRun("c", "j", "A", hold("m1")), false, "no manual run meanwhile");
+    await t.step("a tick while a run holds the job is won but busy", async () => {
+      assert.equal(await b.claimTick("c", "j", 2000, "B", hold("b2")), "busy");
+      assert.equal(await a.claimTick("c", "j", 2000, "A", hold("a2")), "lost");
+      assert.equal(await a.claimTick("c", "j", 3000, "A", null), "busy", "a skip-only claim");
+      assert.equal(await a.acquireRun("c", "j", "A", hold("m1")), false, "no manual run meanwhile");
     });
 
-    await t.step("after release the next tick runs; an old tick stays lost", () => {
-      b.releaseRun("c", "j", "a1"); // the holder's token, from another connection
+    await t.step("after release the next tick runs; an old tick stays lost", async () => {
+      await b.releaseRun("c", "j", "a1"); // the holder's token, from another connection
       assert.equal(a.isRunning("c", "j"), false);
-      assert.equal(a.claimTick("c", "j", 2000, "A", hold("late")), "lost");
-      assert.equal(b.claimTick("c", "j", 4000, "B", hold("b4")), "run");
+      assert.equal(await a.claimTick("c", "j", 2000, "A", hold("late")), "lost");
+      assert.equal(await b.claimTick("c", "j", 4000, "B", hold("b4")), "run");
     });
 
-    await t.step("an expired hold frees the job", () => {
+    await t.step("an expired hold frees the job", async () => {
       const now = Date.now();
-      assert.equal(a.claimTick("c", "j", 5000, "A", hold("a5"), now), "busy");
-      assert.equal(a.claimTick("c", "j", 6000, "A", hold("a6"), now + 120_000), "run");
-      a.releaseRun("c", "j", "a6");
+      assert.equal(await a.claimTick("c", "j", 5000, "A", hold("a5"), now), "busy");
+      assert.equal(await a.claimTick("c", "j", 6000, "A", hold("a6"), now + 120_000), "run");
+      await a.releaseRun("c", "j", "a6");
     });
 
-    await t.step("a manual run takes a free job, even one never ticked", () => {
-      assert.equal(a.acquireRun("c", "new", "A", hold("m2")), true);
-      assert.equal(b.acquireRun("c", "new", "B", hold("m3")), false);
-      assert.equal(b.claimTick("c", "new", 1000, "B", hold("t1")), "busy");
-      a.releaseRun("c", "new", "m2");
-      assert.equal(b.acquireRun("c", "new", "B", hold("m3")), true);
+    await t.step("a manual run takes a free job, even one never ticked", async () => {
+      assert.equal(await a.acquireRun("c", "new", "A", hold("m2")), true);
+      assert.equal(await b.acquireRun("c", "new", "B", hold("m3")), false);
+      assert.equal(await b.claimTick("c", "new", 1000, "B", hold("t1")), "busy");
+      await a.releaseRun("c", "new", "m2");
+      assert.equal(await b.acquireRun("c", "new", "B", hold("m3")), true);
     });
 
-    await t.step("history is bounded per job, newest first, and survives reopening", () => {
+    await t.step("history is bounded per job, newest first, and survives reopening", async () => {
       const run = (job: string, i: number, outcome: "ok" | "skipped" = "ok") =>
         a.record({
           component: "c",
@@ -298,9 +298,9 @@ Deno.test("job store: leases and history", async (t) => {
           error: null,
           runner: "A",
         });
-      for (let i = 1; i <= 5; i++) run("bounded", i);
-      run("other", 1);
-      run("bounded", 6, "skipped");
+      for (let i = 1; i <= 5; i++) await run("bounded", i);
+      await run("other", 1);
+      await run("bounded", 6, "skipped");
       dbA.close();
       const dbC = openDatabase(path);
       dbs.push(dbC);

@@ -10,14 +10,16 @@
  * lock that a transaction holds from its first statement to commit or
  * rollback; so transactions of concurrent requests are isolated, and waiting
  * for the lock never blocks the server thread. A component with a `read`
- * grant uses one of a few read-only processes, started as load needs them;
- * each has its own lock, so read transactions of concurrent requests run side
- * by side (WAL keeps each on its snapshot). What a component may not do is
- * refused by an authorizer in the database process (`db_child.ts`).
+ * grant uses one of a few read-only processes, started as load needs them
+ * and stopped once idle (one stays); each has its own lock, so read
+ * transactions of concurrent requests run side by side (WAL keeps each on its
+ * snapshot). What a component may not do is refused by an authorizer in the
+ * database process (`db_child.ts`).
  *
  * @module
  */
 import type { SQLInputValue, SQLOutputValue } from "node:sqlite";
+import { retryBusy } from "../pier_db.ts";
 import { log } from "../log.ts";
 import { DbProcess, type Deadline } from "./db_process.ts";
 import {
@@ -41,6 +43,8 @@ class Lock {
 
   #held = false;
   #waiters: (() => void)[] = [];
+  /** Since when nobody holds or waits for the lock (`performance.now()` time). */
+  idleSince = performance.now();
 
   /** Holder and waiters: how long a new taker would queue. */
   get queued(): number {
@@ -71,23 +75,10 @@ class Lock {
       if (released) return;
       released = true;
       const next = this.#waiters.shift();
-      if (next) next();
-      else this.#held = false;
+      if (next) return next();
+      this.#held = false;
+      this.idleSince = performance.now();
     };
-  }
-}
-
-const BUSY = /database is locked|SQLITE_BUSY/i;
-
-/** Runs `fn`, retrying (asynchronously) while another connection holds SQLite's write lock. */
-export async function retryBusy<T>(fn: () => T | Promise<T>, deadline: number): Promise<T> {
-  for (let delay = 2;; delay = Math.min(delay * 2, 50)) {
-    try {
-      return await fn();
-    } catch (error) {
-      if (!BUSY.test((error as Error).message) || Date.now() > deadline) throw error;
-      await new Promise((r) => setTimeout(r, delay));
-    }
   }
 }
 
@@ -126,8 +117,13 @@ export class DatabaseHost {
   #readers: Connection[] = [];
   #transactions = new Map<string, Transaction>();
   #functions = new Map<string, { spec: FunctionSpec; call: SqlFunction }>();
+  #idleTimer: ReturnType<typeof setTimeout> | undefined;
 
-  constructor(readonly path: string) {
+  /**
+   * @param readerIdleMs how long a read process may idle before it stops (the
+   *   first idle one stays), as a component's extra workers do.
+   */
+  constructor(readonly path: string, readonly readerIdleMs: number) {
     this.#writer = this.#open("write", "the database write lock");
   }
 
@@ -177,9 +173,27 @@ export class DatabaseHost {
     if (this.#readers.length < READERS) {
       const reader = this.#open("read", "a database read connection");
       this.#readers.push(reader);
+      if (this.#readers.length > 1) this.#watchIdle();
       return reader;
     }
     return this.#readers.reduce((best, each) => each.lock.queued < best.lock.queued ? each : best);
+  }
+
+  /** Stops the read processes that idled {@link readerIdleMs}, keeping one idle one. */
+  #watchIdle() {
+    if (this.#idleTimer !== undefined) return;
+    this.#idleTimer = setTimeout(() => {
+      this.#idleTimer = undefined;
+      const now = performance.now();
+      const idle = this.#readers.filter((each) => each.lock.queued === 0 && !each.process.busy);
+      for (const reader of idle.slice(1)) {
+        if (now - reader.lock.idleSince < this.readerIdleMs) continue;
+        reader.process.close();
+        this.#readers = this.#readers.filter((each) => each !== reader);
+        log.info(`database: idle: now ${this.#readers.length} read processes`);
+      }
+      if (this.#readers.length > 1) this.#watchIdle();
+    }, this.readerIdleMs / 2);
   }
 
   /**
@@ -295,6 +309,7 @@ export class DatabaseHost {
 
   /** Ends every database process (SQLite rolls back what they left open). */
   close(): void {
+    clearTimeout(this.#idleTimer);
     for (const { process } of [this.#writer, ...this.#readers]) process.close();
   }
 }

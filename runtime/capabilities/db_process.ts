@@ -140,6 +140,10 @@ export class DbProcess {
 
   /** Ends the process once it has answered what it was sent (its connection closes). */
   close(): void {
+    // A deferred COMMIT would start the process again: closing its connection ends the read.
+    clearTimeout(this.#endTimer);
+    this.#endTimer = undefined;
+    this.#endPending = false;
     this.#stdin?.close().catch(() => {});
     this.#child = undefined;
     this.#stdin = undefined;

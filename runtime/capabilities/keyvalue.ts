@@ -6,9 +6,8 @@
  *
  * @module
  */
-import { DatabaseSync } from "node:sqlite";
-import { guardPierConnection } from "../pier_db.ts";
-import { retryBusy } from "./database.ts";
+import type { DatabaseSync } from "node:sqlite";
+import { execAtStartUp, openDatabase, retryBusy } from "../pier_db.ts";
 
 /** Keys per `list-keys` page. */
 export const PAGE_SIZE = 100;
@@ -38,15 +37,13 @@ export class KeyValueHost {
   #db: DatabaseSync;
 
   constructor(path: string) {
-    this.#db = new DatabaseSync(path);
-    guardPierConnection(this.#db);
-    this.#db.exec("PRAGMA synchronous = FULL");
-    // At start-up nothing else of this process runs yet: waiting in SQLite is fine.
-    this.#db.exec("PRAGMA busy_timeout = 5000");
-    this.#db.exec(`CREATE TABLE IF NOT EXISTS _pier_kv (
+    this.#db = openDatabase(path);
+    execAtStartUp(
+      this.#db,
+      `CREATE TABLE IF NOT EXISTS _pier_kv (
         component TEXT NOT NULL, bucket TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL,
-        PRIMARY KEY (component, bucket, key)) WITHOUT ROWID`);
-    this.#db.exec("PRAGMA busy_timeout = 0");
+        PRIMARY KEY (component, bucket, key)) WITHOUT ROWID`,
+    );
   }
 
   /**

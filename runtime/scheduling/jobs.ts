@@ -184,7 +184,7 @@ export class ComponentJobs {
     const job = this.#registrations.get(component)?.jobs.get(name);
     if (!job) return { kind: "unknown" };
     const token = crypto.randomUUID();
-    if (!this.store.acquireRun(component, name, this.runner, this.#hold(job, token))) {
+    if (!(await this.store.acquireRun(component, name, this.runner, this.#hold(job, token)))) {
       return { kind: "busy" };
     }
     const run = this.#run(job, "manual", null, token);
@@ -209,7 +209,7 @@ export class ComponentJobs {
 
   async #onTick(job: Job, tick: Tick) {
     const token = crypto.randomUUID();
-    const claim = this.store.claimTick(
+    const claim = await this.store.claimTick(
       job.component.name,
       job.name,
       tick.scheduled.getTime(),
@@ -217,23 +217,23 @@ export class ComponentJobs {
       this.#hold(job, token),
     );
     if (claim === "run") await this.#run(job, "schedule", tick.scheduled, token);
-    else if (claim === "busy") this.#recordSkip(job, tick);
+    else if (claim === "busy") await this.#recordSkip(job, tick);
   }
 
   /** The scheduler found this process's previous run still going: record the skip once. */
-  #onSkip(job: Job, tick: Tick) {
-    const claim = this.store.claimTick(
+  async #onSkip(job: Job, tick: Tick) {
+    const claim = await this.store.claimTick(
       job.component.name,
       job.name,
       tick.scheduled.getTime(),
       this.runner,
       null,
     );
-    if (claim !== "lost") this.#recordSkip(job, tick);
+    if (claim !== "lost") await this.#recordSkip(job, tick);
   }
 
-  #recordSkip(job: Job, tick: Tick) {
-    this.store.record({
+  async #recordSkip(job: Job, tick: Tick) {
+    await this.store.record({
       component: job.component.name,
       job: job.name,
       trigger: "schedule",
@@ -261,9 +261,9 @@ export class ComponentJobs {
     try {
       outcome = await this.#enter(job);
     } finally {
-      this.store.releaseRun(component.name, job.name, token);
+      await this.store.releaseRun(component.name, job.name, token);
     }
-    const run = this.store.record({
+    const run = await this.store.record({
       component: component.name,
       job: job.name,
       trigger,

@@ -9,9 +9,14 @@
  *   (in any process) holds the row; a run's hold expires after its time limit
  *   plus a grace period, so a process that died mid-run does not block the job.
  *
+ * Writes never wait inside SQLite: while another connection holds the write
+ * lock (a component's transaction, another Pier process) they are retried
+ * asynchronously, one at a time and in order, and the server thread serves on.
+ *
  * @module
  */
 import type { DatabaseSync, StatementSync } from "node:sqlite";
+import { execAtStartUp, retryBusy } from "../pier_db.ts";
 
 /** How a run ended. */
 export type Outcome = "ok" | "failed" | "skipped";
@@ -73,6 +78,12 @@ CREATE TABLE IF NOT EXISTS _pier_job_leases (
 );
 `;
 
+/**
+ * How long a write waits for the write lock before it fails: longer than a
+ * component's transaction may hold it with the default time limit (30 s).
+ */
+const WRITE_TIMEOUT_MS = 60_000;
+
 /** A run that holds no row, or whose hold has expired, leaves the row free. */
 const FREE = "(run_token IS NULL OR run_expires <= :now)";
 
@@ -86,10 +97,16 @@ export class JobStore {
   #prune: StatementSync;
   #history: StatementSync;
   #lastRun: StatementSync;
+  /** Writes issued and not yet done, and the last of them (see {@link #write}). */
+  #writing = 0;
+  #lastWrite: Promise<unknown> = Promise.resolve();
 
-  /** Opens the tables in `db`, creating them if missing. */
+  /**
+   * Opens the tables in `db`, creating them if missing, at start-up: from then
+   * on the connection never waits inside SQLite (see `execAtStartUp`).
+   */
   constructor(db: DatabaseSync, readonly historyLimit = 100) {
-    db.exec(SCHEMA);
+    execAtStartUp(db, SCHEMA);
     // On a new tick: take the tick; take the run too unless one is going.
     this.#claimTick = db.prepare(`
       INSERT INTO _pier_job_leases (component, job, tick, tick_owner, run_token, run_expires)
@@ -134,9 +151,31 @@ export class JobStore {
   }
 
   /**
+   * Runs write `fn` once the writes issued before it are done, retrying it
+   * while another connection holds the write lock. In order, so that a tick's
+   * claim that waited is not overtaken by the claims of later ticks. With no
+   * write pending it runs at once, before this returns. `fn` gets how long
+   * the write waited, in ms.
+   */
+  #write<T>(fn: (waitedMs: number) => T): Promise<T> {
+    const issued = Date.now();
+    const deadline = issued + WRITE_TIMEOUT_MS;
+    const run = () => retryBusy(() => fn(Date.now() - issued), deadline);
+    const result = this.#writing === 0 ? run() : this.#lastWrite.then(run);
+    this.#writing++;
+    const done = () => {
+      this.#writing--;
+    };
+    this.#lastWrite = result.then(done, done);
+    return result;
+  }
+
+  /**
    * Claims tick `tick` (epoch ms) of a job for `owner`. With a `token`, the
    * run is taken too when free (until `expires`); without one (a tick this
-   * process already knows it will skip) only the tick is taken.
+   * process already knows it will skip) only the tick is taken. `now` and
+   * `expires` are as of the call: a claim that waits for the database's
+   * write lock moves both by its wait, so the hold still lasts its full time.
    */
   claimTick(
     component: string,
@@ -145,34 +184,48 @@ export class JobStore {
     owner: string,
     hold: { token: string; expires: number } | null,
     now = Date.now(),
-  ): Claim {
-    const row = this.#claimTick.get({
-      component,
-      job,
-      tick,
-      owner,
-      token: hold?.token ?? null,
-      expires: hold?.expires ?? null,
-      now,
+  ): Promise<Claim> {
+    return this.#write((waited) => {
+      const row = this.#claimTick.get({
+        component,
+        job,
+        tick,
+        owner,
+        token: hold?.token ?? null,
+        expires: hold ? hold.expires + waited : null,
+        now: now + waited,
+      });
+      if (!row) return "lost";
+      return hold && row.run_token === hold.token ? "run" : "busy";
     });
-    if (!row) return "lost";
-    return hold && row.run_token === hold.token ? "run" : "busy";
   }
 
-  /** Takes the run of a job outside any tick (a manual run); false when one is going. */
+  /**
+   * Takes the run of a job outside any tick (a manual run); false when one is
+   * going. `now` and `expires` as for {@link claimTick}.
+   */
   acquireRun(
     component: string,
     job: string,
     owner: string,
     hold: { token: string; expires: number },
     now = Date.now(),
-  ): boolean {
-    return this.#acquire.get({ component, job, owner, ...hold, now }) !== undefined;
+  ): Promise<boolean> {
+    return this.#write((waited) =>
+      this.#acquire.get({
+        component,
+        job,
+        owner,
+        token: hold.token,
+        expires: hold.expires + waited,
+        now: now + waited,
+      }) !== undefined
+    );
   }
 
   /** Gives back the run taken with `token`. */
-  releaseRun(component: string, job: string, token: string): void {
-    this.#release.run(component, job, token);
+  async releaseRun(component: string, job: string, token: string): Promise<void> {
+    await this.#write(() => this.#release.run(component, job, token));
   }
 
   /** Whether a run of the job is going in any process. */
@@ -181,9 +234,12 @@ export class JobStore {
   }
 
   /** Stores a run and drops the job's oldest stored runs beyond the history limit. */
-  record(run: Omit<RunRecord, "id">): RunRecord {
-    const { id } = this.#insert.get({ ...run }) as { id: number };
-    this.#prune.run({ component: run.component, job: run.job, keep: this.historyLimit });
+  async record(run: Omit<RunRecord, "id">): Promise<RunRecord> {
+    // Two writes: a retry of both after the first went through would store the run twice.
+    const { id } = await this.#write(() => this.#insert.get({ ...run }) as { id: number });
+    await this.#write(() =>
+      this.#prune.run({ component: run.component, job: run.job, keep: this.historyLimit })
+    );
     return { id, ...run };
   }
 
