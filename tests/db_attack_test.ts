@@ -6,7 +6,13 @@
  */
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import { buildFixtures, componentsWithManifests, type Pier, startPier } from "./harness.ts";
+import {
+  buildFixtures,
+  componentsWithManifests,
+  healthMs,
+  type Pier,
+  startPier,
+} from "./harness.ts";
 
 const fixtures = await buildFixtures(["data", "data_reader", "db_attacker", "db_manifest_tx"]);
 
@@ -38,15 +44,6 @@ const inband = (pier: Pier, mode: "query" | "execute", query: string) =>
   post(pier, `/inband/__sqlite/${mode}`, { query, params: [] }).then((r) =>
     JSON.parse(r.body.body)
   );
-
-/** Milliseconds `/_/health` takes to answer; fails after 2 s (the server is frozen). */
-async function healthMs(pier: Pier): Promise<number> {
-  const started = performance.now();
-  const response = await pier.fetch("/_/health", { signal: AbortSignal.timeout(2000) });
-  assert.equal(response.status, 200);
-  await response.body?.cancel();
-  return performance.now() - started;
-}
 
 /**
  * Runs the reader's query `text` (meant to run far past the reader's 2 s limit): meanwhile the

@@ -8,21 +8,18 @@ import { DatabaseSync } from "node:sqlite";
 import { openDatabase } from "../runtime/pier_db.ts";
 import type { RunRecord } from "../runtime/scheduling/store.ts";
 import { JobStore } from "../runtime/scheduling/store.ts";
-import { buildFixtures, componentsWithManifests, type Pier, startPier } from "./harness.ts";
+import {
+  buildFixtures,
+  componentsWithManifests,
+  healthMs,
+  type Pier,
+  startPier,
+} from "./harness.ts";
 
 const fixtures = await buildFixtures(["lock_holder", "data_reader"]);
 const TOKEN = "lock-attack-admin-token";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Milliseconds `/_/health` takes to answer (at most 3 s: a frozen server fails here). */
-async function healthMs(pier: Pier): Promise<number> {
-  const started = performance.now();
-  const response = await pier.fetch("/_/health", { signal: AbortSignal.timeout(3000) });
-  assert.equal(response.status, 200);
-  await response.body?.cancel();
-  return performance.now() - started;
-}
 
 /** The slowest answer of `/_/health`, polled every 100 ms until `until` settles. */
 async function slowestHealth(pier: Pier, until: Promise<unknown>): Promise<number> {
@@ -30,7 +27,7 @@ async function slowestHealth(pier: Pier, until: Promise<unknown>): Promise<numbe
   until.finally(() => settled = true).catch(() => {});
   let slowest = 0;
   while (!settled) {
-    slowest = Math.max(slowest, await healthMs(pier));
+    slowest = Math.max(slowest, await healthMs(pier, 3000));
     await sleep(100);
   }
   return slowest;

@@ -10,6 +10,7 @@ import { sha256 } from "../runtime/hash.ts";
 import { fromFileUrl } from "../runtime/paths.ts";
 
 export { type Pier, type PierSetup, startPier } from "../tools/pier_process.ts";
+import type { Pier } from "../tools/pier_process.ts";
 
 const ROOT = fromFileUrl(new URL("..", import.meta.url));
 const BUILD_DIR = `${ROOT}/.build/components`;
@@ -122,4 +123,13 @@ export async function componentsWithManifests(
     }
   }
   return { componentsDir, dataDir: `${root}/data` };
+}
+
+/** Milliseconds `/_/health` takes to answer; fails after `limitMs` (the server is frozen). */
+export async function healthMs(pier: Pier, limitMs = 2000): Promise<number> {
+  const started = performance.now();
+  const response = await pier.fetch("/_/health", { signal: AbortSignal.timeout(limitMs) });
+  if (response.status !== 200) throw new Error(`/_/health answered ${response.status}`);
+  await response.body?.cancel();
+  return performance.now() - started;
 }
