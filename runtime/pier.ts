@@ -5,9 +5,9 @@
  * @module
  */
 import { parseConfig, USAGE } from "./config.ts";
-import { DatabaseHost } from "./capabilities/database.ts";
-import { KeyValueHost } from "./capabilities/keyvalue.ts";
-import { SqlFunctionRegistry } from "./capabilities/sql_functions.ts";
+import { DatabaseHost } from "./capabilities/database/store.ts";
+import { KeyValueHost } from "./capabilities/keyvalue/store.ts";
+import { SqlFunctionRegistry } from "./capabilities/database/sql_functions.ts";
 import { openDatabase } from "./database.ts";
 import { CACHE_DIR, DB_FILE } from "./data_dir.ts";
 import { log } from "./log.ts";

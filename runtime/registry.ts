@@ -8,7 +8,7 @@
  * @module
  */
 import { ComponentCapabilities, type Hosts } from "./capabilities/host.ts";
-import type { SqlFunctionRegistry } from "./capabilities/sql_functions.ts";
+import type { SqlFunctionRegistry } from "./capabilities/database/sql_functions.ts";
 import { outboundShare } from "./isolation/outbound_slots.ts";
 import { type CacheEntry, checkEntry, sha256, writeAtomic } from "./compile/cache.ts";
 import { compileAll, type CompileResult } from "./compile/compiler.ts";

@@ -26,7 +26,7 @@ const RUNTIME_DIR = dirname(fromFileUrl(import.meta.url));
  * modules; write only the data dir; listen on the configured address and
  * reach the hosts the manifests name; read the env vars they name; run
  * only Deno itself (the database processes, see
- * `capabilities/db_process.ts`); no ffi or sys. A `*.domain` grant cannot be expressed to Deno, so it opens
+ * `capabilities/database/process.ts`); no ffi or sys. A `*.domain` grant cannot be expressed to Deno, so it opens
  * outbound net to the server process (each worker and Pier's host check still
  * apply).
  */

@@ -8,9 +8,9 @@
 import type { SQLInputValue } from "node:sqlite";
 import { log } from "../log.ts";
 import type { Permissions } from "../permissions.ts";
-import { DatabaseError, type DatabaseHost, type Rows } from "./database.ts";
-import type { Deadline } from "./db_process.ts";
-import { type KeyValueHost, KvFailure } from "./keyvalue.ts";
+import { DatabaseError, type DatabaseHost, type Rows } from "./database/store.ts";
+import type { Deadline } from "./database/process.ts";
+import { type KeyValueHost, KvFailure } from "./keyvalue/store.ts";
 import {
   fromJson,
   fromWit,

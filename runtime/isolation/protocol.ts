@@ -7,7 +7,7 @@ import type { WitValue } from "../capabilities/values.ts";
 import type { OutboundShare } from "./outbound_slots.ts";
 import type { RingRecord } from "./ring.ts";
 import type { NetRule } from "../permissions.ts";
-import type { Preopen } from "../wasi/filesystem.ts";
+import type { Preopen } from "../capabilities/filesystem/worker.ts";
 
 /** What a worker needs to run one compiled component. */
 export interface WorkerInit {

@@ -6,12 +6,12 @@
 import type { NetRule } from "../permissions.ts";
 import { cliImports, type CliOptions } from "./cli.ts";
 import { clockImports } from "./clocks.ts";
-import { databaseImports } from "./database.ts";
-import { filesystemImports, type Preopen } from "./filesystem.ts";
+import { databaseImports } from "../capabilities/database/worker.ts";
+import { filesystemImports, type Preopen } from "../capabilities/filesystem/worker.ts";
 import { httpImports } from "./http.ts";
 import { ioImports } from "./io.ts";
-import { keyValueImports } from "./keyvalue.ts";
-import { createOutbound } from "./outbound.ts";
+import { keyValueImports } from "../capabilities/keyvalue/worker.ts";
+import { createOutbound } from "../capabilities/outbound/worker.ts";
 import { randomImports } from "./random.ts";
 
 /** Import objects keyed by interface name without version, as jco asks. */

@@ -6,8 +6,8 @@
  *
  * @module
  */
-import { log } from "../log.ts";
-import { allowsHost, isPrivateAddress, type NetRule } from "../permissions.ts";
+import { log } from "../../log.ts";
+import { allowsHost, isPrivateAddress, type NetRule } from "../../permissions.ts";
 import {
   HttpErrorCode,
   IncomingResponse,
@@ -15,10 +15,10 @@ import {
   type OutgoingRequest,
   type PendingBody,
   type RequestOptions,
-} from "./http.ts";
-import type { HostCall } from "./imports.ts";
-import { concatBytes } from "../bytes.ts";
-import { ByteQueue, Window, WRITE_BUDGET } from "./io.ts";
+} from "../../wasi/http.ts";
+import type { HostCall } from "../../wasi/imports.ts";
+import { concatBytes } from "../../bytes.ts";
+import { ByteQueue, Window, WRITE_BUDGET } from "../../wasi/io.ts";
 import { AddressRefused, checkedFetch, defaultPort, type Fetched } from "./checked_fetch.ts";
 
 const IN_BAND_HOSTS = new Set(["__sqlite", "__prefs"]);

@@ -1,11 +1,11 @@
 /**
  * `trailbase:database/sqlite` for guests: every call goes to the server
- * thread's database capability (see `runtime/capabilities/database.ts`),
+ * thread's database capability (see `runtime/capabilities/database/store.ts`),
  * and the guest's stack suspends until it answers.
  *
  * @module
  */
-import type { HostCall } from "./imports.ts";
+import type { HostCall } from "../../wasi/imports.ts";
 
 let nextTransaction = 0;
 

@@ -9,7 +9,7 @@
  * @module
  */
 import fs from "node:fs";
-import { ByteQueue, InputStream } from "./io.ts";
+import { ByteQueue, InputStream } from "../../wasi/io.ts";
 
 // Deno has no openat nor O_NOFOLLOW; node:fs passes open flags through. O_NONBLOCK: opening a
 // FIFO must not wait for a writer.

@@ -1,7 +1,7 @@
 /**
  * The database capability: SQL from components against `<data>/main.db`.
  *
- * Component SQL runs in database processes of its own (`db_process.ts`),
+ * Component SQL runs in database processes of its own (`process.ts`),
  * never on the server thread, so that a statement that runs past its
  * request's time limit can be stopped (its process is killed and started
  * again) while the server and every other component go on.
@@ -13,20 +13,20 @@
  * grant uses one of a few read-only processes, started as load needs them;
  * each has its own lock, so read transactions of concurrent requests run side
  * by side (WAL keeps each on its snapshot). What a component may not do is
- * refused by an authorizer in the database process (`db_child.ts`).
+ * refused by an authorizer in the database process (`child.ts`).
  *
  * @module
  */
 import type { SQLInputValue, SQLOutputValue } from "node:sqlite";
-import { log } from "../log.ts";
-import { DbProcess, type Deadline } from "./db_process.ts";
+import { log } from "../../log.ts";
+import { DbProcess, type Deadline } from "./process.ts";
 import {
   decodeValue,
   encodeValue,
   type FunctionSpec,
   type WireRows,
   type WireValue,
-} from "./db_wire.ts";
+} from "./wire.ts";
 
 /** How long a statement waits for the write lock before failing. */
 export const LOCK_TIMEOUT_MS = 5000;

@@ -7,8 +7,8 @@
  * @module
  */
 import { DatabaseSync } from "node:sqlite";
-import { guardPierConnection } from "../database.ts";
-import { retryBusy } from "./database.ts";
+import { guardPierConnection } from "../../database.ts";
+import { retryBusy } from "../database/store.ts";
 
 /** Keys per `list-keys` page. */
 export const PAGE_SIZE = 100;

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { HostCall } from "./imports.ts";
+import type { HostCall } from "../../wasi/imports.ts";
 
 /** `wasi:keyvalue/store.bucket`: a handle naming an opened bucket. */
 export class Bucket {
