@@ -5,8 +5,7 @@
  * @module
  */
 import { parseConfig, USAGE } from "./config.ts";
-import { DatabaseHost } from "./capabilities/database/store.ts";
-import { KeyValueHost } from "./capabilities/keyvalue/store.ts";
+import { closeHosts, openHosts } from "./capabilities/host.ts";
 import { SqlFunctionRegistry } from "./capabilities/database/sql_functions.ts";
 import { openDatabase } from "./database.ts";
 import { CACHE_DIR, DB_FILE } from "./data_dir.ts";
@@ -65,7 +64,7 @@ async function main(): Promise<number> {
   await Deno.mkdir(`${dataDir}/${CACHE_DIR}`, { recursive: true });
   const dbPath = `${dataDir}/${DB_FILE}`;
   const db = openDatabase(dbPath);
-  const hosts = { database: new DatabaseHost(dbPath), keyValue: new KeyValueHost(dbPath) };
+  const hosts = openHosts(dbPath);
 
   // Pier's own routes have a table of their own, the only one its paths are looked up in.
   const tables = { pier: new Router<RouteTarget>(), components: new Router<RouteTarget>() };
@@ -133,8 +132,7 @@ async function main(): Promise<number> {
     for (const component of components) component.host?.stop();
     await jobsClosed;
     await server.shutdown();
-    hosts.database.close();
-    hosts.keyValue.close();
+    closeHosts(hosts);
     db.close();
   };
   Deno.addSignalListener("SIGINT", shutdown);

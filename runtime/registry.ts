@@ -7,7 +7,9 @@
  *
  * @module
  */
-import { ComponentCapabilities, type Hosts } from "./capabilities/host.ts";
+import type { Hosts } from "./capabilities/sides.ts";
+import { ComponentCapabilities } from "./capabilities/host.ts";
+import { ungranted } from "./capabilities/mod.ts";
 import type { SqlFunctionRegistry } from "./capabilities/database/sql_functions.ts";
 import { outboundShare } from "./isolation/outbound_slots.ts";
 import { type CacheEntry, checkEntry, sha256, writeAtomic } from "./compile/cache.ts";
@@ -118,18 +120,6 @@ function reregister(record: ComponentRecord, manifest: Manifest, context: LoadCo
   }
   Object.assign(record, { manifest, routes: [], warnings: [] });
   register(record, manifest, context);
-}
-
-/** Imported interfaces a component cannot use with its grants: worth a log line. */
-function ungranted(imports: string[], permissions: Permissions): string[] {
-  const checks: [string, boolean, string][] = [
-    ["trailbase:database/sqlite", permissions.db === "none", '"db"'],
-    ["wasi:keyvalue/store", permissions.kv.length === 0, '"kv"'],
-    ["wasi:filesystem/preopens", permissions.read.length === 0, '"read"'],
-    ["wasi:http/outgoing-handler", permissions.net.length === 0, '"net"'],
-  ];
-  return checks.filter(([iface, denied]) => denied && imports.includes(iface))
-    .map(([iface, , key]) => `${iface} (grant ${key})`);
 }
 
 /** The Deno permissions of a component's worker: its grants, never write, run, ffi or sys. */

@@ -32,6 +32,7 @@ import { compileCore } from "./core_modules.ts";
 import { INTERRUPT_EXPORT } from "../compile/interrupt.ts";
 import { OutboundSlots } from "./outbound_slots.ts";
 import { Ring } from "./ring.ts";
+import type { Args, Op, Result } from "../capabilities/calls.ts";
 import type { WitValue } from "../capabilities/values.ts";
 
 type Exports = Record<string, Record<string, (...args: unknown[]) => unknown>>;
@@ -163,12 +164,13 @@ function interruptFlags(id: number, flags: SharedArrayBuffer[]) {
 const pendingCalls = new Map<number, PromiseWithResolvers<unknown>>();
 let nextCallId = 1;
 
-function callHost(requestId: number, op: string, args: unknown[]): Promise<unknown> {
+function callHost<O extends Op>(requestId: number, op: O, args: Args<O>): Promise<Result<O>> {
   const callId = nextCallId++;
   const pending = Promise.withResolvers<unknown>();
   pendingCalls.set(callId, pending);
   post({ type: "call", callId, requestId, op, args });
-  return pending.promise;
+  // The reply holds what the server side's handler of `op` returned (see `capabilities/host.ts`).
+  return pending.promise as Promise<Result<O>>;
 }
 
 /** How long a request waits for a busy instance before it gets a new one. */

@@ -3,11 +3,12 @@
  *
  * @module
  */
+import type { Args, Op } from "../capabilities/calls.ts";
 import type { WitValue } from "../capabilities/values.ts";
 import type { OutboundShare } from "./outbound_slots.ts";
 import type { RingRecord } from "./ring.ts";
 import type { NetRule } from "../permissions.ts";
-import type { Preopen } from "../capabilities/filesystem/worker.ts";
+import type { Preopen } from "../capabilities/filesystem/mod.ts";
 
 /** What a worker needs to run one compiled component. */
 export interface WorkerInit {
@@ -96,12 +97,12 @@ export type ServerMessage =
 export type ToWorker = ServerMessage | { type: "batch"; messages: ServerMessage[] };
 
 /** A capability call from the guest serving request `requestId` (or the worker's own id). */
-export interface CapabilityCall {
+export interface CapabilityCall<O extends Op = Op> {
   type: "call";
   callId: number;
   requestId: number;
-  op: string;
-  args: unknown[];
+  op: O;
+  args: Args<O>;
 }
 
 /** One message from the worker to the server thread. */

@@ -94,6 +94,9 @@ export async function retryBusy<T>(fn: () => T | Promise<T>, deadline: number): 
 /** Rows as lists of values, integers as bigints. */
 export type Rows = SQLOutputValue[][];
 
+/** What a statement run in `mode` returns: its rows (`query`), or how many rows it changed. */
+export type RunResult<M extends "query" | "execute"> = M extends "query" ? Rows : bigint;
+
 /** A database process and its lock. */
 interface Connection {
   process: DbProcess;
@@ -241,14 +244,14 @@ export class DatabaseHost {
    * (waiting for the connection's lock like a transaction would). It is
    * stopped at `deadline`.
    */
-  async run(
+  async run<M extends "query" | "execute">(
     grant: DatabaseGrant,
     txId: string | undefined,
     sql: string,
     params: SQLInputValue[],
-    mode: "query" | "execute",
+    mode: M,
     deadline: Deadline,
-  ): Promise<Rows | bigint> {
+  ): Promise<RunResult<M>> {
     const request = {
       op: "run" as const,
       sql,
@@ -258,9 +261,9 @@ export class DatabaseHost {
       inTransaction: txId !== undefined,
     };
     const decode = (value: unknown) =>
-      mode === "execute"
+      (mode === "execute"
         ? decodeValue(value as WireValue) as bigint
-        : (value as WireRows).map((row) => row.map(decodeValue));
+        : (value as WireRows).map((row) => row.map(decodeValue))) as RunResult<M>;
     if (txId !== undefined) {
       const tx = this.#transactions.get(txId);
       if (!tx) throw new DatabaseError("no transaction is open");
