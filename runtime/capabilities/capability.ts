@@ -17,13 +17,16 @@ export interface Capability {
   grantKey: keyof Permissions;
   /** Whether `permissions` grant any of it. */
   granted(permissions: Permissions): boolean;
-  /** The interfaces its guest side provides (without version). */
-  interfaces: readonly string[];
   /**
-   * The import that shows a component means to use it, logged when it is not
-   * granted; none when components import it whether they use it or not.
+   * The interfaces its guest side provides (without version); a component
+   * that imports the first means to use the capability.
    */
-  wantedBy?: string;
+  interfaces: readonly [string, ...string[]];
+  /**
+   * Whether a component that imports it without the grant gets a log line
+   * (not when components import it whether they use it or not).
+   */
+  logUngranted: boolean;
   /**
    * Its imports that wait (for the server thread or the network): the guest's
    * stack suspends on them (JSPI). Full names, `package/interface@version#function`.

@@ -30,8 +30,7 @@ export const SUSPENDING_IMPORTS: string[] = CAPABILITIES.flatMap((c) => c.suspen
 
 /** Capabilities a component imports but was not granted, for a log line. */
 export function ungranted(imports: string[], permissions: Permissions): string[] {
-  const all: readonly Capability[] = CAPABILITIES;
-  return all.filter((c) =>
-    c.wantedBy !== undefined && !c.granted(permissions) && imports.includes(c.wantedBy)
-  ).map((c) => `${c.wantedBy} (grant "${c.grantKey}")`);
+  return CAPABILITIES.filter((c) =>
+    c.logUngranted && !c.granted(permissions) && imports.includes(c.interfaces[0])
+  ).map((c) => `${c.interfaces[0]} (grant "${c.grantKey}")`);
 }

@@ -22,7 +22,9 @@ export interface GuestContext {
   name: string;
   /** Environment variables granted to the component, with their values. */
   env: [string, string][];
+  /** Hosts the component may call. */
   net: NetRule[];
+  /** Directories the guest sees read-only. */
   preopens: Preopen[];
   /** Waits for a slot for one outbound request (`limits.outbound`); resolves with its release. */
   outboundSlot: () => Promise<() => void>;
@@ -42,6 +44,7 @@ export interface Hosts {
 /** What a capability's server side knows of the component whose calls it answers. */
 export interface ComponentScope {
   name: string;
+  /** The component's grants. */
   permissions: Permissions;
   hosts: Hosts;
   /** Who owns what request `requestId` leaves open (transactions). */

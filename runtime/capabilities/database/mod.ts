@@ -29,7 +29,7 @@ export const database = {
   grantKey: "db",
   granted: (permissions) => permissions.db !== "none",
   interfaces: ["trailbase:database/sqlite"],
-  wantedBy: "trailbase:database/sqlite",
+  logUngranted: true,
   suspending: [
     "[method]transaction.execute",
     "[method]transaction.query",

@@ -1,7 +1,6 @@
 /**
- * `trailbase:database/sqlite` for guests: every call goes to the server
- * thread's database capability (see `host.ts`),
- * and the guest's stack suspends until it answers.
+ * `trailbase:database/sqlite` for guests: every call goes to the database's
+ * server side (`host.ts`), and the guest's stack suspends until it answers.
  *
  * @module
  */

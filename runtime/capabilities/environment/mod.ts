@@ -12,6 +12,7 @@ export const environment = {
   grantKey: "env",
   granted: (permissions) => permissions.env.length > 0,
   interfaces: ["wasi:cli/environment"],
-  // Not `wantedBy`: most toolchains import `wasi:cli/environment` whether the guest reads it or not.
+  // Most toolchains import `wasi:cli/environment` whether the guest reads it or not.
+  logUngranted: false,
   suspending: [],
 } as const satisfies Capability;

@@ -12,7 +12,7 @@ export const filesystem = {
   grantKey: "read",
   granted: (permissions) => permissions.read.length > 0,
   interfaces: ["wasi:filesystem/preopens", "wasi:filesystem/types"],
-  wantedBy: "wasi:filesystem/preopens",
+  logUngranted: true,
   suspending: [],
 } as const satisfies Capability;
 

@@ -33,7 +33,7 @@ export const keyValue = {
   grantKey: "kv",
   granted: (permissions) => permissions.kv.length > 0,
   interfaces: ["wasi:keyvalue/store", "wasi:keyvalue/atomics", "wasi:keyvalue/batch"],
-  wantedBy: "wasi:keyvalue/store",
+  logUngranted: true,
   suspending: [
     "store@0.2.0-draft#open",
     "store@0.2.0-draft#[method]bucket.get",

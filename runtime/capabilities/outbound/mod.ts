@@ -14,7 +14,7 @@ export const outbound = {
   grantKey: "net",
   granted: (permissions) => permissions.net.length > 0,
   interfaces: ["wasi:http/outgoing-handler"],
-  wantedBy: "wasi:http/outgoing-handler",
+  logUngranted: true,
   // Waiting on a response suspends through `wasi:io/poll`, which every guest waits on.
   suspending: [],
 } as const satisfies Capability;
