@@ -5,9 +5,8 @@
  * @module
  */
 import { parseConfig, USAGE } from "./config.ts";
-import { DatabaseHost } from "./capabilities/database.ts";
-import { KeyValueHost } from "./capabilities/keyvalue.ts";
-import { SqlFunctionRegistry } from "./capabilities/sql_functions.ts";
+import { closeHosts, openHosts } from "./capabilities/host.ts";
+import { SqlFunctionRegistry } from "./capabilities/database/sql_functions.ts";
 import { openDatabase } from "./pier_db.ts";
 import { CACHE_DIR, DB_FILE } from "./data_dir.ts";
 import { log } from "./log.ts";
@@ -62,10 +61,7 @@ async function main(): Promise<number> {
   const dbPath = `${dataDir}/${DB_FILE}`;
   const db = openDatabase(dbPath);
   const idleMs = config.workerIdleSeconds * 1000;
-  const hosts = {
-    database: new DatabaseHost(dbPath, idleMs),
-    keyValue: new KeyValueHost(dbPath),
-  };
+  const hosts = openHosts(dbPath, idleMs);
 
   // Pier's own routes have a table of their own, the only one its paths are looked up in.
   const tables: RouteTables = { pier: new Router(), components: new Router() };
@@ -133,8 +129,7 @@ async function main(): Promise<number> {
     for (const component of components) component.host?.stop();
     await jobsClosed;
     await server.shutdown();
-    hosts.database.close();
-    hosts.keyValue.close();
+    closeHosts(hosts);
     db.close();
   };
   Deno.addSignalListener("SIGINT", shutdown);

@@ -1,7 +1,7 @@
 /**
  * Pier's own connections to its SQLite database, `<data>/main.db` (WAL mode),
  * for job history and leases and key-value stores (components' SQL is
- * `capabilities/database.ts`), and their rule on the server thread: once Pier
+ * `capabilities/database/`), and their rule on the server thread: once Pier
  * serves, they never wait inside SQLite for another connection's write lock
  * (`busy_timeout = 0`); a write that finds it held is retried asynchronously
  * ({@link retryBusy}). A component's transaction may hold the lock up to its

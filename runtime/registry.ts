@@ -13,8 +13,10 @@
  *
  * @module
  */
-import { ComponentCapabilities, type Hosts } from "./capabilities/host.ts";
-import type { SqlFunctionRegistry } from "./capabilities/sql_functions.ts";
+import type { Hosts } from "./capabilities/sides.ts";
+import { ComponentCapabilities } from "./capabilities/host.ts";
+import { ungranted } from "./capabilities/mod.ts";
+import type { SqlFunctionRegistry } from "./capabilities/database/sql_functions.ts";
 import { type CacheEntry, checkEntry } from "./compile/cache.ts";
 import { sha256 } from "./hash.ts";
 import { writeAtomic } from "./write_atomic.ts";
@@ -228,18 +230,6 @@ async function start(component: Compiled, context: LoadContext): Promise<Deferre
     record.fail(`init failed: ${(error as Error).message}`);
   }
   return undefined;
-}
-
-/** Imported interfaces a component cannot use with its grants: worth a log line. */
-function ungranted(imports: string[], permissions: Permissions): string[] {
-  const checks: [string, boolean, string][] = [
-    ["trailbase:database/sqlite", permissions.db === "none", '"db"'],
-    ["wasi:keyvalue/store", permissions.kv.length === 0, '"kv"'],
-    ["wasi:filesystem/preopens", permissions.read.length === 0, '"read"'],
-    ["wasi:http/outgoing-handler", permissions.net.length === 0, '"net"'],
-  ];
-  return checks.filter(([iface, denied]) => denied && imports.includes(iface))
-    .map(([iface, , key]) => `${iface} (grant ${key})`);
 }
 
 /**

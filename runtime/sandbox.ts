@@ -50,7 +50,7 @@ function permissionFlags(permissions: Deno.PermissionOptionsObject): string[] {
  * modules; write only the data dir; listen on the configured address and
  * reach the hosts the permission manifests name; read the env vars they name;
  * run only Deno itself (the database processes, see
- * `capabilities/db_process.ts`); no ffi or sys.
+ * `capabilities/database/process.ts`); no ffi or sys.
  */
 export function serverPermissionFlags(config: Config, grants: Permissions[]): string[] {
   const listen = `${config.hostname}:${config.port}`;

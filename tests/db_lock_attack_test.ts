@@ -121,7 +121,7 @@ function databaseProcesses(pier: Pier, grant: string): number {
       const parent = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
       if (parent !== pier.pid) continue;
       const args = Deno.readTextFileSync(`/proc/${entry.name}/cmdline`).split("\0");
-      if (args.some((arg) => arg.endsWith("db_child.ts")) && args.includes(grant)) count++;
+      if (args.some((arg) => arg.endsWith("database/child.ts")) && args.includes(grant)) count++;
     } catch {
       // it exited meanwhile
     }

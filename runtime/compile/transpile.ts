@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { SUSPENDING_IMPORTS } from "../capabilities/mod.ts";
 import { instrumentLoops } from "./interrupt.ts";
 import { limitMemory } from "./memory_limit.ts";
 import { SLIM_GLUE, slimGlue } from "./slim_glue.ts";
@@ -38,32 +39,6 @@ const WAITING_IMPORTS = [
   "wasi:io/streams@V#[method]output-stream.blocking-write-zeroes-and-flush",
 ];
 
-/** Capability imports answered by the server thread: the guest waits for them too. */
-const CAPABILITY_IMPORTS = [
-  ...[
-    "[method]transaction.execute",
-    "[method]transaction.query",
-    "[method]transaction.commit",
-    "[method]transaction.rollback",
-    "tx-commit",
-    "tx-rollback",
-    "tx-execute",
-    "tx-query",
-  ].map((f) => `trailbase:database/sqlite@0.1.1#${f}`),
-  ...[
-    "store@0.2.0-draft#open",
-    "store@0.2.0-draft#[method]bucket.get",
-    "store@0.2.0-draft#[method]bucket.set",
-    "store@0.2.0-draft#[method]bucket.delete",
-    "store@0.2.0-draft#[method]bucket.exists",
-    "store@0.2.0-draft#[method]bucket.list-keys",
-    "atomics@0.2.0-draft#increment",
-    "batch@0.2.0-draft#get-many",
-    "batch@0.2.0-draft#set-many",
-    "batch@0.2.0-draft#delete-many",
-  ].map((f) => `wasi:keyvalue/${f}`),
-];
-
 /** Exports entered with a Promise so their imports may suspend. */
 const SUSPENDABLE_EXPORTS = ["wasi:http/incoming-handler@V#handle"];
 
@@ -78,7 +53,7 @@ export const TRANSPILE_OPTIONS = {
   asyncMode: {
     tag: "jspi",
     val: {
-      imports: [...withVersions(WAITING_IMPORTS), ...CAPABILITY_IMPORTS],
+      imports: [...withVersions(WAITING_IMPORTS), ...SUSPENDING_IMPORTS],
       exports: [
         ...withVersions(SUSPENDABLE_EXPORTS),
         "trailbase:component/init-endpoint@0.2.0#get-manifest",

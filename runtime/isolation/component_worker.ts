@@ -32,6 +32,7 @@ import { INTERRUPT_EXPORT } from "../compile/interrupt.ts";
 import { OutboundSlots } from "./outbound_slots.ts";
 import { Outbox } from "./outbox.ts";
 import { Ring } from "./ring.ts";
+import type { Args, Op, Result } from "../capabilities/calls.ts";
 import type { WitValue } from "../capabilities/values.ts";
 
 type Exports = Record<string, Record<string, (...args: unknown[]) => unknown>>;
@@ -176,12 +177,13 @@ function interruptFlags(id: number, flags: SharedArrayBuffer[]) {
   else post(message);
 }
 
-function callHost(requestId: number, op: string, args: unknown[]): Promise<unknown> {
+function callHost<O extends Op>(requestId: number, op: O, args: Args<O>): Promise<Result<O>> {
   const callId = state.nextCallId++;
   const pending = Promise.withResolvers<unknown>();
   state.calls.set(callId, pending);
   post({ type: "call", callId, requestId, op, args });
-  return pending.promise;
+  // The reply holds what the server side's handler of `op` returned (see `capabilities/host.ts`).
+  return pending.promise as Promise<Result<O>>;
 }
 
 /** How long a request waits for a busy instance before it gets a new one. */

@@ -3,12 +3,13 @@
  *
  * @module
  */
+import type { Args, Op } from "../capabilities/calls.ts";
 import type { WitValue } from "../capabilities/values.ts";
 import type { Batch } from "./outbox.ts";
 import type { OutboundShare } from "./outbound_slots.ts";
 import type { RingRecord } from "./ring.ts";
 import type { NetRule } from "../permissions.ts";
-import type { Preopen } from "../wasi/filesystem.ts";
+import type { Preopen } from "../capabilities/filesystem/mod.ts";
 
 /** What a worker needs to run one compiled component. */
 export interface WorkerInit {
@@ -97,12 +98,12 @@ export type ServerMessage =
 export type ToWorker = Batch<ServerMessage>;
 
 /** A capability call from the guest serving request `requestId` (or the worker's own id). */
-export interface CapabilityCall {
+export interface CapabilityCall<O extends Op = Op> {
   type: "call";
   callId: number;
   requestId: number;
-  op: string;
-  args: unknown[];
+  op: O;
+  args: Args<O>;
 }
 
 /** One message from the worker to the server thread. */

@@ -1,7 +1,7 @@
 /**
  * `wasi:cli` for guests: stdout and stderr go to Pier's log line by line,
- * prefixed with the component's name; stdin is closed; the environment holds
- * only the variables the component was granted.
+ * prefixed with the component's name; stdin is closed. The environment is a
+ * capability (`capabilities/environment/`).
  *
  * @module
  */
@@ -33,8 +33,6 @@ export class LineSink implements ByteSink {
 export interface CliOptions {
   stdout: LineSink;
   stderr: LineSink;
-  /** Environment variables granted to the component. */
-  env: [string, string][];
 }
 
 class TerminalInput {}
@@ -47,11 +45,6 @@ export function cliImports(
   const stdout = new OutputStream(options.stdout);
   const stderr = new OutputStream(options.stderr);
   return {
-    "wasi:cli/environment": {
-      getEnvironment: () => options.env,
-      getArguments: () => [],
-      initialCwd: () => undefined,
-    },
     "wasi:cli/exit": {
       exit: (status: { tag: string }) => {
         throw new Error(`component called exit (${status.tag})`);

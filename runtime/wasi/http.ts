@@ -442,10 +442,8 @@ export type OutboundHandler = (
   options: RequestOptions | undefined,
 ) => Promise<IncomingResponse>;
 
-/** The `wasi:http/*` import objects. */
-export function httpImports(
-  outbound: OutboundHandler,
-): Record<string, Record<string, unknown>> {
+/** The `wasi:http/types` import object (`wasi:http/outgoing-handler` is a capability's). */
+export function httpImports(): Record<string, Record<string, unknown>> {
   return {
     "wasi:http/types": {
       Fields,
@@ -461,10 +459,6 @@ export function httpImports(
       ResponseOutparam,
       // Pier's stream errors carry no HTTP error code.
       httpErrorCode: () => undefined,
-    },
-    "wasi:http/outgoing-handler": {
-      handle: (request: OutgoingRequest, options?: RequestOptions) =>
-        new FutureIncomingResponse(outbound(request, options)),
     },
   };
 }

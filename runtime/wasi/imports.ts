@@ -1,37 +1,23 @@
 /**
- * Assembles the import object a guest instance is instantiated with.
+ * Assembles the import object a guest instance is instantiated with: what
+ * every guest gets (io, clocks, random, cli, http types) and the
+ * capabilities' imports.
  *
  * @module
  */
-import type { NetRule } from "../permissions.ts";
+import type { HostCall } from "../capabilities/calls.ts";
+import type { GuestContext, ImportObject } from "../capabilities/sides.ts";
+import { capabilityImports } from "../capabilities/worker.ts";
 import { cliImports, type CliOptions } from "./cli.ts";
 import { clockImports } from "./clocks.ts";
-import { databaseImports } from "./database.ts";
-import { filesystemImports, type Preopen } from "./filesystem.ts";
 import { httpImports } from "./http.ts";
 import { ioImports } from "./io.ts";
-import { keyValueImports } from "./keyvalue.ts";
-import { createOutbound } from "./outbound.ts";
 import { randomImports } from "./random.ts";
 
-/** Import objects keyed by interface name without version, as jco asks. */
-export type ImportObject = Record<string, Record<string, unknown>>;
-
-/**
- * A call to the server thread's capabilities (database, key-value,
- * in-band HTTP); rejects with the ABI's error value for the guest.
- */
-export type HostCall = (op: string, args: unknown[]) => Promise<unknown>;
+export type { ImportObject };
 
 /** What the host decides per component. */
-export interface HostOptions extends CliOptions {
-  /** The component's name, for log lines. */
-  name: string;
-  net: NetRule[];
-  preopens: Preopen[];
-  /** Waits for a slot for one outbound request (`limits.outbound`); resolves with its release. */
-  outboundSlot: () => Promise<() => void>;
-}
+export type HostOptions = CliOptions & Omit<GuestContext, "call">;
 
 /**
  * The imports of one guest instance; `call` reaches the server thread on
@@ -45,10 +31,8 @@ export function hostImports(options: HostOptions, call: HostCall): ImportObject 
     ...clockImports(),
     ...randomImports(),
     ...cliImports(options),
-    ...httpImports(createOutbound(options.name, options.net, call, options.outboundSlot)),
-    ...filesystemImports(options.preopens),
-    ...databaseImports(call),
-    ...keyValueImports(call),
+    ...httpImports(),
+    ...capabilityImports({ ...options, call }),
   };
   return new Proxy(known, {
     get: (target, name: string) => target[name] ?? unsupported(name),

@@ -1,5 +1,5 @@
 /**
- * The server's side of one database process (`db_child.ts`): spawns it on
+ * The server's side of one database process (`child.ts`): spawns it on
  * first use, sends it requests and matches its answers, forwards the SQL
  * function calls its statements make, and kills it when a statement runs past
  * its caller's deadline (node:sqlite cannot interrupt one). A killed process
@@ -8,8 +8,8 @@
  *
  * @module
  */
-import { dirname, fromFileUrl } from "../paths.ts";
-import { databaseProcessFlags } from "../sandbox.ts";
+import { dirname, fromFileUrl } from "../../paths.ts";
+import { databaseProcessFlags } from "../../sandbox.ts";
 import {
   frame,
   FrameReader,
@@ -19,9 +19,9 @@ import {
   type Reply,
   type Request,
   type WireValue,
-} from "./db_wire.ts";
+} from "./wire.ts";
 
-const CHILD = fromFileUrl(new URL("./db_child.ts", import.meta.url));
+const CHILD = fromFileUrl(new URL("./child.ts", import.meta.url));
 
 /** How long an ended read transaction's COMMIT may wait for a statement to go with. */
 const END_DELAY_MS = 50;

@@ -1,11 +1,11 @@
 /**
  * A database process: one SQLite connection for component SQL, run by the
- * server process (`db_process.ts`) as `deno run <this> <db file> read|write`
+ * server process (`process.ts`) as `deno run <this> <db file> read|write`
  * with read and write access to the database's directory only. node:sqlite
  * cannot interrupt a statement, so component statements run here, where the
  * server can kill the whole process when one passes its request's time limit.
  *
- * It reads requests (frames, see `db_wire.ts`) from stdin and answers each on
+ * It reads requests (frames, see `wire.ts`) from stdin and answers each on
  * stdout, one at a time, synchronously. A component's SQL function called by
  * a statement becomes a frame to the server, and the process blocks reading
  * stdin until the result comes back.
@@ -27,7 +27,7 @@ import {
   type FunctionSpec,
   type Reply,
   type Request,
-} from "./db_wire.ts";
+} from "./wire.ts";
 
 /**
  * node:sqlite methods that Deno 2.9 implements but its bundled type

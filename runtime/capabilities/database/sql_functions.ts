@@ -7,9 +7,9 @@
  *
  * @module
  */
-import type { SqliteFunction } from "../manifest.ts";
-import type { DatabaseHost } from "./database.ts";
-import { fromWit, toWit, type WitValue } from "./values.ts";
+import type { SqliteFunction } from "../../manifest.ts";
+import type { DatabaseHost } from "./store.ts";
+import { fromWit, toWit, type WitValue } from "../values.ts";
 
 /** Something that can run a component's SQL function. */
 export interface SqlFunctionRunner {

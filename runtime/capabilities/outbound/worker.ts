@@ -6,19 +6,21 @@
  *
  * @module
  */
-import { log } from "../log.ts";
-import { allowsHost, isPrivateAddress, type NetRule } from "../permissions.ts";
+import { log } from "../../log.ts";
+import { allowsHost, isPrivateAddress, type NetRule } from "../../permissions.ts";
 import {
+  FutureIncomingResponse,
   HttpErrorCode,
   IncomingResponse,
   type OutboundHandler,
   type OutgoingRequest,
   type PendingBody,
   type RequestOptions,
-} from "./http.ts";
-import type { HostCall } from "./imports.ts";
-import { concatBytes } from "../bytes.ts";
-import { ByteQueue, Window, WRITE_BUDGET } from "./io.ts";
+} from "../../wasi/http.ts";
+import type { HostCall } from "../calls.ts";
+import type { GuestSide } from "../sides.ts";
+import { concatBytes } from "../../bytes.ts";
+import { ByteQueue, Window, WRITE_BUDGET } from "../../wasi/io.ts";
 import { AddressRefused, checkedFetch, defaultPort, type Fetched } from "./checked_fetch.ts";
 
 const IN_BAND_HOSTS = new Set(["__sqlite", "__prefs"]);
@@ -122,7 +124,7 @@ function responseQueue(
  * rules; each request waits for a `slot` (see `limits.outbound`), held until
  * its response body ended (or its request did).
  */
-export function createOutbound(
+function createOutbound(
   name: string,
   rules: NetRule[],
   call: HostCall,
@@ -146,7 +148,7 @@ export function createOutbound(
     }
     if (IN_BAND_HOSTS.has(url.hostname)) {
       const body = new TextDecoder().decode(await collect(request.pending));
-      const answer = await call("db.inband", [url.href, body]) as string;
+      const answer = await call("db.inband", [url.href, body]);
       return new IncomingResponse(
         200,
         [["content-type", "application/json"]],
@@ -223,3 +225,14 @@ export function createOutbound(
     );
   };
 }
+
+/** The `wasi:http/outgoing-handler` import object for one guest instance. */
+export const outboundImports: GuestSide = ({ name, net, call, outboundSlot }) => {
+  const outbound = createOutbound(name, net, call, outboundSlot);
+  return {
+    "wasi:http/outgoing-handler": {
+      handle: (request: OutgoingRequest, options?: RequestOptions) =>
+        new FutureIncomingResponse(outbound(request, options)),
+    },
+  };
+};

@@ -5,7 +5,8 @@
  *
  * @module
  */
-import type { HostCall } from "./imports.ts";
+import type { HostCall } from "../calls.ts";
+import type { GuestSide } from "../sides.ts";
 
 /** `wasi:keyvalue/store.bucket`: a handle naming an opened bucket. */
 export class Bucket {
@@ -28,7 +29,7 @@ export class Bucket {
 }
 
 /** The `wasi:keyvalue/*` import objects for one guest instance. */
-export function keyValueImports(call: HostCall): Record<string, Record<string, unknown>> {
+export const keyValueImports: GuestSide = ({ call }) => {
   return {
     "wasi:keyvalue/store": {
       Bucket,
@@ -49,4 +50,4 @@ export function keyValueImports(call: HostCall): Record<string, Record<string, u
         call("kv.deleteMany", [bucket.identifier, keys]),
     },
   };
-}
+};

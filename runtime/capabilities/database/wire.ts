@@ -1,5 +1,5 @@
 /**
- * What the server process and its database processes (`db_child.ts`) say to
+ * What the server process and its database processes (`child.ts`) say to
  * each other over the child's stdin and stdout: length-prefixed JSON frames,
  * with SQLite values tagged so that 64-bit integers and blobs stay exact.
  *

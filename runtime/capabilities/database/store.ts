@@ -1,7 +1,7 @@
 /**
  * The database capability: SQL from components against `<data>/main.db`.
  *
- * Component SQL runs in database processes of its own (`db_process.ts`),
+ * Component SQL runs in database processes of its own (`process.ts`),
  * never on the server thread, so that a statement that runs past its
  * request's time limit can be stopped (its process is killed and started
  * again) while the server and every other component go on.
@@ -14,21 +14,21 @@
  * and stopped once idle (one stays); each has its own lock, so read
  * transactions of concurrent requests run side by side (WAL keeps each on its
  * snapshot). What a component may not do is refused by an authorizer in the
- * database process (`db_child.ts`).
+ * database process (`child.ts`).
  *
  * @module
  */
 import type { SQLInputValue, SQLOutputValue } from "node:sqlite";
-import { retryBusy } from "../pier_db.ts";
-import { log } from "../log.ts";
-import { DbProcess, type Deadline } from "./db_process.ts";
+import { retryBusy } from "../../pier_db.ts";
+import { log } from "../../log.ts";
+import { DbProcess, type Deadline } from "./process.ts";
 import {
   decodeValue,
   encodeValue,
   type FunctionSpec,
   type WireRows,
   type WireValue,
-} from "./db_wire.ts";
+} from "./wire.ts";
 
 /** How long a statement waits for the write lock before failing. */
 export const LOCK_TIMEOUT_MS = 5000;
@@ -84,6 +84,9 @@ class Lock {
 
 /** Rows as lists of values, integers as bigints. */
 export type Rows = SQLOutputValue[][];
+
+/** What a statement run in `mode` returns: its rows (`query`), or how many rows it changed. */
+export type RunResult<M extends "query" | "execute"> = M extends "query" ? Rows : bigint;
 
 /** A database process and its lock. */
 interface Connection {
@@ -255,14 +258,14 @@ export class DatabaseHost {
    * (waiting for the connection's lock like a transaction would). It is
    * stopped at `deadline`.
    */
-  async run(
+  async run<M extends "query" | "execute">(
     grant: DatabaseGrant,
     txId: string | undefined,
     sql: string,
     params: SQLInputValue[],
-    mode: "query" | "execute",
+    mode: M,
     deadline: Deadline,
-  ): Promise<Rows | bigint> {
+  ): Promise<RunResult<M>> {
     const request = {
       op: "run" as const,
       sql,
@@ -272,9 +275,9 @@ export class DatabaseHost {
       inTransaction: txId !== undefined,
     };
     const decode = (value: unknown) =>
-      mode === "execute"
+      (mode === "execute"
         ? decodeValue(value as WireValue) as bigint
-        : (value as WireRows).map((row) => row.map(decodeValue));
+        : (value as WireRows).map((row) => row.map(decodeValue))) as RunResult<M>;
     if (txId !== undefined) {
       const tx = this.#transactions.get(txId);
       if (!tx) throw new DatabaseError("no transaction is open");

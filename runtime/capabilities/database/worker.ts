@@ -1,11 +1,11 @@
 /**
- * `trailbase:database/sqlite` for guests: every call goes to the server
- * thread's database capability (see `runtime/capabilities/database.ts`),
- * and the guest's stack suspends until it answers.
+ * `trailbase:database/sqlite` for guests: every call goes to the database's
+ * server side (`host.ts`), and the guest's stack suspends until it answers.
  *
  * @module
  */
-import type { HostCall } from "./imports.ts";
+import type { GuestSide } from "../sides.ts";
+import type { WitValue } from "../values.ts";
 
 let nextTransaction = 0;
 
@@ -13,7 +13,7 @@ let nextTransaction = 0;
  * Builds the interface for one guest instance. The transaction begins with
  * its first statement, so the synchronous constructor never waits.
  */
-export function databaseImports(call: HostCall): Record<string, Record<string, unknown>> {
+export const databaseImports: GuestSide = ({ call }) => {
   class Transaction {
     readonly id = ++nextTransaction;
     #state: "new" | "open" | "ended" = "new";
@@ -23,7 +23,7 @@ export function databaseImports(call: HostCall): Record<string, Record<string, u
      * the statement go out together (the server answers a request's calls in
      * order), so it costs one round trip, not two.
      */
-    async #statement(op: string, query: string, params: unknown[]) {
+    async #statement(op: "db.execute" | "db.query", query: string, params: WitValue[]) {
       if (this.#state === "ended") throw { tag: "other", val: "transaction already ended" };
       if (this.#state === "open") return await call(op, [this.id, query, params]);
       this.#state = "open";
@@ -39,10 +39,10 @@ export function databaseImports(call: HostCall): Record<string, Record<string, u
       }
       return await result;
     }
-    execute(query: string, params: unknown[]) {
+    execute(query: string, params: WitValue[]) {
       return this.#statement("db.execute", query, params);
     }
-    query(query: string, params: unknown[]) {
+    query(query: string, params: WitValue[]) {
       return this.#statement("db.query", query, params);
     }
     async commit() {
@@ -51,7 +51,7 @@ export function databaseImports(call: HostCall): Record<string, Record<string, u
     async rollback() {
       return await this.#end("db.rollback");
     }
-    async #end(op: string) {
+    async #end(op: "db.commit" | "db.rollback") {
       if (this.#state === "ended") throw { tag: "other", val: "transaction already ended" };
       const wasOpen = this.#state === "open";
       this.#state = "ended";
@@ -88,8 +88,8 @@ export function databaseImports(call: HostCall): Record<string, Record<string, u
         legacy.current = undefined;
         await tx.rollback();
       },
-      txExecute: (query: string, params: unknown[]) => current().execute(query, params),
-      txQuery: (query: string, params: unknown[]) => current().query(query, params),
+      txExecute: (query: string, params: WitValue[]) => current().execute(query, params),
+      txQuery: (query: string, params: WitValue[]) => current().query(query, params),
     },
   };
-}
+};

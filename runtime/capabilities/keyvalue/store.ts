@@ -7,7 +7,7 @@
  * @module
  */
 import type { DatabaseSync } from "node:sqlite";
-import { execAtStartUp, openDatabase, retryBusy } from "../pier_db.ts";
+import { execAtStartUp, openDatabase, retryBusy } from "../../pier_db.ts";
 
 /** Keys per `list-keys` page. */
 export const PAGE_SIZE = 100;

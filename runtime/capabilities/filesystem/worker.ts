@@ -9,7 +9,8 @@
  * @module
  */
 import fs from "node:fs";
-import { ByteQueue, InputStream } from "./io.ts";
+import { ByteQueue, InputStream } from "../../wasi/io.ts";
+import type { GuestSide } from "../sides.ts";
 
 // Deno has no openat nor O_NOFOLLOW; node:fs passes open flags through. O_NONBLOCK: opening a
 // FIFO must not wait for a writer.
@@ -302,14 +303,8 @@ export class DirectoryEntryStream {
   }
 }
 
-/** A granted directory: its host path and the name the guest sees. */
-export interface Preopen {
-  hostPath: string;
-  guestPath: string;
-}
-
-/** The `wasi:filesystem/*` import objects for the given preopens. */
-export function filesystemImports(preopens: Preopen[]): Record<string, Record<string, unknown>> {
+/** The `wasi:filesystem/*` import objects for the component's preopens. */
+export const filesystemImports: GuestSide = ({ preopens }) => {
   const descriptors = preopens.flatMap(({ hostPath, guestPath }) => {
     try {
       // `hostPath` is the real path checked at load: if it leads elsewhere now, it is not there.
@@ -327,4 +322,4 @@ export function filesystemImports(preopens: Preopen[]): Record<string, Record<st
       filesystemErrorCode: () => undefined,
     },
   };
-}
+};

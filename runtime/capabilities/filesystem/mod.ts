@@ -1,0 +1,23 @@
+/**
+ * The filesystem capability: `wasi:filesystem`, read-only preopens of the
+ * directories the manifest's `"read"` grants (`worker.ts`).
+ *
+ * @module
+ */
+import type { Capability } from "../capability.ts";
+
+/** The filesystem capability. */
+export const filesystem = {
+  name: "filesystem",
+  grantKey: "read",
+  granted: (permissions) => permissions.read.length > 0,
+  interfaces: ["wasi:filesystem/preopens", "wasi:filesystem/types"],
+  logUngranted: true,
+  suspending: [],
+} as const satisfies Capability;
+
+/** A granted directory: its host path and the name the guest sees. */
+export interface Preopen {
+  hostPath: string;
+  guestPath: string;
+}
