@@ -1,0 +1,189 @@
+#!/usr/bin/env bash
+# The image test: builds Pier's Dockerfile from this checkout (committed or not: the build context is
+# the working tree, filtered by .dockerignore), runs it on a new volume, probes /_/health and the
+# examples (one using the database), restarts the container, starts a new one on the same volume,
+# and checks the image's size and user. Ends with "image test: ok" (exit 0) or "image test: FAILED".
+#
+#   bash tests/image/run.sh          # podman if it works here, else docker
+#
+# Needs a working podman or docker; it never installs one. The base image denoland/deno:2.9.6 is
+# used when the engine has it or can pull it. Otherwise (machines with no registry, like the ones
+# this was written on; podman only) a local stand-in with the real image's layout is made, as
+# ../shared/tools/container-smoke.sh does: debootstrap'd bookworm (needs debootstrap, root and the
+# apt mirror), tini, user deno 1993, DENO_DIR=/deno-dir/, deno from npm's @deno/linux-x64-glibc.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$(pwd)
+
+DENO_VERSION=2.9.6
+BASE=docker.io/denoland/deno:$DENO_VERSION
+IMAGE=localhost/pier-image-test
+PORT=${PIER_IMAGE_PORT:-18480}
+MAX_BYTES=400000000
+WORK=${PIER_IMAGE_WORK:-/tmp/pier-image-test}
+mkdir -p "$WORK/empty"
+
+failures=0
+check() { # check NAME COMMAND...: runs the command, reports it
+  if "${@:2}" >/dev/null 2>&1; then echo "ok    $1"; else echo "FAIL  $1"; failures=$((failures + 1)); fi
+}
+die() { echo "FAIL  $*"; echo "image test: FAILED"; exit 1; }
+now() { date +%s.%N; }
+since() { echo "scale=2; ($(now) - $1) / 1" | bc; }
+
+if podman info >/dev/null 2>&1; then
+  ENGINE=podman
+  # Hosts without CAP_SYS_RESOURCE cannot have their rlimits raised above the hard limits, and
+  # crun refuses cgroup v1 hybrid mounts (see container-smoke.sh); these settings do on any host.
+  export CONTAINERS_CONF=$WORK/containers.conf
+  printf '[containers]\ndefault_ulimits = ["nofile=%s:%s", "nproc=32768:32768"]\n[engine]\nruntime = "runc"\n' \
+    "$(ulimit -Hn)" "$(ulimit -Hn)" >"$CONTAINERS_CONF"
+  command -v runc >/dev/null || : >"$CONTAINERS_CONF"
+elif docker info >/dev/null 2>&1; then
+  ENGINE=docker
+else
+  die "neither podman nor docker works here"
+fi
+echo "engine: $ENGINE"
+
+# --- the base image ---------------------------------------------------------------------------
+BUILD_ARGS=()
+standin() { # the stand-in for $BASE (podman only), tagged $BASE
+  [ "$ENGINE" = podman ] || die "no $BASE and no way to make a stand-in with docker"
+  if ! podman image exists localhost/debian:bookworm; then
+    command -v debootstrap >/dev/null || die "no $BASE, and no debootstrap for a stand-in"
+    local mirror
+    mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null)
+    [ -n "$mirror" ] || mirror=$(awk '/^deb / {print $2; exit}' /etc/apt/sources.list 2>/dev/null)
+    rm -rf "$WORK/rootfs"
+    debootstrap --variant=minbase bookworm "$WORK/rootfs" "$mirror" >"$WORK/debootstrap.log" ||
+      die "debootstrap (see $WORK/debootstrap.log)"
+    rm -rf "$WORK"/rootfs/var/cache/apt/archives/*.deb "$WORK"/rootfs/var/lib/apt/lists/*
+    tar -C "$WORK/rootfs" -c . | podman import -q - localhost/debian:bookworm >/dev/null
+    rm -rf "$WORK/rootfs"
+  fi
+  local dir=$WORK/deno-img
+  mkdir -p "$dir"
+  if [ ! -x "$dir/deno" ]; then
+    (cd "$dir" && npm pack -q "@deno/linux-x64-glibc@$DENO_VERSION" >/dev/null &&
+      tar -xzf "deno-linux-x64-glibc-$DENO_VERSION.tgz" package/deno && mv package/deno . &&
+      rmdir package) || die "could not get deno $DENO_VERSION from npm"
+  fi
+  # denoland/deno_docker's _entry.sh
+  printf '#!/bin/sh\nset -e\ncase "$1" in\n    bundle | cache | completions | doc | eval | fmt | help | info | link | repl | run | test | types )\n    exec deno "$@";;\nesac\nexec "$@"\n' \
+    >"$dir/docker-entrypoint.sh"
+  chmod 755 "$dir/docker-entrypoint.sh"
+  cat >"$dir/Containerfile" <<EOF
+FROM localhost/debian:bookworm
+RUN apt-get update \\
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends tini \\
+ && apt-get clean && rm -rf /var/lib/apt/lists/* \\
+ && ln -s /usr/bin/tini /tini \\
+ && useradd --uid 1993 --user-group deno && mkdir /deno-dir/ && chown deno:deno /deno-dir/
+ENV DENO_DIR=/deno-dir/ DENO_INSTALL_ROOT=/usr/local DENO_VERSION=$DENO_VERSION
+COPY deno /usr/bin/deno
+COPY docker-entrypoint.sh /usr/local/bin/docker-entrypoint.sh
+ENTRYPOINT ["/tini", "--", "docker-entrypoint.sh"]
+CMD ["eval", "console.log('Welcome to Deno!')"]
+EOF
+  podman build -q --pull=never -t "localhost/deno-standin:$DENO_VERSION" "$dir" >/dev/null ||
+    die "building the stand-in base"
+  podman tag "localhost/deno-standin:$DENO_VERSION" "$BASE"
+}
+if ! $ENGINE image inspect "$BASE" >/dev/null 2>&1; then
+  timeout 60 $ENGINE pull -q "$BASE" >/dev/null 2>&1 || { echo "no $BASE: making a stand-in"; standin; }
+fi
+# Only where a stand-in was needed: a TLS-intercepting proxy re-signs the npm registry with a CA
+# that only the host's bundle has. The build's Deno gets that bundle through DENO_CERT, set in the
+# stand-in's tag (podman build's --env does not reach RUN steps), and the image does not keep it.
+CA=/etc/ssl/certs/ca-certificates.crt
+if [ "$ENGINE" = podman ] && [ -f "$CA" ] && podman image exists localhost/deno-standin:$DENO_VERSION; then
+  printf 'FROM localhost/deno-standin:%s\nENV DENO_CERT=/build-ca.crt\n' "$DENO_VERSION" |
+    podman build -q --pull=never -t "$BASE" -f - "$WORK/empty" >/dev/null || die "tagging the stand-in"
+  BUILD_ARGS+=(-v "$CA:/build-ca.crt:ro")
+fi
+# podman builds OCI images by default, which have no HEALTHCHECK.
+[ "$ENGINE" = podman ] && BUILD_ARGS+=(--format docker)
+
+# --- build ------------------------------------------------------------------------------------
+t=$(now)
+$ENGINE build --pull=never "${BUILD_ARGS[@]}" -t "$IMAGE" "$ROOT" >"$WORK/build.log" 2>&1 ||
+  { tail -40 "$WORK/build.log"; die "build (log: $WORK/build.log)"; }
+if [[ " ${BUILD_ARGS[*]} " == *build-ca.crt* ]]; then
+  printf 'FROM %s\n' "$IMAGE" | podman build -q --pull=never --format docker --unsetenv DENO_CERT \
+    -t "$IMAGE" -f - "$WORK/empty" >/dev/null || die "dropping DENO_CERT"
+fi
+echo "built in $(since "$t")s"
+bytes=$($ENGINE image inspect --format '{{.Size}}' "$IMAGE")
+base_bytes=$($ENGINE image inspect --format '{{.Size}}' "$BASE")
+echo "image size: $((bytes / 1000000)) MB (the base $((base_bytes / 1000000)) MB)"
+check "image size $((bytes / 1000000)) MB <= $((MAX_BYTES / 1000000)) MB" test "$bytes" -le "$MAX_BYTES"
+check "image user is deno" test "$($ENGINE image inspect --format '{{.Config.User}}' "$IMAGE")" = deno
+check "image has a HEALTHCHECK" sh -c "$ENGINE image inspect --format '{{.Config.Healthcheck}}' $IMAGE | grep -q health.ts"
+check "STOPSIGNAL SIGTERM" test "$($ENGINE image inspect --format '{{.Config.StopSignal}}' "$IMAGE")" = SIGTERM
+check "no toolchain in the image" sh -c "! $ENGINE run --rm $IMAGE sh -c 'ls node_modules/.deno' | grep -qE 'componentize|binaryen|typescript'"
+check "no .git, .build, tests or component sources in the image" $ENGINE run --rm "$IMAGE" sh -c \
+  'test ! -e .git && test ! -e .build && test ! -e tests && ! ls components | grep -q "[.]ts$"'
+check "no DENO_CERT left in the image" sh -c "! $ENGINE image inspect --format '{{.Config.Env}}' $IMAGE | grep -q DENO_CERT"
+
+# --- run --------------------------------------------------------------------------------------
+CIDS=()
+VOL=pier-image-test-$$
+cleanup() {
+  for c in "${CIDS[@]}"; do $ENGINE rm -f -t 5 "$c" >/dev/null 2>&1; done
+  $ENGINE volume rm -f "$VOL" >/dev/null 2>&1
+}
+trap cleanup EXIT
+$ENGINE volume create "$VOL" >/dev/null
+url=http://127.0.0.1:$PORT
+wait_healthy() { # seconds until /_/health answers 200 (at most 120 s)
+  local t
+  t=$(now)
+  for _ in $(seq 1 1200); do
+    curl -fsS -o /dev/null "$url/_/health" 2>/dev/null && { since "$t"; return 0; }
+    sleep 0.1
+  done
+  return 1
+}
+run() { $ENGINE run -d -p "127.0.0.1:$PORT:8000" -v "$VOL:/app/data" "$IMAGE"; }
+
+t=$(now)
+cid=$(run) || die "docker run"
+CIDS+=("$cid")
+wait_healthy >/dev/null || { $ENGINE logs "$cid"; die "never healthy"; }
+echo "first start on an empty volume: healthy in $(since "$t")s (from run)"
+health=$WORK/health.json
+curl -fsS "$url/_/health" >"$health"
+check "every example loaded" sh -c "grep -q '\"name\":\"todos\"' $health && ! grep -q '\"state\":\"failed\"' $health"
+check "compile cache baked in (no cache miss)" sh -c \
+  "grep -q '\"cache\":\"hit\"' $health && ! grep -q '\"cache\":\"miss\"' $health"
+check "GET /hello" sh -c "curl -fsS $url/hello | grep -q Hello"
+check "POST /todos (database)" curl -fsS -X POST -H 'content-type: application/json' \
+  -d '{"title":"persist me"}' "$url/todos"
+check "GET /counter/home (database)" sh -c "curl -fsS $url/counter/home | grep -q '\"visits\":1'"
+check "server runs as uid 1993 (owns main.db)" test "$($ENGINE exec "$cid" stat -c %u /app/data/main.db)" = 1993
+check "no process runs as root" sh -c "$ENGINE exec $cid sh -c 'stat -c %u /proc/[0-9]*' | grep -qx 0 && exit 1 || exit 0"
+if [ "$ENGINE" = podman ]; then check "HEALTHCHECK passes" podman healthcheck run "$cid"; fi
+
+t=$(now)
+$ENGINE stop -t 20 "$cid" >/dev/null
+code=$($ENGINE inspect -f '{{.State.ExitCode}}' "$cid")
+echo "stop: $(since "$t")s, exit code $code"
+check "stops on SIGTERM (not killed)" test "$code" != 137
+
+t=$(now)
+$ENGINE start "$cid" >/dev/null
+wait_healthy >/dev/null || { $ENGINE logs "$cid"; die "never healthy after restart"; }
+echo "restart: healthy in $(since "$t")s"
+check "todo survived the restart" sh -c "curl -fsS $url/todos | grep -q 'persist me'"
+$ENGINE rm -f -t 20 "$cid" >/dev/null
+
+t=$(now)
+cid=$(run) || die "docker run on the used volume"
+CIDS+=("$cid")
+wait_healthy >/dev/null || { $ENGINE logs "$cid"; die "never healthy in a new container"; }
+echo "new container on the same volume: healthy in $(since "$t")s"
+check "todo survived a new container" sh -c "curl -fsS $url/todos | grep -q 'persist me'"
+check "counter kept its visits" sh -c "curl -fsS $url/counter/home | grep -q '\"visits\":2'"
+
+if [ "$failures" -eq 0 ]; then echo "image test: ok"; else echo "image test: FAILED ($failures)"; exit 1; fi
