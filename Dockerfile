@@ -3,9 +3,11 @@
 #   docker build -t pier .
 #   docker run -p 8000:8000 -v pier-data:/app/data pier
 #   docker build --target build -t pier-build .    # the toolchain, to build your own components
+# DENO_IMAGE: the base, for machines with no registry (tests/image/run.sh makes a stand-in there).
+ARG DENO_IMAGE=denoland/deno:2.9.6
 
 # The toolchain (componentize-js, TypeScript, binaryen, ...) and the examples built from source.
-FROM denoland/deno:2.9.6 AS build
+FROM ${DENO_IMAGE} AS build
 WORKDIR /app
 COPY deno.json deno.lock ./
 RUN deno install --frozen
@@ -30,7 +32,7 @@ RUN deno run --allow-read=/app/deno.json /app/docker/runtime_config.ts /app/deno
  && cd node_modules/.deno \
  && rm -rf binaryen@* oxc-minify@* @oxc-minify+* @bytecodealliance+preview3-shim@* ./*-musl@*
 
-FROM denoland/deno:2.9.6
+FROM ${DENO_IMAGE}
 WORKDIR /app
 COPY --from=deps /deps/deno.json /deps/deno.lock ./
 COPY --from=deps /deps/node_modules node_modules

@@ -6,11 +6,8 @@
 #
 #   bash tests/image/run.sh          # podman if it works here, else docker
 #
-# Needs a working podman or docker; it never installs one. The base image denoland/deno:2.9.6 is
-# used when the engine has it or can pull it. Otherwise (machines with no registry, like the ones
-# this was written on; podman only) a local stand-in with the real image's layout is made, as
-# ../shared/tools/container-smoke.sh does: debootstrap'd bookworm (needs debootstrap, root and the
-# apt mirror), tini, user deno 1993, DENO_DIR=/deno-dir/, deno from npm's @deno/linux-x64-glibc.
+# Needs a working podman or docker; it never installs one. Where denoland/deno:2.9.6 cannot be
+# pulled (podman only) it makes a stand-in (see below; needs debootstrap, root and an apt mirror).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
@@ -47,21 +44,36 @@ fi
 echo "engine: $ENGINE"
 
 # --- the base image ---------------------------------------------------------------------------
+# denoland/deno:2.9.6 when it can be pulled; otherwise (podman only) a stand-in with its layout,
+# made as ../shared/tools/container-smoke.sh does, but on a slim Debian as the real image is
+# (denoland/deno_docker's debian.dockerfile: FROM debian:stable-slim, deno, tini, user deno 1993,
+# DENO_DIR=/deno-dir/): debootstrap's minbase without what Debian's -slim images leave out.
 BUILD_ARGS=()
-standin() { # the stand-in for $BASE (podman only), tagged $BASE
+STANDIN=localhost/pier-test/deno:$DENO_VERSION
+SLIM=localhost/pier-test/debian:bookworm-slim
+slim_debian() { # $SLIM
+  podman image exists "$SLIM" && return 0
+  command -v debootstrap >/dev/null || die "no $BASE, and no debootstrap for a stand-in"
+  local mirror rootfs=$WORK/rootfs
+  [ -n "$WORK" ] || die "WORK is empty"
+  mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null)
+  [ -n "$mirror" ] || mirror=$(awk '/^deb / {print $2; exit}' /etc/apt/sources.list 2>/dev/null)
+  rm -rf "$rootfs"
+  debootstrap --variant=minbase bookworm "$rootfs" "$mirror" >"$WORK/debootstrap.log" ||
+    die "debootstrap (see $WORK/debootstrap.log)"
+  # As debuerreotype's slimify makes debian:*-slim: no docs but copyrights, man pages, locales.
+  printf 'path-exclude /usr/share/%s/*\n' doc man groff info locale lintian linda \
+    >"$rootfs/etc/dpkg/dpkg.cfg.d/docker"
+  echo 'path-include /usr/share/doc/*/copyright' >>"$rootfs/etc/dpkg/dpkg.cfg.d/docker"
+  find "$rootfs/usr/share/doc" -mindepth 1 -not -name copyright -not -type d -delete
+  (cd "$rootfs/usr/share" && rm -rf man/* groff/* info/* locale/* lintian/* linda/*)
+  rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+  tar -C "$rootfs" -c . | podman import -q - "$SLIM" >/dev/null
+  rm -rf "$rootfs"
+}
+standin() { # $STANDIN, and the build arguments that use it
   [ "$ENGINE" = podman ] || die "no $BASE and no way to make a stand-in with docker"
-  if ! podman image exists localhost/debian:bookworm; then
-    command -v debootstrap >/dev/null || die "no $BASE, and no debootstrap for a stand-in"
-    local mirror
-    mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null)
-    [ -n "$mirror" ] || mirror=$(awk '/^deb / {print $2; exit}' /etc/apt/sources.list 2>/dev/null)
-    rm -rf "$WORK/rootfs"
-    debootstrap --variant=minbase bookworm "$WORK/rootfs" "$mirror" >"$WORK/debootstrap.log" ||
-      die "debootstrap (see $WORK/debootstrap.log)"
-    rm -rf "$WORK"/rootfs/var/cache/apt/archives/*.deb "$WORK"/rootfs/var/lib/apt/lists/*
-    tar -C "$WORK/rootfs" -c . | podman import -q - localhost/debian:bookworm >/dev/null
-    rm -rf "$WORK/rootfs"
-  fi
+  slim_debian
   local dir=$WORK/deno-img
   mkdir -p "$dir"
   if [ ! -x "$dir/deno" ]; then
@@ -70,47 +82,53 @@ standin() { # the stand-in for $BASE (podman only), tagged $BASE
       rmdir package) || die "could not get deno $DENO_VERSION from npm"
   fi
   # denoland/deno_docker's _entry.sh
-  printf '#!/bin/sh\nset -e\ncase "$1" in\n    bundle | cache | completions | doc | eval | fmt | help | info | link | repl | run | test | types )\n    exec deno "$@";;\nesac\nexec "$@"\n' \
-    >"$dir/docker-entrypoint.sh"
+  printf '%s\n' '#!/bin/sh' 'set -e' 'case "$1" in' \
+    '    bundle | cache | completions | doc | eval | fmt | help | info | link | repl | run | test | types )' \
+    '    exec deno "$@";;' 'esac' 'exec "$@"' >"$dir/docker-entrypoint.sh"
   chmod 755 "$dir/docker-entrypoint.sh"
-  cat >"$dir/Containerfile" <<EOF
-FROM localhost/debian:bookworm
-RUN apt-get update \\
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends tini \\
- && apt-get clean && rm -rf /var/lib/apt/lists/* \\
- && ln -s /usr/bin/tini /tini \\
- && useradd --uid 1993 --user-group deno && mkdir /deno-dir/ && chown deno:deno /deno-dir/
-ENV DENO_DIR=/deno-dir/ DENO_INSTALL_ROOT=/usr/local DENO_VERSION=$DENO_VERSION
-COPY deno /usr/bin/deno
-COPY docker-entrypoint.sh /usr/local/bin/docker-entrypoint.sh
-ENTRYPOINT ["/tini", "--", "docker-entrypoint.sh"]
-CMD ["eval", "console.log('Welcome to Deno!')"]
-EOF
-  podman build -q --pull=never -t "localhost/deno-standin:$DENO_VERSION" "$dir" >/dev/null ||
-    die "building the stand-in base"
-  podman tag "localhost/deno-standin:$DENO_VERSION" "$BASE"
+  printf '%s\n' "FROM $SLIM" \
+    'RUN apt-get update \' \
+    ' && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends tini \' \
+    ' && apt-get clean && rm -rf /var/lib/apt/lists/* \' \
+    ' && ln -s /usr/bin/tini /tini \' \
+    ' && useradd --uid 1993 --user-group deno && mkdir /deno-dir/ && chown deno:deno /deno-dir/' \
+    "ENV DENO_DIR=/deno-dir/ DENO_INSTALL_ROOT=/usr/local DENO_VERSION=$DENO_VERSION" \
+    'COPY deno /usr/bin/deno' \
+    'COPY docker-entrypoint.sh /usr/local/bin/docker-entrypoint.sh' \
+    'ENTRYPOINT ["/tini", "--", "docker-entrypoint.sh"]' \
+    'CMD ["eval", "console.log('"'"'Welcome to Deno!'"'"')"]' >"$dir/Containerfile"
+  podman image exists "$STANDIN" ||
+    podman build -q --pull=never -t "$STANDIN" "$dir" >/dev/null || die "building the stand-in base"
+  BASE=$STANDIN
+  # The machines this was written on reach npm through a TLS-intercepting proxy whose CA only the
+  # host's bundle has: the build's Deno gets that bundle through DENO_CERT, set in a build-only tag
+  # of the stand-in (podman build's --env does not reach RUN steps); the image does not keep it.
+  local ca=/etc/ssl/certs/ca-certificates.crt
+  if [ -f "$ca" ]; then
+    printf 'FROM %s\nENV DENO_CERT=/build-ca.crt\n' "$STANDIN" |
+      podman build -q --pull=never -t "$STANDIN-build" -f - "$WORK/empty" >/dev/null ||
+      die "tagging the stand-in"
+    BUILD_ARGS+=(-v "$ca:/build-ca.crt:ro" --build-arg "DENO_IMAGE=$STANDIN-build")
+  else
+    BUILD_ARGS+=(--build-arg "DENO_IMAGE=$STANDIN")
+  fi
 }
-if ! $ENGINE image inspect "$BASE" >/dev/null 2>&1; then
-  timeout 60 $ENGINE pull -q "$BASE" >/dev/null 2>&1 || { echo "no $BASE: making a stand-in"; standin; }
-fi
-# Only where a stand-in was needed: a TLS-intercepting proxy re-signs the npm registry with a CA
-# that only the host's bundle has. The build's Deno gets that bundle through DENO_CERT, set in the
-# stand-in's tag (podman build's --env does not reach RUN steps), and the image does not keep it.
-CA=/etc/ssl/certs/ca-certificates.crt
-if [ "$ENGINE" = podman ] && [ -f "$CA" ] && podman image exists localhost/deno-standin:$DENO_VERSION; then
-  printf 'FROM localhost/deno-standin:%s\nENV DENO_CERT=/build-ca.crt\n' "$DENO_VERSION" |
-    podman build -q --pull=never -t "$BASE" -f - "$WORK/empty" >/dev/null || die "tagging the stand-in"
-  BUILD_ARGS+=(-v "$CA:/build-ca.crt:ro")
+if timeout 120 $ENGINE pull -q "$BASE" >/dev/null 2>&1; then
+  echo "base: $BASE"
+else
+  standin
+  echo "base: $BASE (a stand-in: $BASE cannot be pulled here)"
 fi
 # podman builds OCI images by default, which have no HEALTHCHECK.
-[ "$ENGINE" = podman ] && BUILD_ARGS+=(--format docker)
+if [ "$ENGINE" = podman ]; then BUILD_ARGS+=(--format docker); fi
 
 # --- build ------------------------------------------------------------------------------------
 t=$(now)
 $ENGINE build --pull=never "${BUILD_ARGS[@]}" -t "$IMAGE" "$ROOT" >"$WORK/build.log" 2>&1 ||
   { tail -40 "$WORK/build.log"; die "build (log: $WORK/build.log)"; }
 if [[ " ${BUILD_ARGS[*]} " == *build-ca.crt* ]]; then
-  printf 'FROM %s\n' "$IMAGE" | podman build -q --pull=never --format docker --unsetenv DENO_CERT \
+  # (a bare FROM would be the same image, --unsetenv ignored)
+  printf 'FROM %s\nLABEL org.opencontainers.image.title=pier\n' "$IMAGE" | podman build -q --pull=never --format docker --unsetenv DENO_CERT \
     -t "$IMAGE" -f - "$WORK/empty" >/dev/null || die "dropping DENO_CERT"
 fi
 echo "built in $(since "$t")s"
@@ -145,7 +163,8 @@ wait_healthy() { # seconds until /_/health answers 200 (at most 120 s)
   done
   return 1
 }
-run() { $ENGINE run -d -p "127.0.0.1:$PORT:8000" -v "$VOL:/app/data" "$IMAGE"; }
+# (podman logs to stderr that it has no systemd to time health checks: kept in engine.log)
+run() { $ENGINE run -d -p "127.0.0.1:$PORT:8000" -v "$VOL:/app/data" "$IMAGE" 2>>"$WORK/engine.log"; }
 
 t=$(now)
 cid=$(run) || die "docker run"
@@ -166,17 +185,17 @@ check "no process runs as root" sh -c "$ENGINE exec $cid sh -c 'stat -c %u /proc
 if [ "$ENGINE" = podman ]; then check "HEALTHCHECK passes" podman healthcheck run "$cid"; fi
 
 t=$(now)
-$ENGINE stop -t 20 "$cid" >/dev/null
+$ENGINE stop -t 20 "$cid" >/dev/null 2>>"$WORK/engine.log"
 code=$($ENGINE inspect -f '{{.State.ExitCode}}' "$cid")
 echo "stop: $(since "$t")s, exit code $code"
 check "stops on SIGTERM (not killed)" test "$code" != 137
 
 t=$(now)
-$ENGINE start "$cid" >/dev/null
+$ENGINE start "$cid" >/dev/null 2>>"$WORK/engine.log"
 wait_healthy >/dev/null || { $ENGINE logs "$cid"; die "never healthy after restart"; }
 echo "restart: healthy in $(since "$t")s"
 check "todo survived the restart" sh -c "curl -fsS $url/todos | grep -q 'persist me'"
-$ENGINE rm -f -t 20 "$cid" >/dev/null
+$ENGINE rm -f -t 20 "$cid" >/dev/null 2>>"$WORK/engine.log"
 
 t=$(now)
 cid=$(run) || die "docker run on the used volume"
