@@ -116,8 +116,8 @@ standin() { # $STANDIN, and the build arguments that use it
 if timeout 120 $ENGINE pull -q "$BASE" >/dev/null 2>&1; then
   echo "base: $BASE"
 else
+  echo "base: a stand-in ($BASE cannot be pulled here)"
   standin
-  echo "base: $BASE (a stand-in: $BASE cannot be pulled here)"
 fi
 # podman builds OCI images by default, which have no HEALTHCHECK.
 if [ "$ENGINE" = podman ]; then BUILD_ARGS+=(--format docker); fi
@@ -149,7 +149,7 @@ CIDS=()
 VOL=pier-image-test-$$
 cleanup() {
   for c in "${CIDS[@]}"; do $ENGINE rm -f -t 5 "$c" >/dev/null 2>&1; done
-  $ENGINE volume rm -f "$VOL" >/dev/null 2>&1
+  $ENGINE volume rm -f "$VOL" "$VOL-mine" >/dev/null 2>&1
 }
 trap cleanup EXIT
 $ENGINE volume create "$VOL" >/dev/null
@@ -204,5 +204,22 @@ wait_healthy >/dev/null || { $ENGINE logs "$cid"; die "never healthy in a new co
 echo "new container on the same volume: healthy in $(since "$t")s"
 check "todo survived a new container" sh -c "curl -fsS $url/todos | grep -q 'persist me'"
 check "counter kept its visits" sh -c "curl -fsS $url/counter/home | grep -q '\"visits\":2'"
+$ENGINE rm -f -t 20 "$cid" >/dev/null 2>>"$WORK/engine.log"
+
+# Your own components: a directory mounted read-only over the examples (here the hello example
+# under another name), served by the image on a volume of its own.
+mine=$WORK/mine
+rm -rf "$mine" && mkdir -p "$mine"
+$ENGINE run --rm "$IMAGE" cat components/hello.wasm >"$mine/mine.wasm" 2>>"$WORK/engine.log"
+$ENGINE run --rm "$IMAGE" cat components/hello.permissions.json >"$mine/mine.permissions.json" \
+  2>>"$WORK/engine.log"
+chmod -R a+rX "$mine"
+cid=$($ENGINE run -d -p "127.0.0.1:$PORT:8000" -v "$mine:/app/components:ro" -v "$VOL-mine:/app/data" \
+  "$IMAGE" 2>>"$WORK/engine.log") || die "docker run with own components"
+CIDS+=("$cid")
+wait_healthy >/dev/null || { $ENGINE logs "$cid"; die "never healthy with own components"; }
+check "own components mounted: only they serve" sh -c \
+  "curl -fsS $url/_/health | grep -q '\"name\":\"mine\"' && ! curl -fsS $url/_/health | grep -q '\"name\":\"todos\"'"
+check "own components mounted: GET /hello" sh -c "curl -fsS $url/hello | grep -q Hello"
 
 if [ "$failures" -eq 0 ]; then echo "image test: ok"; else echo "image test: FAILED ($failures)"; exit 1; fi
