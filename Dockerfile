@@ -50,7 +50,8 @@ USER deno
 # named volume at /app/data starts as a copy of it. (Before VOLUME: later changes would be lost.)
 RUN deno run -A docker/warm_cache.ts /app/components /app/data \
  && deno cache --no-config runtime/capabilities/db_child.ts \
- && deno cache docker/health.ts
+ && deno cache docker/health.ts \
+ && rm -rf /tmp/pier-test-*
 VOLUME /app/data
 EXPOSE 8000
 # Pier stops on SIGTERM; `deno task` and the launcher pass it on to the server.
