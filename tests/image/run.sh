@@ -153,7 +153,7 @@ CIDS=()
 VOL=pier-image-test-$$
 remove() { # stops (SIGTERM, up to 20 s) and removes a container
   $ENGINE stop -t 20 "$1" >/dev/null 2>>"$WORK/engine.log"
-  $ENGINE rm -f "$1" >/dev/null 2>>"$WORK/engine.log"
+  $ENGINE rm -f -v "$1" >/dev/null 2>>"$WORK/engine.log"
 }
 cleanup() {
   for c in "${CIDS[@]}"; do remove "$c"; done
