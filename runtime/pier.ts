@@ -127,7 +127,7 @@ async function main(): Promise<number> {
     // in flight has been sent, streamed bodies included; no job run starts any more.
     drain: () => Promise.allSettled([server.shutdown(), jobs.close()]),
     cut: () => {
-      for (const component of components) component.host?.stop();
+      for (const component of components) component.host?.stop("Pier is shutting down");
     },
     close: async () => {
       await closeHosts(hosts);

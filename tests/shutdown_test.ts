@@ -73,6 +73,11 @@ async function tryRequest(
   }
 }
 
+/** A cut request's status and body, or "cut" when it lost its connection. */
+function cutResponse(response: Promise<Response>): Promise<string> {
+  return response.then(async (r) => `${r.status} ${await r.text()}`, () => "cut");
+}
+
 /** Every stored run of the slow job, oldest first, read from main.db directly. */
 function storedRuns(dataDir: string): RunRecord[] {
   const db = openDatabase(`${dataDir}/main.db`, { readOnly: true });
@@ -140,14 +145,14 @@ Deno.test("a job run in progress at SIGTERM finishes and is recorded", () =>
 
 Deno.test("a request longer than --grace is cut, and Pier exits 0 promptly", () =>
   withSlowPier(1, async (pier) => {
-    const long = (await inGuest(pier, "/wait/20000")).response.then((r) => r.status, () => "cut");
+    const long = cutResponse((await inGuest(pier, "/wait/20000")).response);
     const signalled = performance.now();
     assert.equal(await pier.stop("SIGTERM"), 0);
     const tookMs = performance.now() - signalled;
     // 1 s of grace, then at most 1 s for the cut requests and the closing: 4 s of margin.
     assert.ok(tookMs < 5000, `Pier took ${tookMs.toFixed(0)} ms to exit with --grace 1`);
     assert.ok(
-      [503, "cut"].includes(await long),
+      ["503 slow: Pier is shutting down\n", "cut"].includes(await long),
       "the cut request gets 503 or loses its connection",
     );
     assert.match(pier.log(), /grace period over: stopping the workers/);
@@ -156,7 +161,7 @@ Deno.test("a request longer than --grace is cut, and Pier exits 0 promptly", () 
 
 Deno.test("a second signal during the grace period stops at once", () =>
   withSlowPier(60, async (pier) => {
-    const long = (await inGuest(pier, "/wait/20000")).response.then((r) => r.status, () => "cut");
+    const long = cutResponse((await inGuest(pier, "/wait/20000")).response);
     const exit = pier.stop("SIGTERM");
     await pier.waitForLog(/shutting down/);
     // Past the window in which a signal counts as the same one again (see runtime/shutdown.ts).
@@ -167,7 +172,7 @@ Deno.test("a second signal during the grace period stops at once", () =>
     assert.equal(await exit, 0);
     const tookMs = performance.now() - signalled;
     assert.ok(tookMs < 5000, `Pier took ${tookMs.toFixed(0)} ms to exit after a second signal`);
-    assert.ok([503, "cut"].includes(await long));
+    assert.ok(["503 slow: Pier is shutting down\n", "cut"].includes(await long));
     assert.match(pier.log(), /second signal: stopping the workers/);
   }));
 
