@@ -79,7 +79,7 @@ export function parseConfig(
   }
   const graceText = values.grace ?? "10";
   const graceSeconds = Number(graceText);
-  if (!(graceSeconds >= 0) || !Number.isFinite(graceSeconds)) {
+  if (graceText.trim() === "" || !(graceSeconds >= 0) || !Number.isFinite(graceSeconds)) {
     throw new ConfigError(`--grace: "${graceText}" is not a number of seconds (0 or more)`);
   }
   return {

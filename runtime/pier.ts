@@ -122,7 +122,7 @@ async function main(): Promise<number> {
     },
   }, createHandler(tables));
 
-  await shutdownOnSignals(config.graceSeconds * 1000, {
+  return await shutdownOnSignals(config.graceSeconds * 1000, {
     // Deno.serve's shutdown closes the listener at once and resolves when every response
     // in flight has been sent, streamed bodies included; no job run starts any more.
     drain: () => Promise.allSettled([server.shutdown(), jobs.close()]),
@@ -135,7 +135,6 @@ async function main(): Promise<number> {
       db.close();
     },
   });
-  return 0;
 }
 
 if (import.meta.main) Deno.exit(await main());

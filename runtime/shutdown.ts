@@ -1,8 +1,8 @@
 /**
  * Graceful shutdown: on SIGTERM or SIGINT the server stops taking new work and
  * lets the requests in flight and the job runs finish, up to a grace period;
- * then it cuts what still runs, closes the rest and resolves, for the process
- * to exit 0. A second signal during the grace period cuts at once.
+ * then it cuts what still runs, closes the rest, and the process exits 0. A
+ * second signal during the grace period cuts at once.
  *
  * @module
  */
@@ -44,15 +44,16 @@ function delay(ms: number): { done: Promise<void>; cancel: () => void } {
 
 /**
  * Shuts down with `steps` on the first SIGTERM or SIGINT, giving the work in
- * flight `graceMs`; resolves once everything is closed.
+ * flight `graceMs`; resolves once everything is closed, with the exit code:
+ * 0, or 1 when a step failed.
  */
-export function shutdownOnSignals(graceMs: number, steps: ShutdownSteps): Promise<void> {
-  const stopped = Promise.withResolvers<void>();
+export function shutdownOnSignals(graceMs: number, steps: ShutdownSteps): Promise<number> {
+  const stopped = Promise.withResolvers<number>();
   const again = Promise.withResolvers<void>();
   let firstAt: number | undefined;
 
   const shutdown = async (signal: Deno.Signal) => {
-    const drained = steps.drain();
+    const drained = steps.drain().catch(() => {});
     log.info(
       `${signal}: shutting down: no new connections; waiting up to ${
         graceMs / 1000
@@ -60,7 +61,7 @@ export function shutdownOnSignals(graceMs: number, steps: ShutdownSteps): Promis
     );
     const timeout = delay(graceMs);
     const ended = await Promise.race([
-      drained.then(() => "drained", () => "drained"),
+      drained.then(() => "drained"),
       timeout.done.then(() => "grace period over"),
       again.promise.then(() => "second signal"),
     ]);
@@ -69,12 +70,12 @@ export function shutdownOnSignals(graceMs: number, steps: ShutdownSteps): Promis
       log.warn(`${ended}: stopping the workers; requests and job runs still going are cut`);
       steps.cut();
       const settle = delay(CUT_SETTLE_MS);
-      await Promise.race([drained.catch(() => {}), settle.done]);
+      await Promise.race([drained, settle.done]);
       settle.cancel();
     }
     await steps.close();
     log.info("shutdown complete");
-    stopped.resolve();
+    stopped.resolve(0);
   };
 
   const onSignal = (signal: Deno.Signal) => {
@@ -83,7 +84,7 @@ export function shutdownOnSignals(graceMs: number, steps: ShutdownSteps): Promis
       firstAt = now;
       shutdown(signal).catch((error) => {
         log.error(`shutdown: ${error?.stack ?? error}`);
-        stopped.resolve();
+        stopped.resolve(1);
       });
     } else if (now - firstAt >= ECHO_MS) again.resolve();
   };

@@ -5,6 +5,7 @@
  * code and what it left in the data directory.
  */
 import assert from "node:assert/strict";
+import { type Config, ConfigError, parseConfig } from "../runtime/config.ts";
 import { openDatabase } from "../runtime/pier_db.ts";
 import type { RunRecord } from "../runtime/scheduling/store.ts";
 import { buildFixtures, componentsWithManifests, type Pier, startPier } from "./harness.ts";
@@ -189,3 +190,13 @@ Deno.test("one Ctrl-C, reaching the server directly and through the launcher, is
     assert.equal(await exit, 0);
     assert.doesNotMatch(pier.log(), /second signal/);
   }));
+
+Deno.test("--grace: seconds, 10 by default, 0 allowed", () => {
+  const grace = (...args: string[]) => (parseConfig(args, () => undefined) as Config).graceSeconds;
+  assert.equal(grace(), 10);
+  assert.equal(grace("--grace", "0"), 0);
+  assert.equal(grace("--grace", "2.5"), 2.5);
+  for (const bad of ["-1", "soon", "Infinity", ""]) {
+    assert.throws(() => grace(`--grace=${bad}`), ConfigError);
+  }
+});
