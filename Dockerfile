@@ -58,4 +58,5 @@ EXPOSE 8000
 STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s \
   CMD ["deno", "run", "--allow-net=127.0.0.1", "--allow-env=PORT", "/app/docker/health.ts"]
-CMD ["deno", "task", "start"]
+# Work in flight gets 8 s at a stop: Docker kills at 10 s unless told otherwise (--stop-timeout).
+CMD ["deno", "task", "start", "--grace", "8"]

@@ -16,6 +16,8 @@ export interface Config {
   timezone: string;
   /** Seconds an extra worker of a busy component, or database read process, may idle. */
   workerIdleSeconds: number;
+  /** Seconds a stop signal leaves requests in flight and job runs to finish. */
+  graceSeconds: number;
 }
 
 /** The text `--help` prints. */
@@ -30,6 +32,8 @@ Options (each also from an environment variable):
   --worker-idle S    seconds a busy component's extra workers, and extra
                      database read processes, may idle before they stop
                      (default 30)
+  --grace S          on SIGTERM or SIGINT, seconds the requests in flight and
+                     job runs have to finish before they are cut (default 10)
   --help             print this text
 `;
 
@@ -50,6 +54,7 @@ export function parseConfig(
       hostname: { type: "string" },
       timezone: { type: "string" },
       "worker-idle": { type: "string" },
+      grace: { type: "string" },
       help: { type: "boolean" },
     },
     strict: true,
@@ -72,6 +77,11 @@ export function parseConfig(
   if (!(workerIdleSeconds > 0) || !Number.isFinite(workerIdleSeconds)) {
     throw new ConfigError(`--worker-idle: "${idleText}" is not a positive number of seconds`);
   }
+  const graceText = values.grace ?? "10";
+  const graceSeconds = Number(graceText);
+  if (graceText.trim() === "" || !(graceSeconds >= 0) || !Number.isFinite(graceSeconds)) {
+    throw new ConfigError(`--grace: "${graceText}" is not a number of seconds (0 or more)`);
+  }
   return {
     componentsDir: values.components ?? env("PIER_COMPONENTS") ?? "./components",
     dataDir: values.data ?? env("PIER_DATA") ?? "./data",
@@ -79,5 +89,6 @@ export function parseConfig(
     hostname: values.hostname ?? env("PIER_HOSTNAME") ?? "127.0.0.1",
     timezone,
     workerIdleSeconds,
+    graceSeconds,
   };
 }

@@ -7,7 +7,7 @@
 import { parseConfig, USAGE } from "./config.ts";
 import { closeHosts, openHosts } from "./capabilities/host.ts";
 import { SqlFunctionRegistry } from "./capabilities/database/sql_functions.ts";
-import { openDatabase } from "./pier_db.ts";
+import { checkpoint, openDatabase } from "./pier_db.ts";
 import { CACHE_DIR, DB_FILE } from "./data_dir.ts";
 import { log } from "./log.ts";
 import type { ComponentRecord } from "./component.ts";
@@ -19,6 +19,7 @@ import { ComponentJobs } from "./scheduling/jobs.ts";
 import { Scheduler } from "./scheduling/scheduler.ts";
 import { JobStore } from "./scheduling/store.ts";
 import { createHandler, type RouteTables } from "./server.ts";
+import { shutdownOnSignals } from "./shutdown.ts";
 
 // A failure Pier did not foresee is logged; it must not take the server down.
 globalThis.addEventListener("unhandledrejection", (event) => {
@@ -121,21 +122,19 @@ async function main(): Promise<number> {
     },
   }, createHandler(tables));
 
-  const shutdown = async () => {
-    log.info("shutting down");
-    // No new job runs; the ones the guests' stop interrupts are recorded before the DB closes.
-    const jobsClosed = jobs.close();
-    // Stop the guests first: a looping one would otherwise hold the server's shutdown.
-    for (const component of components) component.host?.stop();
-    await jobsClosed;
-    await server.shutdown();
-    closeHosts(hosts);
-    db.close();
-  };
-  Deno.addSignalListener("SIGINT", shutdown);
-  Deno.addSignalListener("SIGTERM", shutdown);
-  await server.finished;
-  return 0;
+  return await shutdownOnSignals(config.graceSeconds * 1000, {
+    // Deno.serve's shutdown closes the listener at once and resolves when every response
+    // in flight has been sent, streamed bodies included; no job run starts any more.
+    drain: () => Promise.allSettled([server.shutdown(), jobs.close()]),
+    cut: () => {
+      for (const component of components) component.host?.stop("Pier is shutting down");
+    },
+    close: async () => {
+      await closeHosts(hosts);
+      if (!checkpoint(db)) log.warn("the WAL could not be checkpointed: another process uses it");
+      db.close();
+    },
+  });
 }
 
 if (import.meta.main) Deno.exit(await main());

@@ -15,6 +15,9 @@ import { DatabaseSync } from "node:sqlite";
 /** How long a start-up statement waits for another writer before failing. */
 const BUSY_TIMEOUT_MS = 5000;
 
+/** How long the checkpoint at shutdown waits for other connections (see {@link checkpoint}). */
+const CHECKPOINT_WAIT_MS = 1000;
+
 /**
  * Makes a connection of Pier's own safe from objects a component might have
  * left in the file: it refuses every statement that would run inside a
@@ -77,4 +80,18 @@ export function openDatabase(path: string, options: { readOnly?: boolean } = {})
   guardPierConnection(db);
   execAtStartUp(db, readOnly ? "" : "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;");
   return db;
+}
+
+/**
+ * Copies the WAL into the database file and empties it
+ * (`wal_checkpoint(TRUNCATE)`), so that a stopped Pier leaves `main.db`
+ * complete on its own. Pier serves no more, so this may wait inside SQLite
+ * (up to {@link CHECKPOINT_WAIT_MS}) for another process (another Pier on the
+ * same data directory) to finish a read or a write. Returns false when one
+ * kept the checkpoint from completing.
+ */
+export function checkpoint(db: DatabaseSync): boolean {
+  db.exec(`PRAGMA busy_timeout = ${CHECKPOINT_WAIT_MS}`);
+  const { busy } = db.prepare("PRAGMA wal_checkpoint(TRUNCATE)").get() as { busy: number };
+  return busy === 0;
 }

@@ -35,7 +35,11 @@ export interface Pier {
   fetch(path: string, init?: RequestInit): Promise<Response>;
   /** Kills the server process itself with SIGKILL, as a crash would. */
   crash(): Promise<void>;
-  stop(signal?: Deno.Signal): Promise<void>;
+  /**
+   * Sends `signal` (default SIGTERM) to the launcher at once; resolves with its exit code once it
+   * has exited. Called again meanwhile, it sends the signal again.
+   */
+  stop(signal?: Deno.Signal): Promise<number>;
 }
 
 /** What to serve: component name to `.wasm` path (or raw bytes). */
@@ -140,9 +144,10 @@ export async function startPier(setup: PierSetup = {}): Promise<Pier> {
       } catch {
         // already gone
       }
-      await exited;
+      const { code } = await exited;
       await pumped;
       if (!setup.dataDir) await Deno.remove(root, { recursive: true }).catch(() => {});
+      return code;
     },
   };
 }

@@ -34,9 +34,9 @@ export function openHosts(dbPath: string, readerIdleMs: number): Hosts {
   };
 }
 
-/** Closes what {@link openHosts} opened. */
-export function closeHosts(hosts: Hosts): void {
-  for (const host of Object.values(hosts)) host.close();
+/** Closes what {@link openHosts} opened; resolves when the database processes have exited. */
+export async function closeHosts(hosts: Hosts): Promise<void> {
+  await Promise.all(Object.values(hosts).map((host) => host.close()));
 }
 
 /** Handles the capability calls of one component. */

@@ -279,11 +279,11 @@ export class ComponentHost {
     return link.callSqlFunction(name, args);
   }
 
-  /** Stops every worker. */
-  stop(): void {
+  /** Stops every worker; its requests in flight fail (503) with `reason`. */
+  stop(reason?: string): void {
     clearTimeout(this.#idleTimer);
     this.#idleTimer = undefined;
-    for (const link of this.#links) link.stop();
+    for (const link of this.#links) link.stop(reason);
     this.#links = [];
     this.#ready = undefined;
   }

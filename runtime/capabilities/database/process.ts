@@ -26,6 +26,9 @@ const CHILD = fromFileUrl(new URL("./child.ts", import.meta.url));
 /** How long an ended read transaction's COMMIT may wait for a statement to go with. */
 const END_DELAY_MS = 50;
 
+/** How long a closed process may take to end before it is killed (Pier waits for it to stop). */
+const CLOSE_WAIT_MS = 2000;
+
 /** When a statement must be done (`performance.now()` time), and the limit it comes from. */
 export interface Deadline {
   at: number;
@@ -138,15 +141,29 @@ export class DbProcess {
     this.hooks.stopped(this, reason);
   }
 
-  /** Ends the process once it has answered what it was sent (its connection closes). */
-  close(): void {
+  /**
+   * Ends the process once it has answered what it was sent (its connection
+   * closes); resolves when it has exited. One still running a statement after
+   * {@link CLOSE_WAIT_MS} is killed.
+   */
+  close(): Promise<void> {
     // A deferred COMMIT would start the process again: closing its connection ends the read.
     clearTimeout(this.#endTimer);
     this.#endTimer = undefined;
     this.#endPending = false;
+    const child = this.#child;
     this.#stdin?.close().catch(() => {});
     this.#child = undefined;
     this.#stdin = undefined;
+    if (!child) return Promise.resolve();
+    const timer = setTimeout(() => {
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // it exited meanwhile
+      }
+    }, CLOSE_WAIT_MS);
+    return child.status.then(() => clearTimeout(timer));
   }
 
   #spawn() {

@@ -191,7 +191,7 @@ export class DatabaseHost {
       const idle = this.#readers.filter((each) => each.lock.queued === 0 && !each.process.busy);
       for (const reader of idle.slice(1)) {
         if (now - reader.lock.idleSince < this.readerIdleMs) continue;
-        reader.process.close();
+        void reader.process.close();
         this.#readers = this.#readers.filter((each) => each !== reader);
         log.info(`database: idle: now ${this.#readers.length} read processes`);
       }
@@ -310,9 +310,12 @@ export class DatabaseHost {
     }
   }
 
-  /** Ends every database process (SQLite rolls back what they left open). */
-  close(): void {
+  /**
+   * Ends every database process (SQLite rolls back what they left open);
+   * resolves when they have exited.
+   */
+  async close(): Promise<void> {
     clearTimeout(this.#idleTimer);
-    for (const { process } of [this.#writer, ...this.#readers]) process.close();
+    await Promise.all([this.#writer, ...this.#readers].map(({ process }) => process.close()));
   }
 }
