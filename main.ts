@@ -72,6 +72,8 @@ async function main(): Promise<number> {
       config.timezone,
       "--worker-idle",
       String(config.workerIdleSeconds),
+      "--log-format",
+      config.logFormat,
     ],
     // glibc gives each thread that allocates an arena of its own, and every component has a
     // thread: two arenas in all keep idle memory a third lower, at no measured cost in speed.

@@ -4,6 +4,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import type { LogFormat } from "./log.ts";
 import { checkTimezone, CronSpecError } from "./scheduling/cron.ts";
 
 /** Where Pier finds its components, keeps its data and listens. */
@@ -16,6 +17,8 @@ export interface Config {
   timezone: string;
   /** Seconds an extra worker of a busy component, or database read process, may idle. */
   workerIdleSeconds: number;
+  /** How log lines are written: `text`, or one JSON object each. */
+  logFormat: LogFormat;
 }
 
 /** The text `--help` prints. */
@@ -30,6 +33,9 @@ Options (each also from an environment variable):
   --worker-idle S    seconds a busy component's extra workers, and extra
                      database read processes, may idle before they stop
                      (default 30)
+  --log-format F     text (default) or json: every log line, the
+                     guests' output and the request log included,
+                     as one JSON object
   --help             print this text
 `;
 
@@ -50,6 +56,7 @@ export function parseConfig(
       hostname: { type: "string" },
       timezone: { type: "string" },
       "worker-idle": { type: "string" },
+      "log-format": { type: "string" },
       help: { type: "boolean" },
     },
     strict: true,
@@ -72,6 +79,10 @@ export function parseConfig(
   if (!(workerIdleSeconds > 0) || !Number.isFinite(workerIdleSeconds)) {
     throw new ConfigError(`--worker-idle: "${idleText}" is not a positive number of seconds`);
   }
+  const logFormat = values["log-format"] ?? "text";
+  if (logFormat !== "text" && logFormat !== "json") {
+    throw new ConfigError(`--log-format: "${logFormat}" is neither text nor json`);
+  }
   return {
     componentsDir: values.components ?? env("PIER_COMPONENTS") ?? "./components",
     dataDir: values.data ?? env("PIER_DATA") ?? "./data",
@@ -79,5 +90,6 @@ export function parseConfig(
     hostname: values.hostname ?? env("PIER_HOSTNAME") ?? "127.0.0.1",
     timezone,
     workerIdleSeconds,
+    logFormat,
   };
 }

@@ -7,6 +7,7 @@
  * @module
  */
 import { log } from "../log.ts";
+import { type ComponentMetrics, componentMetrics } from "../metrics.ts";
 import type { Permissions } from "../permissions.ts";
 import type { Args, Calls, Op, Result } from "./calls.ts";
 import type { ComponentScope, Handlers, Hosts, HostSide } from "./sides.ts";
@@ -51,12 +52,14 @@ export class ComponentCapabilities {
   readonly #calls: Handlers<Calls>;
   /** Each call's ABI errors: its server side's. */
   readonly #abiErrors = new Map<string, HostSide<Calls>["abiError"]>();
+  readonly #metrics: ComponentMetrics;
 
   constructor(
     readonly name: string,
     readonly permissions: Permissions,
     readonly hosts: Hosts,
   ) {
+    this.#metrics = componentMetrics(name);
     const scope: ComponentScope = {
       name,
       permissions,
@@ -95,6 +98,8 @@ export class ComponentCapabilities {
   /** Answers one call; throws {@link CapabilityError}. */
   async handle<O extends Op>(op: O, args: Args<O>, requestId: number): Promise<Result<O>> {
     const abiError = this.#abiErrors.get(op);
+    const kind = op.startsWith("kv.") ? "kv" : "db";
+    let denied = false;
     try {
       if (!abiError) throw new Error(`unknown capability call ${op}`);
       // A guest that runs on after its response (or its time limit) acts for no request.
@@ -109,7 +114,11 @@ export class ComponentCapabilities {
       if (error instanceof CapabilityError) throw error;
       const message = (error as Error).message;
       if (!abiError) log.error(`${this.name}: ${message}`);
-      throw new CapabilityError(abiError?.(error, op) ?? { tag: "other", val: message }, message);
+      const value = abiError?.(error, op) ?? { tag: "other", val: message };
+      denied = (value as { tag?: string }).tag === "access-denied";
+      throw new CapabilityError(value, message);
+    } finally {
+      this.#metrics.capabilityCall(kind, denied);
     }
   }
 
