@@ -12,30 +12,43 @@ export type Level = "info" | "warn" | "error";
 /** How log lines are written: for people, or one JSON object each. */
 export type LogFormat = "text" | "json";
 
-let format: LogFormat = "text";
+let logAs: LogFormat = "text";
 
 /** Sets how every later log line of this thread is written. */
 export function setLogFormat(to: LogFormat): void {
-  format = to;
+  logAs = to;
 }
 
 /** How log lines are written now (a component's workers are told it). */
 export function logFormat(): LogFormat {
-  return format;
+  return logAs;
 }
 
 /** Fields of a line, written `key=value` after the message in text. */
 export type Fields = Record<string, string | number>;
 
-function write(level: Level, message: string, fields?: Fields): void {
+/** Request log lines not yet written: they go out together, once per turn of the event loop. */
+let batch = "";
+
+function flush(): void {
+  if (batch === "") return;
+  // One write for the turn's lines (the last newline is console.error's).
+  console.error(batch.slice(0, -1));
+  batch = "";
+}
+
+function formatLine(level: Level, message: string, fields?: Fields): string {
   const time = new Date().toISOString();
-  if (format === "json") {
-    console.error(JSON.stringify({ time, level, message, ...fields }));
-    return;
-  }
+  if (logAs === "json") return JSON.stringify({ time, level, message, ...fields });
   let line = `${time.slice(11, 23)} ${level.toUpperCase().padEnd(5)} ${message}`;
   for (const key in fields) line += ` ${key}=${fields[key]}`;
-  console.error(line);
+  return line;
+}
+
+function write(level: Level, message: string, fields?: Fields): void {
+  // The request lines written before this one come first.
+  flush();
+  console.error(formatLine(level, message, fields));
 }
 
 /** The log's entry points. */
@@ -43,11 +56,19 @@ export const log = {
   info: (message: string, fields?: Fields) => write("info", message, fields),
   warn: (message: string, fields?: Fields) => write("warn", message, fields),
   error: (message: string, fields?: Fields) => write("error", message, fields),
+  /**
+   * A request's line: written with the others of its turn of the event loop
+   * (a write of its own per request would be most of what logging costs).
+   */
+  request: (fields: Fields) => {
+    if (batch === "") setTimeout(flush, 0);
+    batch += `${formatLine("info", "request", fields)}\n`;
+  },
 };
 
 /** Writes a line the guest of component `name` printed on `stream` (`out` or `err`). */
 export function guestLine(name: string, stream: string, line: string): void {
-  if (format === "json") {
+  if (logAs === "json") {
     console.error(
       JSON.stringify({ time: new Date().toISOString(), component: name, stream, line }),
     );

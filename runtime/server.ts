@@ -168,7 +168,7 @@ export function createHandler(
     const served: Served = { component: "-", route: "-" };
     const response = await handle(request, id, served);
     response.headers.set(REQUEST_ID_HEADER, id);
-    log.info("request", {
+    log.request({
       id,
       component: served.component,
       method: request.method,
