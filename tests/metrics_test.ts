@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { buildFixtures, type Pier, startPier } from "./harness.ts";
 
-const fixtures = await buildFixtures(["metrics"]);
+const fixtures = await buildFixtures(["metrics", "jobs"]);
 
 /** One sample: metric name, labels and value. */
 interface Sample {
@@ -143,6 +143,7 @@ Deno.test("the counters of /_/metrics move by what the requests did", async () =
     assert.equal(JSON.parse((await get(pier, "/m/kv/secret")).body).result, "access-denied");
     assert.match((await get(pier, "/m/fetch")).body, /HTTP-request-denied/);
     assert.equal(JSON.parse((await get(pier, "/m/fs")).body).result, "not-permitted");
+    assert.match(JSON.parse((await get(pier, "/m/db")).body).result, /not granted|other/);
     assert.equal((await get(pier, "/nowhere")).response.status, 404); // no component's
 
     const after = await scrape(pier);
@@ -156,7 +157,7 @@ Deno.test("the counters of /_/metrics move by what the requests did", async () =
     assert.equal(requests("/m/trap", "5xx"), 1);
     assert.equal(requests("/m/sleep/{ms}", "5xx"), 1);
     assert.equal(requests("/m/sleep/{ms}", "2xx"), 1);
-    assert.equal(moved("pier_request_duration_seconds_count"), 9);
+    assert.equal(moved("pier_request_duration_seconds_count"), 10);
     assert.ok(moved("pier_request_duration_seconds_sum") >= 1.5, "the 504 and the sleep");
     assert.equal(moved("pier_traps_total"), 1);
     assert.equal(moved("pier_timeouts_total"), 1);
@@ -168,7 +169,8 @@ Deno.test("the counters of /_/metrics move by what the requests did", async () =
     assert.equal(moved("pier_capability_denied_total", { kind: "fetch" }), 1);
     assert.ok(moved("pier_capability_calls_total", { kind: "fs" }) >= 1);
     assert.equal(moved("pier_capability_denied_total", { kind: "fs" }), 1);
-    assert.equal(moved("pier_capability_denied_total", { kind: "db" }), 0);
+    assert.equal(moved("pier_capability_denied_total", { kind: "db" }), 1);
+    assert.ok(moved("pier_capability_calls_total", { kind: "db" }) >= 1);
     assert.equal(after("pier_requests_in_flight", c), 0);
     assert.equal(after("pier_workers", c), 1);
     assert.ok(after("pier_instances", c) >= 1);
@@ -259,4 +261,35 @@ Deno.test("--log-format json writes every line, the guests' too, as one JSON obj
   assert.ok(objects.some((o) => o.level === "error" && /wasm trap/.test(o.message)));
   assert.ok(objects.some((o) => o.stream === "err" && /trapped on purpose/.test(o.line)));
   assert.ok(objects.some((o) => /^listening on/.test(o.message)));
+});
+
+Deno.test("job runs are counted by outcome", async () => {
+  const token = "metrics-test-token";
+  const pier = await startPier({
+    components: { jobs: fixtures.jobs },
+    env: { PIER_ADMIN_TOKEN: token },
+  });
+  try {
+    const c = { component: "jobs" };
+    const before = await scrape(pier);
+    for (let i = 0; i < 2; i++) {
+      const response = await pier.fetch("/_/jobs/jobs/manual/run", {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}` },
+      });
+      assert.equal((await response.json()).outcome, "ok");
+    }
+    // Its "fail" job fails every second.
+    const moved = async (outcome: string) =>
+      (await scrape(pier))("pier_job_runs_total", { ...c, outcome }) -
+      before("pier_job_runs_total", { ...c, outcome });
+    const deadline = Date.now() + 5000;
+    while (await moved("failed") < 1 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    assert.ok(await moved("ok") >= 2, "two manual runs at least");
+    assert.ok(await moved("failed") >= 1, "a failed run within 5 s");
+  } finally {
+    await pier.stop();
+  }
 });

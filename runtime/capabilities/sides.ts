@@ -73,4 +73,6 @@ export interface HostSide<C extends { [O in keyof C]: CallSignature }> {
   calls: Handlers<C>;
   /** The ABI error value the guest gets for a call `op` that threw `error`. */
   abiError(error: unknown, op: string): unknown;
+  /** Whether `error` refused a call that the component's grants do not allow (for the metrics). */
+  denied(error: unknown): boolean;
 }
