@@ -27,8 +27,14 @@ export function logFormat(): LogFormat {
 /** Fields of a line, written `key=value` after the message in text. */
 export type Fields = Record<string, string | number>;
 
-/** Request log lines not yet written: they go out together, once per turn of the event loop. */
+/**
+ * Request log lines not yet written: they go out together at most
+ * {@link BATCH_MS} later (or before any other line, or at exit), in one
+ * write: a write per request cost a tenth of a small request's time.
+ */
 let batch = "";
+const BATCH_MS = 50;
+addEventListener("unload", () => flush());
 
 function flush(): void {
   if (batch === "") return;
@@ -56,12 +62,9 @@ export const log = {
   info: (message: string, fields?: Fields) => write("info", message, fields),
   warn: (message: string, fields?: Fields) => write("warn", message, fields),
   error: (message: string, fields?: Fields) => write("error", message, fields),
-  /**
-   * A request's line: written with the others of its turn of the event loop
-   * (a write of its own per request would be most of what logging costs).
-   */
+  /** A request's line: written with the others of the next {@link BATCH_MS}. */
   request: (fields: Fields) => {
-    if (batch === "") setTimeout(flush, 0);
+    if (batch === "") setTimeout(flush, BATCH_MS);
     batch += `${formatLine("info", "request", fields)}\n`;
   },
 };
