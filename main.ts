@@ -74,6 +74,8 @@ async function main(): Promise<number> {
       String(config.workerIdleSeconds),
       "--grace",
       String(config.graceSeconds),
+      "--log-format",
+      config.logFormat,
     ],
     // glibc gives each thread that allocates an arena of its own, and every component has a
     // thread: two arenas in all keep idle memory a third lower, at no measured cost in speed.

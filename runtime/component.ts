@@ -12,6 +12,7 @@
  */
 import type { ComponentHost } from "./isolation/component_host.ts";
 import { log } from "./log.ts";
+import { type ComponentMetrics, componentMetrics } from "./metrics.ts";
 import type { Manifest } from "./manifest.ts";
 
 /**
@@ -36,7 +37,12 @@ export class ComponentRecord {
   /** Whether its compiled entry came from the cache. */
   cache?: "hit" | "miss";
 
-  constructor(readonly name: string, readonly file: string) {}
+  /** Its counters, for `/_/metrics`. */
+  readonly metrics: ComponentMetrics;
+
+  constructor(readonly name: string, readonly file: string) {
+    this.metrics = componentMetrics(name);
+  }
 
   get state(): ComponentState {
     return this.#state;

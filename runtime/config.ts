@@ -4,6 +4,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import type { LogFormat } from "./log.ts";
 import { checkTimezone, CronSpecError } from "./scheduling/cron.ts";
 
 /** Where Pier finds its components, keeps its data and listens. */
@@ -18,6 +19,8 @@ export interface Config {
   workerIdleSeconds: number;
   /** Seconds a stop signal leaves requests in flight and job runs to finish. */
   graceSeconds: number;
+  /** How log lines are written: `text`, or one JSON object each. */
+  logFormat: LogFormat;
 }
 
 /** The text `--help` prints. */
@@ -34,6 +37,9 @@ Options (each also from an environment variable):
                      (default 30)
   --grace S          on SIGTERM or SIGINT, seconds the requests in flight and
                      job runs have to finish before they are cut (default 10)
+  --log-format F     text (default) or json: every log line, the
+                     guests' output and the request log included,
+                     as one JSON object
   --help             print this text
 `;
 
@@ -55,6 +61,7 @@ export function parseConfig(
       timezone: { type: "string" },
       "worker-idle": { type: "string" },
       grace: { type: "string" },
+      "log-format": { type: "string" },
       help: { type: "boolean" },
     },
     strict: true,
@@ -82,6 +89,10 @@ export function parseConfig(
   if (graceText.trim() === "" || !(graceSeconds >= 0) || !Number.isFinite(graceSeconds)) {
     throw new ConfigError(`--grace: "${graceText}" is not a number of seconds (0 or more)`);
   }
+  const logFormat = values["log-format"] ?? "text";
+  if (logFormat !== "text" && logFormat !== "json") {
+    throw new ConfigError(`--log-format: "${logFormat}" is neither text nor json`);
+  }
   return {
     componentsDir: values.components ?? env("PIER_COMPONENTS") ?? "./components",
     dataDir: values.data ?? env("PIER_DATA") ?? "./data",
@@ -90,5 +101,6 @@ export function parseConfig(
     timezone,
     workerIdleSeconds,
     graceSeconds,
+    logFormat,
   };
 }

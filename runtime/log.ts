@@ -1,5 +1,7 @@
 /**
- * Pier's log: one line per event, with a timestamp and a level, to stderr.
+ * Pier's log: one line per event, with a timestamp and a level, to stderr;
+ * with `--log-format json`, one JSON object per line instead (the guests'
+ * output lines too: see {@link guestLine}).
  *
  * @module
  */
@@ -7,14 +9,71 @@
 /** How serious a log line is. */
 export type Level = "info" | "warn" | "error";
 
-function write(level: Level, message: string): void {
-  const time = new Date().toISOString().slice(11, 23);
-  console.error(`${time} ${level.toUpperCase().padEnd(5)} ${message}`);
+/** How log lines are written: for people, or one JSON object each. */
+export type LogFormat = "text" | "json";
+
+let logAs: LogFormat = "text";
+
+/** Sets how every later log line of this thread is written. */
+export function setLogFormat(to: LogFormat): void {
+  logAs = to;
+}
+
+/** How log lines are written now (a component's workers are told it). */
+export function logFormat(): LogFormat {
+  return logAs;
+}
+
+/** Fields of a line, written `key=value` after the message in text. */
+export type Fields = Record<string, string | number>;
+
+/**
+ * Request log lines not yet written: they go out together at most
+ * {@link BATCH_MS} later (or before any other line, or at exit), in one
+ * write: a write per request cost a tenth of a small request's time.
+ */
+let batch = "";
+const BATCH_MS = 50;
+addEventListener("unload", () => flush());
+
+function flush(): void {
+  if (batch === "") return;
+  // One write for the turn's lines (the last newline is console.error's).
+  console.error(batch.slice(0, -1));
+  batch = "";
+}
+
+function formatLine(level: Level, message: string, fields?: Fields): string {
+  const time = new Date().toISOString();
+  if (logAs === "json") return JSON.stringify({ time, level, message, ...fields });
+  let line = `${time.slice(11, 23)} ${level.toUpperCase().padEnd(5)} ${message}`;
+  for (const key in fields) line += ` ${key}=${fields[key]}`;
+  return line;
+}
+
+function write(level: Level, message: string, fields?: Fields): void {
+  // The request lines written before this one come first.
+  flush();
+  console.error(formatLine(level, message, fields));
 }
 
 /** The log's entry points. */
 export const log = {
-  info: (message: string) => write("info", message),
-  warn: (message: string) => write("warn", message),
-  error: (message: string) => write("error", message),
+  info: (message: string, fields?: Fields) => write("info", message, fields),
+  warn: (message: string, fields?: Fields) => write("warn", message, fields),
+  error: (message: string, fields?: Fields) => write("error", message, fields),
+  /** A request's line: written with the others of the next {@link BATCH_MS}. */
+  request: (fields: Fields) => {
+    if (batch === "") setTimeout(flush, BATCH_MS);
+    batch += `${formatLine("info", "request", fields)}\n`;
+  },
 };
+
+/** Writes a line the guest of component `name` printed on `stream` (`out` or `err`). */
+export function guestLine(name: string, stream: string, line: string): void {
+  if (logAs === "json") {
+    console.error(
+      JSON.stringify({ time: new Date().toISOString(), component: name, stream, line }),
+    );
+  } else console.error(`[${name}:${stream}] ${line}`);
+}

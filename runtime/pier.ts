@@ -9,7 +9,8 @@ import { closeHosts, openHosts } from "./capabilities/host.ts";
 import { SqlFunctionRegistry } from "./capabilities/database/sql_functions.ts";
 import { checkpoint, openDatabase } from "./pier_db.ts";
 import { CACHE_DIR, DB_FILE } from "./data_dir.ts";
-import { log } from "./log.ts";
+import { log, setLogFormat } from "./log.ts";
+import { exposition, watchEventLoop } from "./metrics.ts";
 import type { ComponentRecord } from "./component.ts";
 import { type Deferred, loadComponents } from "./registry.ts";
 import { PIER_VERSION } from "./version.ts";
@@ -58,6 +59,8 @@ async function main(): Promise<number> {
     return 0;
   }
   const { componentsDir, dataDir } = config;
+  setLogFormat(config.logFormat);
+  watchEventLoop();
   await Deno.mkdir(`${dataDir}/${CACHE_DIR}`, { recursive: true });
   const dbPath = `${dataDir}/${DB_FILE}`;
   const db = openDatabase(dbPath);
@@ -87,6 +90,13 @@ async function main(): Promise<number> {
           size,
           cache,
         })),
+      }),
+  });
+  tables.pier.add("GET", "/_/metrics", {
+    kind: "pier",
+    handler: () =>
+      new Response(exposition(components), {
+        headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
       }),
   });
   // Job history and leases live in main.db.

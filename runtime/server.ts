@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { GuestError } from "./isolation/component_host.ts";
+import { bodySize, GuestError } from "./isolation/component_host.ts";
 import { log } from "./log.ts";
 import type { ComponentRecord } from "./component.ts";
 import type { ComponentTarget, PierTarget, RouteTarget } from "./routing/targets.ts";
@@ -16,6 +16,16 @@ import { type Match, PathError, type Router } from "./routing/router.ts";
 export const MAX_BODY_BYTES = 16 * 1024 * 1024;
 
 const CONTEXT_HEADER = "__context";
+const REQUEST_ID_HEADER = "x-request-id";
+
+/** A client's request id is kept if it is 1-128 of these characters; else Pier makes one. */
+const VALID_REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
+
+/** The request's id: the client's `x-request-id` when valid, a new UUID otherwise. */
+function requestId(request: Request): string {
+  const given = request.headers.get(REQUEST_ID_HEADER);
+  return given !== null && VALID_REQUEST_ID.test(given) ? given : crypto.randomUUID();
+}
 
 function errorResponse(status: number, message: string, headers: HeadersInit = {}): Response {
   return new Response(`${message}\n`, {
@@ -53,8 +63,35 @@ async function readBody(request: Request): Promise<Uint8Array | null> {
   return body;
 }
 
+/**
+ * Counts a request to a component, whose `response` is on its way, in the
+ * component's metrics: in flight until its head, then by route, status class
+ * and latency.
+ */
+async function counted(
+  component: ComponentRecord,
+  method: string,
+  registeredPath: string,
+  response: Promise<Response>,
+): Promise<Response> {
+  const { metrics } = component;
+  const started = performance.now();
+  metrics.inFlight++;
+  let status = 500;
+  try {
+    const head = await response;
+    status = head.status;
+    return head;
+  } finally {
+    metrics.inFlight--;
+    metrics.request(method, registeredPath, status, performance.now() - started);
+  }
+}
+
+/** Sends a request through its component, with its id in `x-request-id`. */
 async function dispatch(
   request: Request,
+  id: string,
   method: string,
   component: ComponentRecord,
   registeredPath: string,
@@ -66,8 +103,9 @@ async function dispatch(
   }
   const headers: [string, string][] = [];
   request.headers.forEach((value, name) => {
-    if (name !== CONTEXT_HEADER) headers.push([name, value]);
+    if (name !== CONTEXT_HEADER && name !== REQUEST_ID_HEADER) headers.push([name, value]);
   });
+  headers.push([REQUEST_ID_HEADER, id]);
   headers.push([
     CONTEXT_HEADER,
     JSON.stringify({
@@ -83,6 +121,7 @@ async function dispatch(
     return await component.host!.fetch({ method, url: request.url, headers, body });
   } catch (error) {
     if (error instanceof GuestError) {
+      component.metrics.guestError(error.status);
       const headers: HeadersInit = error.status === 503 ? { "retry-after": "1" } : {};
       return errorResponse(error.status, `${component.name}: ${error.message}`, headers);
     }
@@ -114,11 +153,45 @@ export interface RouteTables {
   components: Router<ComponentTarget>;
 }
 
-/** Builds the request handler over the route tables. */
+/**
+ * Builds the request handler over the route tables: every request gets an
+ * id (see {@link requestId}), returned in its response's `x-request-id`,
+ * and a line in the log once its response head is ready.
+ */
 export function createHandler(
   tables: RouteTables,
 ): (request: Request) => Promise<Response> {
+  const handle = route(tables);
   return async (request) => {
+    const started = performance.now();
+    const id = requestId(request);
+    const served: Served = { component: "-", route: "-" };
+    const response = await handle(request, id, served);
+    response.headers.set(REQUEST_ID_HEADER, id);
+    log.request({
+      id,
+      component: served.component,
+      method: request.method,
+      route: served.route,
+      status: response.status,
+      ms: Math.round((performance.now() - started) * 10) / 10,
+      bytes: response.headers.get("content-length") ?? bodySize(response) ?? "-",
+    });
+    return response;
+  };
+}
+
+/** What served a request, for its log line: a component (or `pier`) and its route. */
+interface Served {
+  component: string;
+  route: string;
+}
+
+/** Routes a request to Pier's endpoints or a component, noting in `served` which. */
+function route(
+  tables: RouteTables,
+): (request: Request, id: string, served: Served) => Promise<Response> {
+  return async (request, id, served) => {
     const { pathname } = new URL(request.url);
     let found;
     try {
@@ -136,9 +209,16 @@ export function createHandler(
       return errorResponse(405, "method not allowed", { allow: allow.join(", ") });
     }
     const { route, params } = match;
+    served.route = route.path;
+    served.component = route.target.kind === "pier" ? "pier" : route.target.component.name;
     const response = route.target.kind === "pier"
       ? await route.target.handler(request, params)
-      : await dispatch(request, route.method, route.target.component, route.path, params);
+      : await counted(
+        route.target.component,
+        route.method,
+        route.path,
+        dispatch(request, id, route.method, route.target.component, route.path, params),
+      );
     if (!headFallback) return response;
     await response.body?.cancel();
     return new Response(null, { status: response.status, headers: response.headers });

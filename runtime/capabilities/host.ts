@@ -7,6 +7,7 @@
  * @module
  */
 import { log } from "../log.ts";
+import { type ComponentMetrics, componentMetrics } from "../metrics.ts";
 import type { Permissions } from "../permissions.ts";
 import type { Args, Calls, Op, Result } from "./calls.ts";
 import type { ComponentScope, Handlers, Hosts, HostSide } from "./sides.ts";
@@ -49,14 +50,16 @@ export class ComponentCapabilities {
   #live = new Map<number, number | undefined>();
   /** Every call's handler. */
   readonly #calls: Handlers<Calls>;
-  /** Each call's ABI errors: its server side's. */
-  readonly #abiErrors = new Map<string, HostSide<Calls>["abiError"]>();
+  /** Each call's server side (its ABI errors, its denials). */
+  readonly #sides = new Map<string, Omit<HostSide<Calls>, "calls">>();
+  readonly #metrics: ComponentMetrics;
 
   constructor(
     readonly name: string,
     readonly permissions: Permissions,
     readonly hosts: Hosts,
   ) {
+    this.#metrics = componentMetrics(name);
     const scope: ComponentScope = {
       name,
       permissions,
@@ -70,7 +73,7 @@ export class ComponentCapabilities {
     const keyValue = keyValueHost(scope);
     this.#calls = { ...database.calls, ...keyValue.calls };
     for (const side of [database, keyValue]) {
-      for (const op of Object.keys(side.calls)) this.#abiErrors.set(op, side.abiError);
+      for (const op of Object.keys(side.calls)) this.#sides.set(op, side);
     }
   }
 
@@ -94,9 +97,11 @@ export class ComponentCapabilities {
 
   /** Answers one call; throws {@link CapabilityError}. */
   async handle<O extends Op>(op: O, args: Args<O>, requestId: number): Promise<Result<O>> {
-    const abiError = this.#abiErrors.get(op);
+    const side = this.#sides.get(op);
+    const kind = op.startsWith("kv.") ? "kv" : "db";
+    let denied = false;
     try {
-      if (!abiError) throw new Error(`unknown capability call ${op}`);
+      if (!side) throw new Error(`unknown capability call ${op}`);
       // A guest that runs on after its response (or its time limit) acts for no request.
       if (!this.#live.has(requestId)) {
         throw new CapabilityError(
@@ -108,8 +113,14 @@ export class ComponentCapabilities {
     } catch (error) {
       if (error instanceof CapabilityError) throw error;
       const message = (error as Error).message;
-      if (!abiError) log.error(`${this.name}: ${message}`);
-      throw new CapabilityError(abiError?.(error, op) ?? { tag: "other", val: message }, message);
+      if (!side) log.error(`${this.name}: ${message}`);
+      denied = side?.denied(error) ?? false;
+      throw new CapabilityError(
+        side?.abiError(error, op) ?? { tag: "other", val: message },
+        message,
+      );
+    } finally {
+      this.#metrics.capabilityCall(kind, denied);
     }
   }
 

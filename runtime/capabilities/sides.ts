@@ -12,6 +12,7 @@ import type { Deadline } from "./database/process.ts";
 import type { DatabaseHost } from "./database/store.ts";
 import type { Preopen } from "./filesystem/mod.ts";
 import type { KeyValueHost } from "./keyvalue/store.ts";
+import type { GuestCounts } from "../metrics.ts";
 
 /** Import objects keyed by interface name without version, as jco asks. */
 export type ImportObject = Record<string, Record<string, unknown>>;
@@ -28,6 +29,8 @@ export interface GuestContext {
   preopens: Preopen[];
   /** Waits for a slot for one outbound request (`limits.outbound`); resolves with its release. */
   outboundSlot: () => Promise<() => void>;
+  /** Counts the component's fetch and filesystem calls for its metrics. */
+  counts: GuestCounts;
   /** Reaches the server side on behalf of whatever request the instance serves. */
   call: HostCall;
 }
@@ -70,4 +73,6 @@ export interface HostSide<C extends { [O in keyof C]: CallSignature }> {
   calls: Handlers<C>;
   /** The ABI error value the guest gets for a call `op` that threw `error`. */
   abiError(error: unknown, op: string): unknown;
+  /** Whether `error` refused a call that the component's grants do not allow (for the metrics). */
+  denied(error: unknown): boolean;
 }

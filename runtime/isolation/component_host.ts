@@ -10,7 +10,8 @@ import type { ComponentCapabilities } from "../capabilities/host.ts";
 import type { WitValue } from "../capabilities/values.ts";
 import type { CacheEntry } from "../compile/cache.ts";
 import { GLUE } from "../compile/transpile.ts";
-import { log } from "../log.ts";
+import { log, logFormat } from "../log.ts";
+import { componentMetrics } from "../metrics.ts";
 import { manifestArgs } from "../manifest.ts";
 import { resolve, toFileUrl } from "../paths.ts";
 import type { Permissions } from "../permissions.ts";
@@ -21,7 +22,7 @@ import { outboundShare } from "./outbound_slots.ts";
 import type { WorkerInit } from "./protocol.ts";
 import { GuestError, type RequestHead, WorkerLink } from "./worker_link.ts";
 
-export { GuestError } from "./worker_link.ts";
+export { bodySize, GuestError } from "./worker_link.ts";
 
 /**
  * A request for a component. Its body may be a function that reads it: it is
@@ -72,6 +73,8 @@ function componentInit(options: ComponentHostOptions): ComponentInit {
     maxIdleInstances: MAX_IDLE_INSTANCES,
     manifestArgs: manifestArgs(PIER_VERSION),
     outbound: outboundShare(permissions.limits.outbound),
+    guestCounts: componentMetrics(name).guestShared,
+    logFormat: logFormat(),
   };
 }
 
@@ -125,6 +128,11 @@ export class ComponentHost {
   /** Workers up now. */
   get workers(): number {
     return this.#links.filter((link) => link.running).length;
+  }
+
+  /** Guest instances alive in its workers now. */
+  get instances(): number {
+    return this.#links.reduce((sum, link) => sum + link.instances, 0);
   }
 
   /**

@@ -32,6 +32,8 @@ import { INTERRUPT_EXPORT } from "../compile/interrupt.ts";
 import { OutboundSlots } from "./outbound_slots.ts";
 import { Outbox } from "./outbox.ts";
 import { Ring } from "./ring.ts";
+import { guestLine, setLogFormat } from "../log.ts";
+import { GuestCounts } from "../metrics.ts";
 import type { Args, Op, Result } from "../capabilities/calls.ts";
 import type { WitValue } from "../capabilities/values.ts";
 
@@ -199,7 +201,12 @@ class Component {
   /** Export names by interface: every instance of the component has the same. */
   #exportNames = new Map<string, string | undefined>();
 
-  constructor(readonly init: WorkerInit, readonly instantiate: Instantiate) {}
+  /** The component's fetch and filesystem calls, counted for its metrics. */
+  readonly #counts: GuestCounts;
+
+  constructor(readonly init: WorkerInit, readonly instantiate: Instantiate) {
+    this.#counts = new GuestCounts(init.guestCounts);
+  }
 
   /** Finds an export of `instance` by interface name, whatever its version. */
   exported(instance: Instance, iface: string) {
@@ -229,7 +236,7 @@ class Component {
   async #create(): Promise<Instance> {
     const context = { requestId: this.init.ownRequestId };
     const guestLog = (stream: string) =>
-      new LineSink((line) => console.error(`[${this.init.name}:${stream}] ${line}`));
+      new LineSink((line) => guestLine(this.init.name, stream, line));
     const imports = hostImports(
       {
         name: this.init.name,
@@ -239,6 +246,7 @@ class Component {
         net: this.init.net,
         preopens: this.init.preopens,
         outboundSlot: () => state.serving!.outbound.acquire(context.requestId),
+        counts: this.#counts,
       },
       (op, args) => callHost(context.requestId, op, args),
     );
@@ -459,6 +467,7 @@ async function receive(message: ServerMessage) {
       try {
         // Imported from its file, V8 keeps neither the source nor a copy of it in the heap.
         const glue: { instantiate: Instantiate } = await import(message.glueUrl);
+        setLogFormat(message.logFormat);
         const component = new Component(message, glue.instantiate);
         const outbound = new OutboundSlots(message.outbound, message.outboundHeld);
         // The worker's own calls (the manifest, SQL functions) never end.

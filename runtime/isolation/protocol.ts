@@ -10,6 +10,7 @@ import type { OutboundShare } from "./outbound_slots.ts";
 import type { RingRecord } from "./ring.ts";
 import type { NetRule } from "../permissions.ts";
 import type { Preopen } from "../capabilities/filesystem/mod.ts";
+import type { LogFormat } from "../log.ts";
 
 /** What a worker needs to run one compiled component. */
 export interface WorkerInit {
@@ -47,6 +48,10 @@ export interface WorkerInit {
   outbound: OutboundShare;
   /** This worker's own part of that count. */
   outboundHeld: SharedArrayBuffer;
+  /** The component's counts of fetch and filesystem calls (see `metrics.ts`'s `GuestCounts`). */
+  guestCounts: SharedArrayBuffer;
+  /** How the guests' output lines are logged. */
+  logFormat: LogFormat;
 }
 
 /** A call of one of the component's SQL functions; answered by a `sql-result` message. */

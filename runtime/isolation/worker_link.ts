@@ -9,6 +9,7 @@
 import { CapabilityError, type ComponentCapabilities } from "../capabilities/host.ts";
 import type { WitValue } from "../capabilities/values.ts";
 import { log } from "../log.ts";
+import { componentMetrics } from "../metrics.ts";
 import { heldSlots, releaseWorker } from "./outbound_slots.ts";
 import { Outbox } from "./outbox.ts";
 import { Ring } from "./ring.ts";
@@ -75,6 +76,14 @@ const RING_BYTES = 256 * 1024;
 /** Statuses whose responses have no body (the Response constructor refuses one). */
 const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
 
+/** The body sizes of responses the guest sent whole, for the request log. */
+const bodySizes = new WeakMap<Response, number>();
+
+/** The body size of `response` if the guest sent it whole (not streamed). */
+export function bodySize(response: Response): number | undefined {
+  return bodySizes.get(response);
+}
+
 /** Runs one component in one worker and answers requests with it. */
 export class WorkerLink {
   #worker: Worker | undefined;
@@ -124,6 +133,14 @@ export class WorkerLink {
   /** True while the worker is up and has answered its manifest. */
   get running(): boolean {
     return this.#started;
+  }
+
+  /**
+   * Guest instances alive in the worker: each tells its interrupt flags when
+   * made and when dropped (every compiled guest has some).
+   */
+  get instances(): number {
+    return this.#interruptFlags.size;
   }
 
   /** Requests in flight on this worker. */
@@ -209,6 +226,7 @@ export class WorkerLink {
   /** Drops the worker, failing its in-flight requests; the pool starts another when needed. */
   #restart(reason: string, status: number) {
     log.error(`${this.name}: worker replaced: ${reason}`);
+    componentMetrics(this.name).restarts++;
     this.#drop(reason, status);
   }
 
@@ -319,6 +337,7 @@ export class WorkerLink {
           status: message.status,
           headers: message.headers,
         });
+        bodySizes.set(response, message.body.byteLength);
         this.#finish(message.id);
         pending.head.resolve(response);
         break;

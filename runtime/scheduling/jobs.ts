@@ -12,6 +12,7 @@
 import type { ComponentHost } from "../isolation/component_host.ts";
 import { GuestError } from "../isolation/component_host.ts";
 import { log } from "../log.ts";
+import { componentMetrics } from "../metrics.ts";
 import type { ComponentRecord } from "../component.ts";
 import type { ScheduledJob, Scheduler, Tick } from "./scheduler.ts";
 import type { JobStore, RunRecord, Trigger } from "./store.ts";
@@ -233,6 +234,7 @@ export class ComponentJobs {
   }
 
   async #recordSkip(job: Job, tick: Tick) {
+    componentMetrics(job.component.name).jobRun("skipped");
     await this.store.record({
       component: job.component.name,
       job: job.name,
@@ -275,6 +277,7 @@ export class ComponentJobs {
       error: outcome.error,
       runner: this.runner,
     });
+    componentMetrics(component.name).jobRun(run.outcome);
     if (!outcome.ok) log.warn(`${component.name}: job "${job.name}" failed: ${outcome.error}`);
     return run;
   }

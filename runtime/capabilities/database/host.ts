@@ -18,7 +18,7 @@ import {
   ValueError,
 } from "../values.ts";
 import type { DatabaseCalls } from "./mod.ts";
-import { DatabaseError } from "./store.ts";
+import { DatabaseError, GrantError } from "./store.ts";
 
 /** Prefs live in the key-value store under a bucket name no guest can open. */
 const PREFS_BUCKET = "\u0000prefs";
@@ -61,7 +61,7 @@ export function databaseHost(scope: ComponentScope): HostSide<DatabaseCalls> {
     request: { Get?: { key: string }; Set?: { key: string; value: string | null } },
   ) {
     if (grant === "none") {
-      throw new DatabaseError(
+      throw new GrantError(
         'database access is not granted (set "db" in the permission manifest)',
       );
     }
@@ -72,7 +72,7 @@ export function databaseHost(scope: ComponentScope): HostSide<DatabaseCalls> {
     }
     if (request.Set) {
       if (grant !== "write") {
-        throw new DatabaseError('writing prefs needs "db": "write"');
+        throw new GrantError('writing prefs needs "db": "write"');
       }
       const { key, value } = request.Set;
       if (value === null || value === undefined) await bucket.delete(String(key));
@@ -121,5 +121,6 @@ export function databaseHost(scope: ComponentScope): HostSide<DatabaseCalls> {
       }
       return { tag: "other", val: message };
     },
+    denied: (error) => error instanceof GrantError,
   };
 }

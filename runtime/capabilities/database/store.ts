@@ -36,6 +36,9 @@ export const LOCK_TIMEOUT_MS = 5000;
 /** A refused or failed statement; the message goes to the guest. */
 export class DatabaseError extends Error {}
 
+/** A call the component's `"db"` grant does not allow. */
+export class GrantError extends DatabaseError {}
+
 /** A FIFO async lock with a wait limit. */
 class Lock {
   /** `what`: what the lock guards, for the timeout's message. */
@@ -165,7 +168,7 @@ export class DatabaseHost {
 
   #connection(grant: DatabaseGrant): Connection {
     if (grant === "none") {
-      throw new DatabaseError(
+      throw new GrantError(
         'database access is not granted (set "db" in the permission manifest)',
       );
     }

@@ -11,6 +11,7 @@
 import fs from "node:fs";
 import { ByteQueue, InputStream } from "../../wasi/io.ts";
 import type { GuestSide } from "../sides.ts";
+import type { GuestCounts } from "../../metrics.ts";
 
 // Deno has no openat nor O_NOFOLLOW; node:fs passes open flags through. O_NONBLOCK: opening a
 // FIFO must not wait for a writer.
@@ -26,7 +27,19 @@ type ErrorCode =
   | "is-directory"
   | "invalid";
 
+/**
+ * The component's counts (see `metrics.ts`): a worker serves one component,
+ * so its filesystem calls all count there. Calls counted: opens (`open-at`,
+ * `stat-at`, `metadata-hash-at`), directory listings and write attempts;
+ * denials: whatever is refused as outside the preopen or as a write.
+ */
+let counts: GuestCounts | undefined;
+
+const DENIALS = new Set<ErrorCode>(["not-permitted", "access", "read-only"]);
+
 function fail(code: ErrorCode): never {
+  if (code === "read-only") counts?.count("fs");
+  if (DENIALS.has(code)) counts?.count("fs", true);
   throw code;
 }
 
@@ -128,6 +141,7 @@ export class Descriptor {
 
   /** The descriptor of `relative`, checked to be the file its real path names. */
   #open(relative: string): Descriptor {
+    counts?.count("fs");
     this.#check();
     const real = this.#resolve(relative);
     let info: fs.Stats;
@@ -221,6 +235,7 @@ export class Descriptor {
     return { read: true };
   }
   readDirectory(): DirectoryEntryStream {
+    counts?.count("fs");
     this.#check();
     let entries: Deno.DirEntry[];
     try {
@@ -304,7 +319,8 @@ export class DirectoryEntryStream {
 }
 
 /** The `wasi:filesystem/*` import objects for the component's preopens. */
-export const filesystemImports: GuestSide = ({ preopens }) => {
+export const filesystemImports: GuestSide = ({ preopens, counts: componentCounts }) => {
+  counts = componentCounts;
   const descriptors = preopens.flatMap(({ hostPath, guestPath }) => {
     try {
       // `hostPath` is the real path checked at load: if it leads elsewhere now, it is not there.

@@ -47,5 +47,6 @@ export function keyValueHost(scope: ComponentScope): HostSide<KeyValueCalls> {
     },
     abiError: (error) =>
       error instanceof KvFailure ? error.error : { tag: "other", val: (error as Error).message },
+    denied: (error) => error instanceof KvFailure && error.error.tag === "access-denied",
   };
 }

@@ -19,6 +19,7 @@ import {
 } from "../../wasi/http.ts";
 import type { HostCall } from "../calls.ts";
 import type { GuestSide } from "../sides.ts";
+import type { GuestCounts } from "../../metrics.ts";
 import { concatBytes } from "../../bytes.ts";
 import { ByteQueue, Window, WRITE_BUDGET } from "../../wasi/io.ts";
 import { AddressRefused, checkedFetch, defaultPort, type Fetched } from "./checked_fetch.ts";
@@ -129,8 +130,10 @@ function createOutbound(
   rules: NetRule[],
   call: HostCall,
   slot: () => Promise<() => void>,
+  counts: GuestCounts,
 ): OutboundHandler {
   const denied = (message: string) => {
+    counts.count("fetch", true);
     log.warn(`${name}: outbound request denied: ${message}`);
     return new HttpErrorCode({ tag: "HTTP-request-denied" }, message);
   };
@@ -155,6 +158,7 @@ function createOutbound(
         ByteQueue.of(new TextEncoder().encode(answer)),
       );
     }
+    counts.count("fetch");
     if (url.protocol !== "http:" && url.protocol !== "https:") {
       throw new HttpErrorCode(
         { tag: "HTTP-protocol-error" },
@@ -227,8 +231,8 @@ function createOutbound(
 }
 
 /** The `wasi:http/outgoing-handler` import object for one guest instance. */
-export const outboundImports: GuestSide = ({ name, net, call, outboundSlot }) => {
-  const outbound = createOutbound(name, net, call, outboundSlot);
+export const outboundImports: GuestSide = ({ name, net, call, outboundSlot, counts }) => {
+  const outbound = createOutbound(name, net, call, outboundSlot, counts);
   return {
     "wasi:http/outgoing-handler": {
       handle: (request: OutgoingRequest, options?: RequestOptions) =>
