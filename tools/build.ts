@@ -413,8 +413,11 @@ export async function buildComponents(
   const tempDir = await Deno.makeTempDir({ prefix: "pier-entries-" });
   const planned: Planned[] = [];
   try {
-    // Bundling is quick but spawns a process each: two at a time.
+    // Bundling is quick but spawns a process each: two at a time, after a first one alone (on a
+    // fresh Deno cache the first `deno bundle` installs esbuild, and two at once race over it).
     const queue = sources.map((s) => resolve(s));
+    const first = queue.shift();
+    if (first) planned.push(await plan(first, options, tempDir));
     await Promise.all([0, 1].map(async () => {
       for (let source = queue.shift(); source; source = queue.shift()) {
         planned.push(await plan(source, options, tempDir));
