@@ -16,6 +16,7 @@ import { type Deferred, loadComponents } from "./registry.ts";
 import { PIER_VERSION } from "./version.ts";
 import { Router } from "./routing/router.ts";
 import { jobRoutes } from "./scheduling/api.ts";
+import { adminRoutes } from "./admin/page.ts";
 import { ComponentJobs } from "./scheduling/jobs.ts";
 import { Scheduler } from "./scheduling/scheduler.ts";
 import { JobStore } from "./scheduling/store.ts";
@@ -101,7 +102,10 @@ async function main(): Promise<number> {
   });
   // Job history and leases live in main.db.
   const jobs = new ComponentJobs(new Scheduler({ timezone: config.timezone }), new JobStore(db));
-  for (const { method, path, handler } of jobRoutes(jobs, Deno.env.get("PIER_ADMIN_TOKEN"))) {
+  const adminToken = Deno.env.get("PIER_ADMIN_TOKEN");
+  for (
+    const { method, path, handler } of [...jobRoutes(jobs, adminToken), ...adminRoutes(adminToken)]
+  ) {
     tables.pier.add(method, path, { kind: "pier", handler });
   }
 

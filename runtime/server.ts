@@ -10,6 +10,7 @@ import { log } from "./log.ts";
 import type { ComponentRecord } from "./component.ts";
 import type { ComponentTarget, PierTarget, RouteTarget } from "./routing/targets.ts";
 import { isPierPath } from "./routing/pier_paths.ts";
+import { isLoopback } from "./admin/auth.ts";
 import { type Match, PathError, type Router } from "./routing/router.ts";
 
 /** Largest request body Pier passes to a component. */
@@ -160,13 +161,13 @@ export interface RouteTables {
  */
 export function createHandler(
   tables: RouteTables,
-): (request: Request) => Promise<Response> {
+): (request: Request, info: Deno.ServeHandlerInfo) => Promise<Response> {
   const handle = route(tables);
-  return async (request) => {
+  return async (request, info) => {
     const started = performance.now();
     const id = requestId(request);
     const served: Served = { component: "-", route: "-" };
-    const response = await handle(request, id, served);
+    const response = await handle(request, id, served, info.remoteAddr);
     response.headers.set(REQUEST_ID_HEADER, id);
     log.request({
       id,
@@ -190,8 +191,8 @@ interface Served {
 /** Routes a request to Pier's endpoints or a component, noting in `served` which. */
 function route(
   tables: RouteTables,
-): (request: Request, id: string, served: Served) => Promise<Response> {
-  return async (request, id, served) => {
+): (request: Request, id: string, served: Served, remote: Deno.Addr) => Promise<Response> {
+  return async (request, id, served, remote) => {
     const { pathname } = new URL(request.url);
     let found;
     try {
@@ -212,7 +213,7 @@ function route(
     served.route = route.path;
     served.component = route.target.kind === "pier" ? "pier" : route.target.component.name;
     const response = route.target.kind === "pier"
-      ? await route.target.handler(request, params)
+      ? await route.target.handler(request, params, { loopback: isLoopback(remote) })
       : await counted(
         route.target.component,
         route.method,

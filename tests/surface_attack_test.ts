@@ -95,7 +95,8 @@ Deno.test("a component cannot shadow Pier's own paths; /_/auth stays open to com
         ["GET", "/_/metrics", 200],
         ["POST", "/_/metrics", 405, "GET, HEAD"],
         ["POST", "/_/metrics/", 404],
-        ["GET", "/_/admin", 404],
+        ["GET", "/_/admin", 200],
+        ["POST", "/_/admin", 405, "GET, HEAD"],
         ["POST", "/_/admin/users", 404],
       ];
       for (const [method, path, status, allow] of expected) {

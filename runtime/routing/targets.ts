@@ -5,10 +5,17 @@
  */
 import type { ComponentRecord } from "../component.ts";
 
-/** One of Pier's own endpoints: gets the request and the route's decoded path parameters. */
+/** Who sent a request to one of Pier's endpoints. */
+export interface Remote {
+  /** Whether the client is on this machine (a loopback address). */
+  loopback: boolean;
+}
+
+/** One of Pier's own endpoints: gets the request, the route's decoded path parameters and its sender. */
 export type PierHandler = (
   request: Request,
   params: [string, string][],
+  remote: Remote,
 ) => Response | Promise<Response>;
 
 /** What a component's route leads to: the only kind of target in the components' route table. */

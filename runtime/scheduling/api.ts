@@ -5,15 +5,16 @@
  *   plus the manifest jobs that were refused.
  * - `GET /_/jobs/{component}/{job}[?limit=N]`: the job and its newest runs.
  * - `POST /_/jobs/{component}/{job}/run`: runs the job now and answers with
- *   the recorded run. It needs `Authorization: Bearer <PIER_ADMIN_TOKEN>`;
- *   without a configured token it is refused.
+ *   the recorded run. It needs `Authorization: Bearer <PIER_ADMIN_TOKEN>`
+ *   or the admin page's login cookie from a same-site request (see
+ *   `admin/auth.ts`); without a configured token it is refused.
  *
  * @module
  */
-import { createHash, timingSafeEqual } from "node:crypto";
 import type { PierHandler } from "../routing/targets.ts";
 import type { Method } from "../routing/router.ts";
 import type { ComponentJobs } from "./jobs.ts";
+import { refusal } from "../admin/auth.ts";
 
 /** One of Pier's own routes. */
 export interface PierRoute {
@@ -35,22 +36,17 @@ function jobOf(params: [string, string][]): [string, string] {
   return [component, job];
 }
 
-/** Compares in constant time (over digests, so the lengths need not match). */
-function sameSecret(given: string, expected: string): boolean {
-  const digest = (text: string) => createHash("sha256").update(text).digest();
-  return timingSafeEqual(digest(given), digest(expected));
-}
-
 /** Refuses a write unless it carries the admin token; undefined when it may go on. */
 function authorize(request: Request, adminToken: string | undefined): Response | undefined {
-  if (!adminToken) {
-    return problem(403, "write endpoints are disabled: set PIER_ADMIN_TOKEN to enable them");
-  }
-  const given = /^Bearer\s+(.+)$/i.exec(request.headers.get("authorization") ?? "")?.[1];
-  if (given === undefined || !sameSecret(given.trim(), adminToken)) {
-    return problem(401, "a valid admin token is required (Authorization: Bearer <token>)", {
-      "www-authenticate": 'Bearer realm="pier"',
-    });
+  switch (refusal(request, adminToken, true)) {
+    case "no-token-set":
+      return problem(403, "write endpoints are disabled: set PIER_ADMIN_TOKEN to enable them");
+    case "unauthenticated":
+      return problem(401, "a valid admin token is required (Authorization: Bearer <token>)", {
+        "www-authenticate": 'Bearer realm="pier"',
+      });
+    case "cross-site":
+      return problem(403, "a cross-site request may not use the admin cookie");
   }
 }
 
