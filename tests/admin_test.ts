@@ -10,10 +10,11 @@
 import assert from "node:assert/strict";
 import { adminRoutes } from "../runtime/admin/page.ts";
 import { isLoopback } from "../runtime/admin/auth.ts";
-import { buildFixtures, startPier } from "./harness.ts";
+import { buildFixtures, ensureChromium, startPier } from "./harness.ts";
 
 const fixtures = await buildFixtures(["jobs"]);
 const TOKEN = "admin-test-token";
+const ARTIFACTS = new URL("../.build/artifacts/", import.meta.url);
 
 /** Logs in through the form and returns the cookie it set. */
 async function login(url: string, token: string, headers: HeadersInit = {}): Promise<Response> {
@@ -123,3 +124,162 @@ Deno.test("admin page: with no token set only loopback clients get it", async ()
     await pier.stop();
   }
 });
+
+/** A headless Chromium page driven over the DevTools protocol. */
+interface BrowserPage {
+  /** Evaluates `expression` in the page (awaiting a promise) and returns its value. */
+  evaluate(expression: string): Promise<unknown>;
+  /** Polls `expression` until it is truthy, for up to 15 s. */
+  waitFor(expression: string): Promise<void>;
+  screenshot(): Promise<Uint8Array>;
+  close(): Promise<void>;
+}
+
+/** Opens `url` in a fresh headless Chromium. */
+async function openPage(url: string): Promise<BrowserPage> {
+  const profile = await Deno.makeTempDir({ prefix: "pier-chromium-" });
+  const child = new Deno.Command(await ensureChromium(), {
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--window-size=1200,800",
+      `--user-data-dir=${profile}`,
+      "--remote-debugging-port=0",
+      "about:blank",
+    ],
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  // Chromium names its DevTools socket on stderr.
+  let seen = "";
+  const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  let endpoint: string | undefined;
+  while (!endpoint) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`chromium exited: ${seen}`);
+    seen += value;
+    endpoint = /DevTools listening on (ws:\/\/\S+)/.exec(seen)?.[1];
+  }
+  void reader.read().then(function drain(r): unknown {
+    return r.done ? undefined : reader.read().then(drain);
+  });
+  const socket = new WebSocket(endpoint);
+  await new Promise((resolve, reject) => {
+    socket.onopen = resolve;
+    socket.onerror = reject;
+  });
+  let nextId = 0;
+  const pending = new Map<number, (message: { result?: unknown; error?: unknown }) => void>();
+  socket.onmessage = (event) => {
+    const message = JSON.parse(event.data);
+    pending.get(message.id)?.(message);
+  };
+  const send = (method: string, params = {}, sessionId?: string) =>
+    new Promise<Record<string, unknown>>((resolve, reject) => {
+      const id = ++nextId;
+      pending.set(
+        id,
+        (message) =>
+          message.error
+            ? reject(new Error(`${method}: ${JSON.stringify(message.error)}`))
+            : resolve(message.result as Record<string, unknown>),
+      );
+      socket.send(JSON.stringify({ id, method, params, sessionId }));
+    });
+  const { targetId } = await send("Target.createTarget", { url });
+  const { sessionId } = await send("Target.attachToTarget", { targetId, flatten: true });
+  const page = (method: string, params = {}) => send(method, params, sessionId as string);
+  const evaluate = async (expression: string) => {
+    const { result, exceptionDetails } = await page("Runtime.evaluate", {
+      expression,
+      awaitPromise: true,
+      returnByValue: true,
+    }) as { result: { value: unknown }; exceptionDetails?: unknown };
+    if (exceptionDetails) throw new Error(`${expression}: ${JSON.stringify(exceptionDetails)}`);
+    return result.value;
+  };
+  return {
+    evaluate,
+    async waitFor(expression) {
+      const deadline = Date.now() + 15_000;
+      while (!await evaluate(`!!(${expression})`).catch(() => false)) {
+        if (Date.now() > deadline) {
+          throw new Error(
+            `not true in 15 s: ${expression}; page: ${await evaluate("document.body?.innerText")}`,
+          );
+        }
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    },
+    async screenshot() {
+      const { data } = await page("Page.captureScreenshot", { format: "png" });
+      return Uint8Array.from(atob(data as string), (c) => c.charCodeAt(0));
+    },
+    async close() {
+      socket.close();
+      child.kill();
+      await child.status;
+      await Deno.remove(profile, { recursive: true }).catch(() => {});
+    },
+  };
+}
+
+Deno.test("admin page in Chromium: log in, see a component, run a job now", async () => {
+  const pier = await startPier({
+    components: { jobs: fixtures.jobs },
+    env: { PIER_ADMIN_TOKEN: TOKEN },
+  });
+  const browser = await openPage(`${pier.url}/_/admin`);
+  try {
+    // No cookie yet: the page sent the browser to the form.
+    await browser.waitFor(`document.querySelector("input[name=token]")`);
+    await browser.evaluate(
+      `document.querySelector("input[name=token]").value = ${JSON.stringify(TOKEN)};
+       document.querySelector("form").submit()`,
+    );
+    await browser.waitFor(`document.querySelector("#components td")?.textContent === "jobs"`);
+    const manualRow = `[...document.querySelectorAll("#jobs tr")].find((tr) =>
+      tr.cells[0]?.textContent === "jobs/manual")`;
+    await browser.waitFor(manualRow);
+    assert.equal(await browser.evaluate(`${manualRow}.cells[3].textContent`), "");
+    await browser.evaluate(`${manualRow}.querySelector("button").click()`);
+    await browser.waitFor(
+      `document.getElementById("message").textContent === "ran jobs/manual: ok"`,
+    );
+    await browser.waitFor(`${manualRow}.cells[3].textContent.includes("manual ok")`);
+
+    const png = await browser.screenshot();
+    await Deno.mkdir(ARTIFACTS, { recursive: true });
+    await Deno.writeFile(new URL("admin.png", ARTIFACTS), png);
+    assert.deepEqual([...png.slice(0, 4)], [0x89, 0x50, 0x4e, 0x47], "a PNG");
+    // Not blank: decoded in the browser, the screenshot has many colours.
+    const colours = await browser.evaluate(`(async () => {
+      const image = new Image();
+      image.src = "data:image/png;base64," + ${JSON.stringify(btoaBytes(png))};
+      await image.decode();
+      const canvas = new OffscreenCanvas(image.width, image.height);
+      const context = canvas.getContext("2d");
+      context.drawImage(image, 0, 0);
+      const { data } = context.getImageData(0, 0, image.width, image.height);
+      const seen = new Set();
+      for (let i = 0; i < data.length; i += 4) seen.add(data[i] << 16 | data[i + 1] << 8 | data[i + 2]);
+      return seen.size;
+    })()`) as number;
+    assert.ok(colours > 10, `the screenshot has ${colours} colour(s)`);
+  } finally {
+    await browser.close();
+    await pier.stop();
+  }
+});
+
+/** Base64 of bytes too many for one `String.fromCharCode` call. */
+function btoaBytes(bytes: Uint8Array): string {
+  let text = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(text);
+}
