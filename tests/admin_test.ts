@@ -241,6 +241,10 @@ Deno.test("admin page in Chromium: log in, see a component, run a job now", asyn
        document.querySelector("form").submit()`,
     );
     await browser.waitFor(`document.querySelector("#components td")?.textContent === "jobs"`);
+    const routes = await browser.evaluate(
+      `document.querySelector("#components tr:nth-child(2)").cells[3].textContent`,
+    );
+    assert.equal(routes, "GET /jobs-fixture/ping");
     const manualRow = `[...document.querySelectorAll("#jobs tr")].find((tr) =>
       tr.cells[0]?.textContent === "jobs/manual")`;
     await browser.waitFor(manualRow);

@@ -74,7 +74,7 @@ export function adminRoutes(adminToken: string | undefined): PierRoute[] {
 
 const STYLE = `body{font:14px system-ui,sans-serif;margin:1.5em;color:#222;background:#fafafa}
 table{border-collapse:collapse;margin-bottom:1.5em}td,th{border:1px solid #ccc;padding:.3em .6em;
-text-align:left;vertical-align:top}th{background:#e8eef7}.error{color:#b00020;font-weight:600}
+text-align:left;vertical-align:top;white-space:pre-line}th{background:#e8eef7}.error{color:#b00020;font-weight:600}
 .failed{background:#fde8ea}.warn{color:#8a5a00}button{cursor:pointer}`;
 
 /** Builds the tables from `/_/health` and `/_/jobs` with DOM calls (never innerHTML: names are data). */
@@ -100,7 +100,7 @@ async function refresh() {
   const health = await (await fetch("/_/health")).json();
   table("components", ["component", "state", "workers", "routes", "last error", "warnings"],
     health.components.map((c) => row([c.name, c.state + (c.running ? " (running)" : ""),
-      String(c.workers), (c.routes ?? []).map((r) => r.method + " " + r.path).join("\\n"),
+      String(c.workers), (c.routes ?? []).join("\\n"),
       c.error ?? "", (c.warnings ?? []).join("\\n")], c.state === "failed" ? "failed" : "")));
   const jobs = await (await fetch("/_/jobs")).json();
   const rows = await Promise.all(jobs.jobs.map(async (job) => {
@@ -111,7 +111,8 @@ async function refresh() {
     return row([job.component + "/" + job.name, job.spec, job.next_run ?? "", runs, button]);
   }));
   table("jobs", ["job", "schedule", "next run", "recent runs", ""], rows);
-  for (const r of jobs.refused ?? []) document.getElementById("refused").append($("li", JSON.stringify(r)));
+  document.getElementById("refused").replaceChildren(...(jobs.refused ?? []).map((r) =>
+    $("li", "refused: " + r.component + "/" + r.name + " (" + r.spec + "): " + r.error)));
   document.getElementById("updated").textContent = new Date().toISOString();
 }
 refresh().catch((e) => { document.getElementById("message").textContent = String(e); });
