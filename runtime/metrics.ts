@@ -15,7 +15,7 @@ export type CapabilityKind = "db" | "kv" | "fetch" | "fs";
 const KINDS: CapabilityKind[] = ["db", "kv", "fetch", "fs"];
 
 /** Upper bounds of the latency histogram's buckets, in seconds. */
-const BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+export const BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 /** The status classes requests are counted by: index `status / 100 - 1`. */
 const CLASSES = ["1xx", "2xx", "3xx", "4xx", "5xx"];
@@ -84,6 +84,11 @@ export class ComponentMetrics {
     while (bucket < BUCKETS.length && seconds > BUCKETS[bucket]) bucket++;
     this.#latency.buckets[bucket]++;
     this.#latency.sum += seconds;
+  }
+
+  /** Requests so far per latency bucket (of {@link BUCKETS}, then +Inf): a copy. */
+  latencyCounts(): number[] {
+    return [...this.#latency.buckets];
   }
 
   /** A request failed in the component with `status` (the guest's own responses are not counted). */

@@ -17,6 +17,7 @@ import { PIER_VERSION } from "./version.ts";
 import { Router } from "./routing/router.ts";
 import { jobRoutes } from "./scheduling/api.ts";
 import { adminRoutes } from "./admin/page.ts";
+import { RecentLoad, SAMPLE_MS } from "./admin/load.ts";
 import { ComponentJobs } from "./scheduling/jobs.ts";
 import { Scheduler } from "./scheduling/scheduler.ts";
 import { JobStore } from "./scheduling/store.ts";
@@ -103,8 +104,14 @@ async function main(): Promise<number> {
   // Job history and leases live in main.db.
   const jobs = new ComponentJobs(new Scheduler({ timezone: config.timezone }), new JobStore(db));
   const adminToken = Deno.env.get("PIER_ADMIN_TOKEN");
+  // The admin page's charts: a sample of every component's load every 10 s.
+  const load = new RecentLoad();
+  Deno.unrefTimer(setInterval(() => load.sample(components), SAMPLE_MS));
   for (
-    const { method, path, handler } of [...jobRoutes(jobs, adminToken), ...adminRoutes(adminToken)]
+    const { method, path, handler } of [
+      ...jobRoutes(jobs, adminToken),
+      ...adminRoutes(adminToken, load),
+    ]
   ) {
     tables.pier.add(method, path, { kind: "pier", handler });
   }

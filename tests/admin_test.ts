@@ -10,6 +10,8 @@
 import assert from "node:assert/strict";
 import { adminRoutes } from "../runtime/admin/page.ts";
 import { isLoopback } from "../runtime/admin/auth.ts";
+import { RecentLoad } from "../runtime/admin/load.ts";
+import { ComponentMetrics } from "../runtime/metrics.ts";
 import { buildFixtures, ensureChromium, startPier } from "./harness.ts";
 
 const fixtures = await buildFixtures(["jobs"]);
@@ -37,6 +39,11 @@ Deno.test("admin page: log-in and refusals without a browser", async (t) => {
       await response.body?.cancel();
       assert.equal(response.status, 303);
       assert.equal(response.headers.get("location"), "/_/admin/login");
+    });
+    await t.step("no cookie: no load data either", async () => {
+      const response = await pier.fetch("/_/admin/load");
+      await response.body?.cancel();
+      assert.equal(response.status, 401);
     });
     await t.step("wrong token: 401 and the form again, no cookie", async () => {
       const response = await login(pier.url, "not-the-token");
@@ -102,7 +109,9 @@ Deno.test("admin page: log-in and refusals without a browser", async (t) => {
 });
 
 Deno.test("admin page: with no token set only loopback clients get it", async () => {
-  const get = adminRoutes(undefined).find((r) => r.method === "GET" && r.path === "/_/admin")!;
+  const get = adminRoutes(undefined, new RecentLoad()).find((r) =>
+    r.method === "GET" && r.path === "/_/admin"
+  )!;
   const request = () => new Request("http://pier.example/_/admin");
   assert.equal((await get.handler(request(), [], { loopback: true })).status, 200);
   const far = await get.handler(request(), [], { loopback: false });
@@ -123,6 +132,24 @@ Deno.test("admin page: with no token set only loopback clients get it", async ()
   } finally {
     await pier.stop();
   }
+});
+
+Deno.test("the admin charts' samples: requests per second and the p99 bucket over each interval", () => {
+  const load = new RecentLoad();
+  const metrics = new ComponentMetrics();
+  const components = [{ name: "app", metrics }];
+  load.sample(components, 0);
+  for (let i = 0; i < 100; i++) metrics.request("GET", "/", 200, 1);
+  metrics.request("GET", "/", 200, 3000);
+  metrics.request("GET", "/", 200, 3000);
+  load.sample(components, 10_000);
+  load.sample(components, 20_000);
+  // 102 requests: the 101st slowest lies in the bucket up to 5 s.
+  assert.deepEqual(load.toJSON(), {
+    app: [{ at: 10_000, rps: 10.2, p99Ms: 5000 }, { at: 20_000, rps: 0, p99Ms: null }],
+  });
+  for (let i = 0; i < 40; i++) load.sample(components, 30_000 + i * 10_000);
+  assert.equal(load.toJSON().app.length, 30);
 });
 
 /** A headless Chromium page driven over the DevTools protocol. */
@@ -245,6 +272,9 @@ Deno.test("admin page in Chromium: log in, see a component, run a job now", asyn
       `document.querySelector("#components tr:nth-child(2)").cells[3].textContent`,
     );
     assert.equal(routes, "GET /jobs-fixture/ping");
+    assert.ok(
+      await browser.evaluate(`document.querySelectorAll("#components svg polyline").length === 2`),
+    );
     const manualRow = `[...document.querySelectorAll("#jobs tr")].find((tr) =>
       tr.cells[0]?.textContent === "jobs/manual")`;
     await browser.waitFor(manualRow);

@@ -6,12 +6,16 @@
  * - `GET /_/admin`: the page, for a holder of the admin token (cookie or
  *   bearer), or with no token set for a loopback client; others are sent to
  *   the login form.
+ * - `GET /_/admin/load`: the components' recent load (see `load.ts`), for
+ *   the same clients.
  * - `GET /_/admin/login`, `POST /_/admin/login`: the form; the right token
  *   sets the HttpOnly, SameSite=Strict cookie.
  *
  * @module
  */
 import type { PierRoute } from "../scheduling/api.ts";
+import type { Remote } from "../routing/targets.ts";
+import type { RecentLoad } from "./load.ts";
 import { crossSite, loginCookie, refusal, sameSecret } from "./auth.ts";
 
 const HTML = { "content-type": "text/html; charset=utf-8", "cache-control": "no-store" };
@@ -29,19 +33,29 @@ function loginPage(status: number, note: string): Response {
   );
 }
 
-/** The routes of the admin page; `adminToken` unset or empty opens the page to loopback clients only. */
-export function adminRoutes(adminToken: string | undefined): PierRoute[] {
+/**
+ * The routes of the admin page, whose charts show `load`; `adminToken`
+ * unset or empty opens the page to loopback clients only.
+ */
+export function adminRoutes(adminToken: string | undefined, load: RecentLoad): PierRoute[] {
+  const allowed = (request: Request, remote: Remote) =>
+    adminToken ? refusal(request, adminToken, false) === undefined : remote.loopback;
   return [
     {
       method: "GET",
       path: "/_/admin",
       handler: (request, _params, remote) => {
-        const allowed = adminToken
-          ? refusal(request, adminToken, false) === undefined
-          : remote.loopback;
-        if (allowed) return new Response(PAGE, { headers: HTML });
+        if (allowed(request, remote)) return new Response(PAGE, { headers: HTML });
         return new Response(null, { status: 303, headers: { location: LOGIN } });
       },
+    },
+    {
+      method: "GET",
+      path: "/_/admin/load",
+      handler: (request, _params, remote) =>
+        allowed(request, remote)
+          ? Response.json(load)
+          : Response.json({ error: "log in at /_/admin/login" }, { status: 401 }),
     },
     {
       method: "GET",
@@ -96,11 +110,30 @@ async function runNow(job, button) {
     : "run now refused: " + (body.error ?? r.status);
   await refresh();
 }
+const SVG = "http://www.w3.org/2000/svg";
+/** A small line chart of \`values\` (nulls skipped) with its last value as text. */
+function chart(values, unit) {
+  const box = $("div"); const svg = document.createElementNS(SVG, "svg");
+  svg.setAttribute("width", "120"); svg.setAttribute("height", "28");
+  const max = Math.max(1e-9, ...values.filter((v) => v !== null));
+  const points = values.map((v, i) => v === null ? null : (i * 4) + "," + (26 - 24 * v / max))
+    .filter(Boolean).join(" ");
+  const line = document.createElementNS(SVG, "polyline");
+  line.setAttribute("points", points); line.setAttribute("fill", "none");
+  line.setAttribute("stroke", "#2a6ebb"); line.setAttribute("stroke-width", "1.5");
+  svg.append(line); const last = values.at(-1);
+  box.append(svg, $("span", last === undefined || last === null ? " -" : " " + +last.toFixed(2) + " " + unit));
+  return box;
+}
 async function refresh() {
   const health = await (await fetch("/_/health")).json();
-  table("components", ["component", "state", "workers", "routes", "last error", "warnings"],
+  const load = await (await fetch("/_/admin/load")).json();
+  table("components", ["component", "state", "workers", "routes", "req/s (5 min)", "p99 (5 min)",
+    "last error", "warnings"],
     health.components.map((c) => row([c.name, c.state + (c.running ? " (running)" : ""),
       String(c.workers), (c.routes ?? []).join("\\n"),
+      chart((load[c.name] ?? []).map((s) => s.rps), "req/s"),
+      chart((load[c.name] ?? []).map((s) => s.p99Ms), "ms"),
       c.error ?? "", (c.warnings ?? []).join("\\n")], c.state === "failed" ? "failed" : "")));
   const jobs = await (await fetch("/_/jobs")).json();
   const rows = await Promise.all(jobs.jobs.map(async (job) => {
