@@ -25,7 +25,7 @@ const CHECKPOINT_WAIT_MS = 1000;
  * uses neither). node:sqlite's authorizer gets the innermost trigger or view
  * as its fifth argument.
  */
-export function guardPierConnection(db: DatabaseSync): void {
+function guardPierConnection(db: DatabaseSync): void {
   (db as DatabaseSync & {
     setAuthorizer(callback: (...args: (number | string | null)[]) => number): void;
   }).setAuthorizer((_action, _arg1, _arg2, _dbName, triggerOrView) =>

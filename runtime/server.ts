@@ -14,7 +14,7 @@ import { isLoopback } from "./admin/auth.ts";
 import { type Match, PathError, type Router } from "./routing/router.ts";
 
 /** Largest request body Pier passes to a component. */
-export const MAX_BODY_BYTES = 16 * 1024 * 1024;
+const MAX_BODY_BYTES = 16 * 1024 * 1024;
 
 const CONTEXT_HEADER = "__context";
 const REQUEST_ID_HEADER = "x-request-id";

@@ -9,7 +9,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 
 /** The cookie the login form sets; its path keeps it to Pier's own paths. */
-export const ADMIN_COOKIE = "pier_admin";
+const ADMIN_COOKIE = "pier_admin";
 
 /** Compares in constant time (over digests, so the lengths need not match). */
 export function sameSecret(given: string, expected: string): boolean {

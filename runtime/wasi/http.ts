@@ -98,7 +98,7 @@ export class Fields {
 }
 
 /** WASI's `method` variant for a method name. */
-export function methodVariant(method: string): ErrorCode {
+function methodVariant(method: string): ErrorCode {
   const known = [
     "GET",
     "HEAD",

@@ -102,7 +102,7 @@ const isPier = (name: string | null) => name?.toLowerCase().startsWith("_pier_")
  * and writes only when it runs (there, too, `_pier_*` is refused), so one
  * whose statement `sql` names a `_pier_*` table is refused when created.
  */
-export function componentAuthorizer(
+function componentAuthorizer(
   sql: string,
   action: number,
   arg1: string | null,

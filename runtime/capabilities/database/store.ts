@@ -31,7 +31,7 @@ import {
 } from "./wire.ts";
 
 /** How long a statement waits for the write lock before failing. */
-export const LOCK_TIMEOUT_MS = 5000;
+const LOCK_TIMEOUT_MS = 5000;
 
 /** A refused or failed statement; the message goes to the guest. */
 export class DatabaseError extends Error {}
