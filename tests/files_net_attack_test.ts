@@ -31,7 +31,9 @@ async function startAttackers(
 
 async function attack(pier: Pier, path: string) {
   const response = await pier.fetch(path);
-  assert.equal(response.status, 200, `${path}: ${response.status}`);
+  if (response.status !== 200) {
+    assert.fail(`${path}: ${response.status} ${await response.text()}; log:\n${pier.log()}`);
+  }
   return await response.json();
 }
 

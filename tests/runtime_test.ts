@@ -3,6 +3,7 @@
  * dispatch, failure containment, concurrency and health.
  */
 import assert from "node:assert/strict";
+import { checkEntry, compileCached } from "../runtime/compile/cache.ts";
 import { componentizeWat } from "../tools/componentize.ts";
 import { buildFixtures, type Pier, readTimed, startPier } from "./harness.ts";
 
@@ -423,5 +424,45 @@ Deno.test("a guest with no JS engine: hand-written WebAssembly text, built with 
     assert.deepEqual(health.components[0].routes, ["GET /hello"]);
   } finally {
     await pier.stop();
+  }
+});
+
+Deno.test("copies of one component compiled at once share one entry that stays whole", async () => {
+  const wat = await Deno.readTextFile(new URL("../bench/guests/hello.wat", import.meta.url));
+  const wasm = await componentizeWat(wat);
+  const root = await Deno.makeTempDir({ prefix: "pier-cache-race-" });
+  const copies = ["a", "b", "c", "d"].map((name) => `${root}/${name}.wasm`);
+  for (const path of copies) await Deno.writeFile(path, wasm);
+  const cacheDir = `${root}/cache`;
+  // Watch the entry from the moment the first compile has returned it: a worker would be
+  // loading from it then, and later compiles of the same bytes must not take it away.
+  let firstDir: string | undefined;
+  let done = false;
+  const problems: string[] = [];
+  const watch = (async () => {
+    while (!done) {
+      if (firstDir) {
+        const problem = await checkEntry(firstDir, "sizes");
+        if (problem) problems.push(problem);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+  })();
+  try {
+    const results = await Promise.all(copies.map(async (path) => {
+      const result = await compileCached(path, cacheDir);
+      firstDir ??= result.entry.dir;
+      return result;
+    }));
+    assert.equal(new Set(results.map((r) => r.entry.dir)).size, 1);
+    done = true;
+    await watch;
+    assert.deepEqual(problems, []);
+    const left = [];
+    for await (const { name } of Deno.readDir(cacheDir)) left.push(name);
+    assert.deepEqual(left.filter((name) => name.includes(".tmp")), [], "no staging left");
+  } finally {
+    done = true;
+    await Deno.remove(root, { recursive: true });
   }
 });

@@ -163,9 +163,34 @@ export async function compileCached(
   }
   const index: EntryIndex = { transpiler: TRANSPILER, files: recorded, imports };
   await Deno.writeTextFile(`${staging}/${INDEX}`, JSON.stringify(index));
-  await Deno.remove(dir, { recursive: true }).catch(() => {});
-  await Deno.rename(staging, dir);
+  await install(staging, dir);
   await writeFingerprint();
   const rebuilt = problem === "missing" ? undefined : problem;
   return { entry: { dir, hit: false, rebuilt, imports }, size: wasm.byteLength };
+}
+
+/**
+ * Moves the `staging` entry to `dir`. Another compile of the same bytes (a
+ * second copy of the component, another Pier process) may have installed an
+ * entry meanwhile, and a worker may already be loading from it: an intact
+ * entry is kept and `staging` dropped; only a damaged one is replaced.
+ */
+async function install(staging: string, dir: string): Promise<void> {
+  for (let attempt = 0;; attempt++) {
+    const problem = await checkEntry(dir, "hashes");
+    if (!problem) {
+      await Deno.remove(staging, { recursive: true });
+      return;
+    }
+    if (problem !== "missing" || attempt > 0) {
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+    try {
+      await Deno.rename(staging, dir);
+      return;
+    } catch (error) {
+      // A rename onto a directory another compile has just filled fails: look again.
+      if (attempt >= 3) throw error;
+    }
+  }
 }
