@@ -76,6 +76,8 @@ async function main(): Promise<number> {
       String(config.graceSeconds),
       "--log-format",
       config.logFormat,
+      "--request-log",
+      config.requestLog ? "on" : "off",
     ],
     // glibc gives each thread that allocates an arena of its own, and every component has a
     // thread: two arenas in all keep idle memory a third lower, at no measured cost in speed.

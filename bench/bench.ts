@@ -7,7 +7,7 @@
  *
  * Flags: `--duration S` (seconds per load run, default 5), `--connections N`
  * (default 16), `--fib N` (default 25), `--only a,b` (rows: hello, db, fib,
- * start, rss), `--json FILE` (also write the raw results), `--pier DIR`
+ * start, rss, log), `--json FILE` (also write the raw results), `--pier DIR`
  * (benchmark the Pier checkout in DIR instead of this one, to compare two).
  *
  * @module
@@ -361,6 +361,73 @@ async function load(label: string, url: string, system: Started): Promise<Load> 
   return result;
 }
 
+/** The machine's 1-minute load average (it is shared: a busy neighbour shows here). */
+function loadAverage(): string {
+  return Deno.readTextFileSync("/proc/loadavg").split(" ")[0];
+}
+
+/** Runs each way of the request-log rows gets, alternated on, off, on, off. */
+const LOG_RUNS = 2;
+
+/** Mean of the runs' req/s and CPU per request. */
+function mean(runs: Load[]): Load {
+  const avg = (pick: (l: Load) => number) =>
+    runs.reduce((sum, l) => sum + pick(l), 0) / runs.length;
+  return {
+    rps: avg((l) => l.rps),
+    p50: avg((l) => l.p50),
+    p99: avg((l) => l.p99),
+    cpuUs: avg((l) => l.cpuUs),
+    errors: runs.map((l) => l.errors).filter(Boolean).join("; "),
+  };
+}
+
+/**
+ * The request log's cost on `/hello` of the Pier in `dir`: started with
+ * `--request-log on` and `off` in turn, {@link LOG_RUNS} times each, the
+ * load average noted before each run. Each run is a fresh process.
+ */
+async function requestLogRuns(label: string, dir: string): Promise<Record<"on" | "off", Load[]>> {
+  const runs: Record<"on" | "off", Load[]> = { on: [], off: [] };
+  for (let i = 0; i < LOG_RUNS; i++) {
+    for (const way of ["on", "off"] as const) {
+      const pier = await startPier(dir, "/hello", {}, ["--request-log", way]);
+      const at = `load average ${loadAverage()}`;
+      runs[way].push(
+        await load(`${label} hello, request log ${way} (${at})`, `${pier.url}/hello`, pier),
+      );
+      await stop(pier);
+    }
+  }
+  return runs;
+}
+
+/** The two rows of one guest's request-log runs: each way's mean, and the runs' spread. */
+function requestLogRows(guest: string, runs: Record<"on" | "off", Load[]>): Row[] {
+  const each = (loads: Load[]) =>
+    `runs: ${loads.map((l) => `${l.rps.toFixed(0)} req/s ${l.cpuUs.toFixed(0)} µs`).join(", ")}`;
+  const on = mean(runs.on);
+  const off = mean(runs.off);
+  return [
+    {
+      n: "9",
+      bench: "hello, request log on",
+      system: `Pier, ${guest} guest`,
+      load: on,
+      result: each(runs.on),
+      ratio: `${pct(on.rps, off.rps)} of log off`,
+      target: `CPU/req ${pct(on.cpuUs, off.cpuUs)} of log off`,
+    },
+    {
+      n: "9",
+      bench: "hello, request log off",
+      system: `Pier, ${guest} guest`,
+      load: off,
+      result: each(runs.off),
+    },
+  ];
+}
+
 // ---------------------------------------------------------------------------
 // The systems.
 
@@ -396,6 +463,7 @@ async function startPier(
   dir: string,
   probe: string,
   env: Record<string, string> = {},
+  pierArgs: string[] = [],
 ): Promise<Started> {
   const port = freePort();
   const url = `http://127.0.0.1:${port}`;
@@ -414,6 +482,7 @@ async function startPier(
       `${dir}/data`,
       "--port",
       String(port),
+      ...pierArgs,
     ],
     env,
     PIER_ROOT,
@@ -857,6 +926,21 @@ async function main() {
           result: `${rss10.toFixed(0)} MB (${perComponent.toFixed(1)} MB per component)`,
           target: met(perComponent <= 30, "<= 30 MB per component"),
         });
+      }
+    }
+    // Row 9: the request log's cost, on and off alternated (the machine may be shared).
+    if (wanted("log")) {
+      console.log(`request log: /hello with --request-log on and off, ${LOG_RUNS} runs each`);
+      const guests: [string, string | Error][] = [
+        ["SpiderMonkey", spidermonkey],
+        ["WAT", built["pier-wat"]],
+      ];
+      results.requestLog = {};
+      for (const [guest, wasm] of guests) {
+        if (wasm instanceof Error) continue;
+        const runs = await requestLogRuns(`Pier (${guest})`, await single(`log-${guest}`, wasm));
+        (results.requestLog as Record<string, unknown>)[guest] = runs;
+        rows.push(...requestLogRows(guest, runs));
       }
     }
   } finally {

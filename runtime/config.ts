@@ -21,6 +21,8 @@ export interface Config {
   graceSeconds: number;
   /** How log lines are written: `text`, or one JSON object each. */
   logFormat: LogFormat;
+  /** Whether each request gets a line in the log. */
+  requestLog: boolean;
 }
 
 /** The text `--help` prints. */
@@ -40,6 +42,7 @@ Options (each also from an environment variable):
   --log-format F     text (default) or json: every log line, the
                      guests' output and the request log included,
                      as one JSON object
+  --request-log L    on (default) or off: a log line per request
   --help             print this text
 `;
 
@@ -62,6 +65,7 @@ export function parseConfig(
       "worker-idle": { type: "string" },
       grace: { type: "string" },
       "log-format": { type: "string" },
+      "request-log": { type: "string" },
       help: { type: "boolean" },
     },
     strict: true,
@@ -93,6 +97,10 @@ export function parseConfig(
   if (logFormat !== "text" && logFormat !== "json") {
     throw new ConfigError(`--log-format: "${logFormat}" is neither text nor json`);
   }
+  const requestLog = values["request-log"] ?? "on";
+  if (requestLog !== "on" && requestLog !== "off") {
+    throw new ConfigError(`--request-log: "${requestLog}" is neither on nor off`);
+  }
   return {
     componentsDir: values.components ?? env("PIER_COMPONENTS") ?? "./components",
     dataDir: values.data ?? env("PIER_DATA") ?? "./data",
@@ -102,5 +110,6 @@ export function parseConfig(
     workerIdleSeconds,
     graceSeconds,
     logFormat,
+    requestLog: requestLog === "on",
   };
 }

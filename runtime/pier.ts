@@ -141,7 +141,7 @@ async function main(): Promise<number> {
       );
       void startDeferred(deferred, jobs);
     },
-  }, createHandler(tables));
+  }, createHandler(tables, { requestLog: config.requestLog }));
 
   return await shutdownOnSignals(config.graceSeconds * 1000, {
     // Deno.serve's shutdown closes the listener at once and resolves when every response

@@ -157,10 +157,12 @@ export interface RouteTables {
 /**
  * Builds the request handler over the route tables: every request gets an
  * id (see {@link requestId}), returned in its response's `x-request-id`,
- * and a line in the log once its response head is ready.
+ * and, unless `requestLog` is false, a line in the log once its response
+ * head is ready.
  */
 export function createHandler(
   tables: RouteTables,
+  { requestLog }: { requestLog: boolean },
 ): (request: Request, info: Deno.ServeHandlerInfo) => Promise<Response> {
   const handle = route(tables);
   return async (request, info) => {
@@ -169,6 +171,7 @@ export function createHandler(
     const served: Served = { component: "-", route: "-" };
     const response = await handle(request, id, served, info.remoteAddr);
     response.headers.set(REQUEST_ID_HEADER, id);
+    if (!requestLog) return response;
     log.request({
       id,
       component: served.component,
