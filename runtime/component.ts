@@ -14,6 +14,7 @@ import type { ComponentHost } from "./isolation/component_host.ts";
 import { log } from "./log.ts";
 import { type ComponentMetrics, componentMetrics } from "./metrics.ts";
 import type { Manifest } from "./manifest.ts";
+import type { Permissions } from "./permissions.ts";
 
 /**
  * `loading` while the loader works on it; `loaded` once its routes are
@@ -36,6 +37,12 @@ export class ComponentRecord {
   size?: number;
   /** Whether its compiled entry came from the cache. */
   cache?: "hit" | "miss";
+  /** What its permission manifest grants, once read. */
+  permissions?: Permissions;
+  /** The interfaces its code imports, once compiled. */
+  imports?: string[];
+  /** When it failed (ms since the epoch). */
+  failedAt?: number;
 
   /** Its counters, for `/_/metrics`. */
   readonly metrics: ComponentMetrics;
@@ -60,10 +67,11 @@ export class ComponentRecord {
     return this.#host;
   }
 
-  /** Compiled: `size` bytes of `.wasm`, from the cache or not. */
-  compiled(size: number, hit: boolean): void {
+  /** Compiled: `size` bytes of `.wasm`, from the cache or not, importing `imports`. */
+  compiled(size: number, hit: boolean, imports: string[]): void {
     this.size = size;
     this.cache = hit ? "hit" : "miss";
+    this.imports = imports;
   }
 
   /** loading → loaded: `host` serves the routes of `manifest`. */
@@ -89,6 +97,8 @@ export class ComponentRecord {
   fail(error: string): void {
     this.#state = "failed";
     this.#error = error;
+    this.failedAt = Date.now();
+    this.metrics.noteError(error, this.failedAt);
     log.error(`${this.name}: ${error}`);
   }
 

@@ -17,6 +17,9 @@ const KINDS: CapabilityKind[] = ["db", "kv", "fetch", "fs"];
 /** Upper bounds of the latency histogram's buckets, in seconds. */
 export const BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
+/** Characters of an error kept as a component's last error. */
+const MAX_ERROR_CHARS = 2000;
+
 /** The status classes requests are counted by: index `status / 100 - 1`. */
 const CLASSES = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 
@@ -56,6 +59,8 @@ export class ComponentMetrics {
   inFlight = 0;
   /** Workers replaced after a crash or a time-out. */
   restarts = 0;
+  /** The last error Pier logged of the component (a trap, a restart, a failed start). */
+  lastError: { at: number; message: string } | undefined;
   /** Requests failed with a 500 by the guest (a trap, a crash, no response). */
   traps = 0;
   /** Requests that ran past the time limit (504). */
@@ -89,6 +94,12 @@ export class ComponentMetrics {
   /** Requests so far per latency bucket (of {@link BUCKETS}, then +Inf): a copy. */
   latencyCounts(): number[] {
     return [...this.#latency.buckets];
+  }
+
+  /** Notes `message` as the component's last error, at `at` (ms since the epoch). */
+  noteError(message: string, at = Date.now()): void {
+    // A guest's stack can be long: the start says what happened.
+    this.lastError = { at, message: message.slice(0, MAX_ERROR_CHARS) };
   }
 
   /** A request failed in the component with `status` (the guest's own responses are not counted). */

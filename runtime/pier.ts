@@ -110,7 +110,7 @@ async function main(): Promise<number> {
   for (
     const { method, path, handler } of [
       ...jobRoutes(jobs, adminToken),
-      ...adminRoutes(adminToken, load),
+      ...adminRoutes(adminToken, load, components),
     ]
   ) {
     tables.pier.add(method, path, { kind: "pier", handler });

@@ -142,7 +142,9 @@ async function permit(name: string, path: string, context: LoadContext): Promise
   }
   const file = permissionsPath(componentsDir, name);
   const readDirs = await readRoots(permissions.read, dataDir, file);
-  return { record: new ComponentRecord(name, path), permissions, readDirs };
+  const record = new ComponentRecord(name, path);
+  record.permissions = permissions;
+  return { record, permissions, readDirs };
 }
 
 /**
@@ -170,7 +172,7 @@ async function compile(permitted: Permitted[], context: LoadContext): Promise<Co
       each.record.fail(`${path} is not a loadable component: ${result.error}`);
       return [];
     }
-    each.record.compiled(result.size, result.entry.hit);
+    each.record.compiled(result.size, result.entry.hit, result.entry.imports);
     const recompile = async () =>
       (await compileAll([path], cacheDir, onCompiled, { fresh: true })).get(path)!;
     return [{ ...each, entry: result.entry, recompile }];

@@ -2,8 +2,9 @@
  * The admin page `/_/admin` over a real Pier process: log-in, the cookie, the
  * refusals (wrong token, no cookie, cross-site writes, non-loopback clients
  * with no token set), and the page itself in headless Chromium driven over
- * the DevTools protocol: log in, see a component, press "run now", see the
- * run, keep a screenshot.
+ * the DevTools protocol: log in, see a component, its grants against its
+ * imports and a failed component's error, press "run now", see the run, keep
+ * a screenshot, log out and be refused.
  *
  * @module
  */
@@ -12,9 +13,9 @@ import { adminRoutes } from "../runtime/admin/page.ts";
 import { isLoopback } from "../runtime/admin/auth.ts";
 import { RecentLoad } from "../runtime/admin/load.ts";
 import { ComponentMetrics } from "../runtime/metrics.ts";
-import { buildFixtures, ensureChromium, startPier } from "./harness.ts";
+import { buildFixtures, componentsWithManifests, ensureChromium, startPier } from "./harness.ts";
 
-const fixtures = await buildFixtures(["jobs"]);
+const fixtures = await buildFixtures(["jobs", "metrics", "badinit"]);
 const TOKEN = "admin-test-token";
 const ARTIFACTS = new URL("../.build/artifacts/", import.meta.url);
 
@@ -40,10 +41,12 @@ Deno.test("admin page: log-in and refusals without a browser", async (t) => {
       assert.equal(response.status, 303);
       assert.equal(response.headers.get("location"), "/_/admin/login");
     });
-    await t.step("no cookie: no load data either", async () => {
-      const response = await pier.fetch("/_/admin/load");
-      await response.body?.cancel();
-      assert.equal(response.status, 401);
+    await t.step("no cookie: no load data, no component details either", async () => {
+      for (const path of ["/_/admin/load", "/_/admin/components"]) {
+        const response = await pier.fetch(path);
+        await response.body?.cancel();
+        assert.equal(response.status, 401, path);
+      }
     });
     await t.step("wrong token: 401 and the form again, no cookie", async () => {
       const response = await login(pier.url, "not-the-token");
@@ -103,13 +106,26 @@ Deno.test("admin page: log-in and refusals without a browser", async (t) => {
       assert.equal(crossLogin.status, 403);
       assert.equal(crossLogin.headers.get("set-cookie"), null);
     });
+    await t.step("log-out expires the cookie, same-site only", async () => {
+      const logout = (headers: HeadersInit) =>
+        pier.fetch("/_/admin/logout", { method: "POST", redirect: "manual", headers });
+      const cross = await logout({ cookie, origin: "https://evil.example" });
+      await cross.body?.cancel();
+      assert.equal(cross.status, 403);
+      assert.equal(cross.headers.get("set-cookie"), null);
+      const response = await logout({ cookie, origin: pier.url });
+      await response.body?.cancel();
+      assert.equal(response.status, 303);
+      assert.equal(response.headers.get("location"), "/_/admin/login");
+      assert.match(response.headers.get("set-cookie") ?? "", /^pier_admin=;.*Max-Age=0/);
+    });
   } finally {
     await pier.stop();
   }
 });
 
 Deno.test("admin page: with no token set only loopback clients get it", async () => {
-  const get = adminRoutes(undefined, new RecentLoad()).find((r) =>
+  const get = adminRoutes(undefined, new RecentLoad(), []).find((r) =>
     r.method === "GET" && r.path === "/_/admin"
   )!;
   const request = () => new Request("http://pier.example/_/admin");
@@ -172,7 +188,7 @@ async function openPage(url: string): Promise<BrowserPage> {
       "--disable-gpu",
       "--no-first-run",
       "--disable-background-networking",
-      "--window-size=1200,800",
+      "--window-size=1200,1400",
       `--user-data-dir=${profile}`,
       "--remote-debugging-port=0",
       "about:blank",
@@ -254,10 +270,25 @@ async function openPage(url: string): Promise<BrowserPage> {
   };
 }
 
-Deno.test("admin page in Chromium: log in, see a component, run a job now", async () => {
+/** A variable granted to a component: its name may show, its value never. */
+const SECRET = { name: "ADMIN_TEST_SECRET", value: "admin-test-secret-value-7f3a" };
+
+Deno.test("admin page in Chromium: components, grants, a failed one, run now, log out", async () => {
+  const { componentsDir, dataDir } = await componentsWithManifests({
+    jobs: [fixtures.jobs, { db: "read" }],
+    // Both import the database, key-value, filesystem and outbound HTTP, not the environment.
+    metrics: [fixtures.metrics, {
+      kv: ["mine"],
+      net: ["api.example.com"],
+      env: [SECRET.name],
+      limits: { timeoutMs: 1000 },
+    }],
+    badinit: [fixtures.badinit],
+  });
   const pier = await startPier({
-    components: { jobs: fixtures.jobs },
-    env: { PIER_ADMIN_TOKEN: TOKEN },
+    componentsDir,
+    dataDir,
+    env: { PIER_ADMIN_TOKEN: TOKEN, [SECRET.name]: SECRET.value },
   });
   const browser = await openPage(`${pier.url}/_/admin`);
   try {
@@ -267,14 +298,81 @@ Deno.test("admin page in Chromium: log in, see a component, run a job now", asyn
       `document.querySelector("input[name=token]").value = ${JSON.stringify(TOKEN)};
        document.querySelector("form").submit()`,
     );
-    await browser.waitFor(`document.querySelector("#components td")?.textContent === "jobs"`);
-    const routes = await browser.evaluate(
-      `document.querySelector("#components tr:nth-child(2)").cells[3].textContent`,
-    );
-    assert.equal(routes, "GET /jobs-fixture/ping");
+    const componentRow = (name: string) =>
+      `[...document.querySelectorAll("#components tr")].find((tr) =>
+        tr.cells[0]?.textContent === ${JSON.stringify(name)})`;
+    await browser.waitFor(componentRow("jobs"));
+    const cells = await browser.evaluate(
+      `[...${componentRow("jobs")}.cells].map((td) => td.textContent)`,
+    ) as string[];
+    assert.equal(cells[3], "0", "no restarts");
+    assert.equal(cells[4], "GET /jobs-fixture/ping");
     assert.ok(
-      await browser.evaluate(`document.querySelectorAll("#components svg polyline").length === 2`),
+      await browser.evaluate(
+        `${componentRow("jobs")}.querySelectorAll("svg polyline").length === 2`,
+      ),
     );
+
+    // Grants against imports: one coloured cell per capability.
+    const grant = (component: string, capability: string) =>
+      `[...document.querySelectorAll("#grants tr")].find((tr) =>
+        tr.cells[0]?.textContent === ${JSON.stringify(component)})
+        ?.querySelector("[data-capability=${capability}]")`;
+    await browser.waitFor(grant("metrics", "keyvalue"));
+    const status = async (component: string, capability: string) =>
+      await browser.evaluate(`(() => { const td = ${grant(component, capability)};
+        return [td.dataset.status, td.textContent]; })()`) as [string, string];
+    assert.deepEqual(await status("metrics", "keyvalue"), ["granted", "mine\nimported"]);
+    assert.deepEqual(
+      await status("metrics", "outbound"),
+      ["granted", "api.example.com\nimported"],
+    );
+    assert.deepEqual(
+      await status("metrics", "database"),
+      ["denied", "not granted\nimported: its calls are denied"],
+    );
+    assert.equal((await status("metrics", "filesystem"))[0], "denied");
+    assert.deepEqual(
+      await status("metrics", "environment"),
+      ["unused", `${SECRET.name}\nnot imported: the grant is unused`],
+    );
+    assert.deepEqual(await status("jobs", "database"), ["granted", "read\nimported"]);
+    assert.equal((await status("jobs", "keyvalue"))[0], "denied");
+    assert.equal((await status("jobs", "environment"))[0], "none");
+
+    // The failed component: a box with its state, file and error; its row in red.
+    const box = `document.querySelector(".failed-box[data-component=badinit]")`;
+    await browser.waitFor(box);
+    const failed = await browser.evaluate(`${box}.innerText`) as string;
+    assert.match(failed, /badinit: failed since \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC/);
+    assert.ok(failed.includes(`file: ${componentsDir}/badinit.wasm`), failed);
+    assert.match(failed, /init failed: .*badinit refuses to start/);
+    assert.equal(await browser.evaluate(`${componentRow("badinit")}.className`), "failed");
+    assert.match(
+      await browser.evaluate(`${componentRow("badinit")}.cells[7].textContent`) as string,
+      /^\d{4}-.* UTC\ninit failed: .*badinit refuses to start/,
+    );
+
+    // A trap is the component's last error, with its time.
+    const trap = await pier.fetch("/m/trap");
+    await trap.body?.cancel();
+    assert.equal(trap.status, 500);
+    await browser.evaluate(`refresh()`);
+    await browser.waitFor(
+      `/^\\d{4}-.* UTC\\ncomponent failed: RuntimeError: wasm trap/.test(
+        ${componentRow("metrics")}.cells[7].textContent)`,
+    );
+    // A request past the time limit restarts the worker.
+    const late = await pier.fetch("/m/sleep/5000");
+    await late.body?.cancel();
+    assert.equal(late.status, 504);
+    await browser.evaluate(`refresh()`);
+    await browser.waitFor(`${componentRow("metrics")}.cells[3].textContent === "1"`);
+    assert.match(
+      await browser.evaluate(`${componentRow("metrics")}.cells[7].textContent`) as string,
+      /UTC\nworker replaced: a request ran past the 1000 ms limit/,
+    );
+
     const manualRow = `[...document.querySelectorAll("#jobs tr")].find((tr) =>
       tr.cells[0]?.textContent === "jobs/manual")`;
     await browser.waitFor(manualRow);
@@ -284,6 +382,17 @@ Deno.test("admin page in Chromium: log in, see a component, run a job now", asyn
       `document.getElementById("message").textContent === "ran jobs/manual: ok"`,
     );
     await browser.waitFor(`${manualRow}.cells[3].textContent.includes("manual ok")`);
+
+    // The variable's name shows; its value nowhere: not on the page, not in Pier's JSON.
+    assert.ok(
+      !(await browser.evaluate(`document.documentElement.outerHTML`) as string).includes(
+        SECRET.value,
+      ),
+    );
+    for (const path of ["/_/health", "/_/admin/components"]) {
+      const text = await browser.evaluate(`fetch(${JSON.stringify(path)}).then((r) => r.text())`);
+      assert.ok(!(text as string).includes(SECRET.value), path);
+    }
 
     const png = await browser.screenshot();
     await Deno.mkdir(ARTIFACTS, { recursive: true });
@@ -303,6 +412,24 @@ Deno.test("admin page in Chromium: log in, see a component, run a job now", asyn
       return seen.size;
     })()`) as number;
     assert.ok(colours > 10, `the screenshot has ${colours} colour(s)`);
+
+    // Log out: back at the form, and the admin's data is refused to this browser.
+    await browser.evaluate(`document.getElementById("logout").click()`);
+    await browser.waitFor(`document.querySelector("input[name=token]")`);
+    assert.equal(
+      await browser.evaluate(`fetch("/_/admin/components").then((r) => r.status)`),
+      401,
+    );
+    assert.equal(
+      await browser.evaluate(`fetch("/_/admin", { redirect: "manual" }).then((r) => r.type)`),
+      "opaqueredirect",
+    );
+    assert.equal(
+      await browser.evaluate(
+        `fetch("/_/jobs/jobs/manual/run", { method: "POST" }).then((r) => r.status)`,
+      ),
+      401,
+    );
   } finally {
     await browser.close();
     await pier.stop();

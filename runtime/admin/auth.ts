@@ -22,6 +22,11 @@ export function loginCookie(token: string): string {
   return `${ADMIN_COOKIE}=${encodeURIComponent(token)}; HttpOnly; SameSite=Strict; Path=/_/`;
 }
 
+/** The `Set-Cookie` value that logs a browser out: the cookie, expired. */
+export function logoutCookie(): string {
+  return `${ADMIN_COOKIE}=; HttpOnly; SameSite=Strict; Path=/_/; Max-Age=0`;
+}
+
 /** The admin token the request carries: its bearer, else its login cookie. */
 function givenToken(request: Request): { token: string; viaCookie: boolean } | undefined {
   const bearer = /^Bearer\s+(.+)$/i.exec(request.headers.get("authorization") ?? "")?.[1];

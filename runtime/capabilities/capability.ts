@@ -15,8 +15,11 @@ export interface Capability {
   name: string;
   /** The permission manifest's key that grants it. */
   grantKey: keyof Permissions;
-  /** Whether `permissions` grant any of it. */
-  granted(permissions: Permissions): boolean;
+  /**
+   * What `permissions` grant of it, one entry each (a mode, buckets, hosts,
+   * directories, variable names; never a variable's value); empty: nothing.
+   */
+  grants(permissions: Permissions): readonly string[];
   /**
    * The interfaces its guest side provides (without version); a component
    * that imports the first means to use the capability.

@@ -223,9 +223,15 @@ export class WorkerLink {
     return ready.promise;
   }
 
+  /** Logs an error of the component, and keeps it as its last (for the admin page). */
+  #error(message: string) {
+    log.error(`${this.name}: ${message}`);
+    componentMetrics(this.name).noteError(message);
+  }
+
   /** Drops the worker, failing its in-flight requests; the pool starts another when needed. */
   #restart(reason: string, status: number) {
-    log.error(`${this.name}: worker replaced: ${reason}`);
+    this.#error(`worker replaced: ${reason}`);
     componentMetrics(this.name).restarts++;
     this.#drop(reason, status);
   }
@@ -321,7 +327,7 @@ export class WorkerLink {
       this.#applyResponseMessage(message);
     } catch (error) {
       const reason = `the component's response is unusable: ${(error as Error).message}`;
-      log.error(`${this.name}: ${reason}`);
+      this.#error(reason);
       this.#fail(message.id, new GuestError(reason, 502));
     }
   }
@@ -381,7 +387,7 @@ export class WorkerLink {
         }
         break;
       case "failed":
-        log.error(`${this.name}: ${message.error}: ${message.detail}`);
+        this.#error(`${message.error}: ${message.detail}`);
         this.#fail(message.id, new GuestError(message.error, 500, message.detail));
         break;
     }

@@ -27,7 +27,7 @@ export interface DatabaseCalls {
 export const database = {
   name: "database",
   grantKey: "db",
-  granted: (permissions) => permissions.db !== "none",
+  grants: (permissions) => permissions.db === "none" ? [] : [permissions.db],
   interfaces: ["trailbase:database/sqlite"],
   logUngranted: true,
   suspending: [

@@ -10,7 +10,8 @@ import type { Capability } from "../capability.ts";
 export const environment = {
   name: "environment",
   grantKey: "env",
-  granted: (permissions) => permissions.env.length > 0,
+  // The variables' names only: their values are never shown.
+  grants: (permissions) => permissions.env,
   interfaces: ["wasi:cli/environment"],
   // Most toolchains import `wasi:cli/environment` whether the guest reads it or not.
   logUngranted: false,

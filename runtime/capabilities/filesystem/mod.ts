@@ -10,7 +10,7 @@ import type { Capability } from "../capability.ts";
 export const filesystem = {
   name: "filesystem",
   grantKey: "read",
-  granted: (permissions) => permissions.read.length > 0,
+  grants: (permissions) => permissions.read,
   interfaces: ["wasi:filesystem/preopens", "wasi:filesystem/types"],
   logUngranted: true,
   suspending: [],

@@ -31,7 +31,7 @@ export interface KeyValueCalls {
 export const keyValue = {
   name: "keyvalue",
   grantKey: "kv",
-  granted: (permissions) => permissions.kv.length > 0,
+  grants: (permissions) => permissions.kv,
   interfaces: ["wasi:keyvalue/store", "wasi:keyvalue/atomics", "wasi:keyvalue/batch"],
   logUngranted: true,
   suspending: [

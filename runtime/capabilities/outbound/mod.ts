@@ -12,7 +12,10 @@ import type { Capability } from "../capability.ts";
 export const outbound = {
   name: "outbound",
   grantKey: "net",
-  granted: (permissions) => permissions.net.length > 0,
+  grants: (permissions) =>
+    permissions.net.map(({ host, port, wildcard }) =>
+      `${wildcard ? "*." : ""}${host}${port === undefined ? "" : `:${port}`}`
+    ),
   interfaces: ["wasi:http/outgoing-handler"],
   logUngranted: true,
   // Waiting on a response suspends through `wasi:io/poll`, which every guest waits on.
