@@ -217,6 +217,20 @@ Deno.test("every request has a log line under its id, which reaches the guest", 
   }
 });
 
+Deno.test("--request-log off: no request lines, the id still reaches the guest", async () => {
+  const pier = await startMetricsPier(["--request-log", "off"]);
+  try {
+    const { response, body } = await get(pier, "/m/id", { "x-request-id": "quiet-1" });
+    assert.equal(response.headers.get("x-request-id"), "quiet-1");
+    assert.equal(JSON.parse(body).id, "quiet-1");
+    await pier.waitForLog(/guest saw request id quiet-1/, 5000);
+  } finally {
+    // Pier writes what request lines it holds before it exits.
+    await pier.stop();
+  }
+  assert.doesNotMatch(pier.log(), / request id=/);
+});
+
 Deno.test("--log-format json writes every line, the guests' too, as one JSON object", async () => {
   const pier = await startMetricsPier(["--log-format", "json"]);
   try {
