@@ -7,8 +7,9 @@
  *
  * Flags: `--duration S` (seconds per load run, default 5), `--connections N`
  * (default 16), `--fib N` (default 25), `--only a,b` (rows: hello, db, fib,
- * start, rss, log), `--json FILE` (also write the raw results), `--pier DIR`
- * (benchmark the Pier checkout in DIR instead of this one, to compare two).
+ * start, rss, log), `--log-runs N` (runs each way of the log row, default 2),
+ * `--json FILE` (also write the raw results), `--pier DIR` (benchmark the
+ * Pier checkout in DIR instead of this one, to compare two).
  *
  * @module
  */
@@ -39,6 +40,7 @@ const args = flags(Deno.args, {
   connections: "16",
   fib: "25",
   only: "",
+  "log-runs": "2",
   json: "",
   pier: "",
 });
@@ -367,7 +369,7 @@ function loadAverage(): string {
 }
 
 /** Runs each way of the request-log rows gets, alternated on, off, on, off. */
-const LOG_RUNS = 2;
+const LOG_RUNS = Number(args["log-runs"]);
 
 /** Mean of the runs' req/s and CPU per request. */
 function mean(runs: Load[]): Load {
