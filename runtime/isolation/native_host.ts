@@ -300,7 +300,7 @@ export class NativeHost implements ComponentEngine {
       switch (message.t) {
         case "res": {
           const response = this.#response(message, message.body);
-          this.#finish(child, message.id);
+          this.#answered(child, message.id);
           pending.head.resolve(response);
           break;
         }
@@ -329,7 +329,7 @@ export class NativeHost implements ComponentEngine {
           pending.body?.enqueue(message.bytes);
           break;
         case "end":
-          this.#finish(child, message.id);
+          this.#answered(child, message.id);
           try {
             pending.body?.close();
           } catch {
@@ -364,9 +364,13 @@ export class NativeHost implements ComponentEngine {
     clearTimeout(pending.timer);
     child.pending.delete(id);
     this.options.capabilities.requestEnded(id);
-    // The process answered: it is not in a crash loop.
-    this.#crashes = 0;
     return pending;
+  }
+
+  /** Request `id` was answered: the process is not in a crash loop. */
+  #answered(child: Child, id: number) {
+    this.#finish(child, id);
+    this.#crashes = 0;
   }
 
   #fail(child: Child, id: number, error: GuestError) {
