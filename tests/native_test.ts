@@ -7,22 +7,8 @@
  * `tests/fixtures/native_app.ts` and `native_neighbour.ts`.
  */
 import assert from "node:assert/strict";
-import { buildComponents } from "../tools/build.ts";
-import { fromFileUrl } from "../runtime/paths.ts";
 import { type Pier, startPier } from "./harness.ts";
-
-const ROOT = fromFileUrl(new URL("..", import.meta.url)).replace(/\/$/, "");
-
-/** Builds the native fixtures into a new components dir; returns it. */
-export async function buildNative(names: string[]): Promise<string> {
-  const componentsDir = await Deno.makeTempDir({ prefix: "pier-native-" });
-  const results = await buildComponents(
-    names.map((name) => `${ROOT}/tests/fixtures/${name}.ts`),
-    { outDir: componentsDir, cacheDir: `${ROOT}/.build/components` },
-  );
-  for (const result of results) assert.equal(result.status, "built", result.error);
-  return componentsDir;
-}
+import { buildNative } from "./native_harness.ts";
 
 /** Polls `path` until it answers 200; fails after `limitMs` (a generous bound: not frozen). */
 async function until200(pier: Pier, path: string, limitMs = 20_000): Promise<void> {

@@ -144,12 +144,14 @@ export class NativeHost implements ComponentEngine {
   #spawn(): Promise<string> {
     const { name, module, permissions, readDirs } = this.options;
     const { command, args } = nativeProcessCommand(CHILD, module, readDirs, permissions);
-    const env = Object.fromEntries(
-      permissions.env.flatMap((key) => {
+    // Only its granted variables (and no colours in Deno's own error output for the log).
+    const env = Object.fromEntries([
+      ["NO_COLOR", "1"],
+      ...permissions.env.flatMap((key) => {
         const value = this.options.env(key);
         return value === undefined ? [] : [[key, value]];
       }),
-    );
+    ]);
     const process = new Deno.Command(command, {
       args,
       env,
