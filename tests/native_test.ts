@@ -9,6 +9,8 @@
 import assert from "node:assert/strict";
 import { type Pier, startPier } from "./harness.ts";
 import { buildNative } from "./native_harness.ts";
+import { buildComponents } from "../tools/build.ts";
+import { scaffold } from "../tools/new.ts";
 
 /** Polls `path` until it answers 200; fails after `limitMs` (a generous bound: not frozen). */
 async function until200(pier: Pier, path: string, limitMs = 20_000): Promise<void> {
@@ -36,6 +38,13 @@ Deno.test("native engine: build, capabilities, logs, faults", async (t) => {
   const bundle = await Deno.readTextFile(`${componentsDir}/native_app.js`);
   assert.doesNotMatch(bundle, /^\s*import\s/m, "no imports are left");
   assert.doesNotMatch(bundle, /wasi:/, "no WASI imports");
+  // `deno task new --engine native`'s scaffold builds to a `.js` and is served as it is.
+  const scratch = await Deno.makeTempDir({ prefix: "pier-native-new-" });
+  const [source] = await scaffold("greeter_native", scratch, "native");
+  const [scaffolded] = await buildComponents([source], { outDir: componentsDir });
+  assert.equal(scaffolded.status, "built", scaffolded.error);
+  assert.equal(scaffolded.engine, "native");
+  assert.match(scaffolded.wasm, /greeter_native\.js$/);
 
   const dataDir = await Deno.makeTempDir({ prefix: "pier-native-data-" });
   await Deno.mkdir(`${dataDir}/files`);
@@ -68,6 +77,11 @@ Deno.test("native engine: build, capabilities, logs, faults", async (t) => {
       assert.equal(await echo.text(), "bytes back");
     });
 
+    await t.step("the scaffold of `deno task new --engine native` serves its route", async () => {
+      const response = await pier.fetch("/greeter_native?name=Ada");
+      assert.deepEqual(await response.json(), { hello: "Ada" });
+    });
+
     await t.step("health lists it with its routes", async () => {
       const health = await (await pier.fetch("/_/health")).json();
       const app = health.components.find((c: { name: string }) => c.name === "native_app");
@@ -88,6 +102,11 @@ Deno.test("native engine: build, capabilities, logs, faults", async (t) => {
       assert.deepEqual(body.rows, [["a", 6, "9007199254740993"], ["b", 6, "9007199254740993"]]);
       assert.equal(body.rolledBack, "roll back");
       assert.equal(body.refused, "DbError");
+    });
+
+    await t.step("SQL functions: called by a statement, answered by the process", async () => {
+      const body = await (await pier.fetch("/native/sqlfn")).json();
+      assert.deepEqual(body, [["42", String(2n ** 41n)]]);
     });
 
     await t.step("kv: granted bucket, refused bucket", async () => {
