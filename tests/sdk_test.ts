@@ -180,7 +180,7 @@ Deno.test("build tool and scaffold", async (t) => {
     const unknown = await buildOne(greeter, {});
     assert.match(
       unknown.error!,
-      /greeter\.ts:1: unknown engine "v8" \(known: spidermonkey, quickjs\)/,
+      /greeter\.ts:1: unknown engine "v8" \(known: spidermonkey, quickjs, native\)/,
     );
 
     await Deno.writeTextFile(greeter, original);
