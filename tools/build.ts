@@ -63,6 +63,11 @@ export interface BuildOptions {
   outDir?: string;
   /** A directory of earlier builds by hash, reused across output paths (the tests use it). */
   cacheDir?: string;
+  /**
+   * Build every source with this engine, whatever its pragma says (the tests
+   * run the examples under both engines from one source).
+   */
+  engine?: string;
   /** Components built at once; default 2 (each build takes one core). */
   concurrency?: number;
   /** Progress lines; nothing is printed unless given. */
@@ -269,7 +274,7 @@ async function plan(
     const nameProblem = componentNameProblem(name);
     if (nameProblem) throw new Error(nameProblem);
     const text = await Deno.readTextFile(source);
-    const engine = text.match(PRAGMA)?.[1] ?? DEFAULT_ENGINE;
+    const engine = options.engine ?? text.match(PRAGMA)?.[1] ?? DEFAULT_ENGINE;
     const native = engine === NATIVE_ENGINE;
     if (!(engine in ENGINES) && !native) {
       const line = text.slice(0, text.search(PRAGMA)).split("\n").length;
