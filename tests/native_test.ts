@@ -77,6 +77,11 @@ Deno.test("native engine: build, capabilities, logs, faults", async (t) => {
       assert.equal(await echo.text(), "bytes back");
     });
 
+    await t.step("an existing `export default { fetch }` handler, mounted", async () => {
+      const got = await (await pier.fetch("/mounted/a/b?c=1", { method: "POST" })).json();
+      assert.deepEqual(got, { mounted: "/mounted/a/b", method: "POST" });
+    });
+
     await t.step("the scaffold of `deno task new --engine native` serves its route", async () => {
       const response = await pier.fetch("/greeter_native?name=Ada");
       assert.deepEqual(await response.json(), { hello: "Ada" });
