@@ -68,8 +68,9 @@ function permissionFlags(permissions: Deno.PermissionOptionsObject): string[] {
  */
 export function serverPermissionFlags(config: Config, grants: Permissions[]): string[] {
   const listen = `${config.hostname}:${config.port}`;
-  // PIER_ADMIN_TOKEN enables the jobs API's write endpoints (runtime/scheduling/api.ts).
-  const env = [...new Set(["PIER_ADMIN_TOKEN", ...grants.flatMap((g) => g.env)])];
+  // PIER_ADMIN_TOKEN enables the jobs API's write endpoints (runtime/scheduling/api.ts);
+  // DENO_DIR is passed on to native components' processes (their Deno's module cache).
+  const env = [...new Set(["PIER_ADMIN_TOKEN", "DENO_DIR", ...grants.flatMap((g) => g.env)])];
   return permissionFlags({
     read: [RUNTIME_DIR, config.componentsDir, config.dataDir, transpilerDir()],
     write: [config.dataDir],

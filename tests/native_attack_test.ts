@@ -128,6 +128,25 @@ Deno.test("native engine: a hostile component is denied every escape", async (t)
       assert.deepEqual(await (await pier.fetch("/attack-alive")).json(), { alive: true });
     });
 
+    for (const name of ["stdoutGarbage", "forgedFrame"]) {
+      await t.step(
+        `${name} on the protocol pipe: that process is killed, and restarts`,
+        async () => {
+          const response = await pier.fetch(`/attack/${name}`);
+          assert.equal(response.status, 500, await response.text());
+          await pier.waitForLog(/native_attacker: process replaced in \d+ ms: it sent a malformed/);
+          const deadline = Date.now() + 20_000;
+          for (let alive = false; !alive; await new Promise((r) => setTimeout(r, 100))) {
+            const again = await pier.fetch("/attack-alive");
+            alive = again.status === 200;
+            await again.body?.cancel();
+            assert.ok(alive || Date.now() < deadline, "the component did not start again");
+          }
+          assert.equal(await (await pier.fetch("/neighbour")).text(), "still here");
+        },
+      );
+    }
+
     await t.step("the neighbour and the server are unharmed", async () => {
       assert.equal(await (await pier.fetch("/neighbour")).text(), "still here");
       assert.equal(await Deno.readTextFile(`${dataDir}/files/granted.txt`), "granted");

@@ -92,6 +92,16 @@ interface Child {
   chains: Map<number, Promise<void>>;
 }
 
+/** `DENO_DIR` as the server has it, if it does. */
+function denoDir(): [string, string][] {
+  try {
+    const dir = Deno.env.get("DENO_DIR");
+    return dir ? [["DENO_DIR", dir]] : [];
+  } catch {
+    return []; // not granted
+  }
+}
+
 /** Runs a native component in a Deno process of its own. */
 export class NativeHost implements ComponentEngine {
   #child: Child | undefined;
@@ -144,9 +154,11 @@ export class NativeHost implements ComponentEngine {
   #spawn(): Promise<string> {
     const { name, module, permissions, readDirs } = this.options;
     const { command, args } = nativeProcessCommand(CHILD, module, readDirs, permissions);
-    // Only its granted variables (and no colours in Deno's own error output for the log).
+    // Only its granted variables, where Deno keeps its module cache (not readable by the guest)
+    // and no colours in Deno's own error output for the log.
     const env = Object.fromEntries([
       ["NO_COLOR", "1"],
+      ...denoDir(),
       ...permissions.env.flatMap((key) => {
         const value = this.options.env(key);
         return value === undefined ? [] : [[key, value]];
