@@ -12,9 +12,11 @@
  * });
  * ```
  *
- * `deno task build` turns such a file into `components/<name>.wasm`. The
- * capabilities live in their own modules: `@pier/guest/db`, `@pier/guest/kv`,
- * `@pier/guest/fetch` and `@pier/guest/fs`.
+ * `deno task build` turns such a file into `components/<name>.wasm`, or with
+ * a `// @pier-engine native` line into `components/<name>.js` (V8 in a
+ * process of its own). The capabilities live in their own modules:
+ * `@pier/guest/db`, `@pier/guest/kv`, `@pier/guest/fetch`, `@pier/guest/fs`
+ * and `@pier/guest/env`.
  *
  * @module
  */

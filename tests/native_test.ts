@@ -185,8 +185,8 @@ Deno.test("native engine: build, capabilities, logs, faults", async (t) => {
   }
 });
 
-Deno.test("native engine: a .wasm and a .js of one name are refused, naming both", async () => {
-  const componentsDir = await buildNative(["native_neighbour"]);
+Deno.test("native engine: a .wasm and a .js of one name, or a module that throws at load, are refused", async () => {
+  const componentsDir = await buildNative(["native_neighbour", "native_broken"]);
   await Deno.copyFile(`${componentsDir}/native_neighbour.js`, `${componentsDir}/twin.js`);
   await Deno.writeFile(`${componentsDir}/twin.wasm`, new Uint8Array([0, 97, 115, 109]));
   const pier = await startPier({ componentsDir });
@@ -196,6 +196,9 @@ Deno.test("native engine: a .wasm and a .js of one name are refused, naming both
     assert.equal(twin.length, 1, JSON.stringify(health.components));
     assert.equal(twin[0].state, "failed");
     assert.match(twin[0].error, /twin\.js and .*twin\.wasm are both component "twin"/);
+    const broken = health.components.find((c: { name: string }) => c.name === "native_broken");
+    assert.equal(broken.state, "failed");
+    assert.match(broken.error, /init failed: broken on purpose at load/);
     assert.equal(await (await pier.fetch("/neighbour")).text(), "still here");
   } finally {
     await pier.stop();

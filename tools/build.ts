@@ -19,12 +19,12 @@
  */
 import type { EngineName } from "./componentize.ts";
 import {
+  jsStampOf,
   leftImports,
   NATIVE_ENGINE,
   NATIVE_KEY,
   nativeEntryModule,
   nativeImportMap,
-  readJsStamp,
   stampJs,
 } from "./native_build.ts";
 import { customSection } from "./custom_section.ts";
@@ -86,14 +86,9 @@ function stamp(wasm: Uint8Array, key: string): Uint8Array {
   return out;
 }
 
-/** The key recorded in the build output at `path` (`.wasm` or native `.js`), if any. */
-function readStamp(path: string): Promise<string | undefined> {
-  return path.endsWith(".js") ? readJsStamp(path) : readWasmStamp(path);
-}
-
-/** The key recorded by {@link stamp} in the `.wasm` at `path`, if any. */
-async function readWasmStamp(path: string): Promise<string | undefined> {
-  // Only a regular file has one: opening a FIFO would block until a writer comes.
+/** The first bytes of the build output at `path`, if it is a regular file. */
+async function readHead(path: string): Promise<Uint8Array | undefined> {
+  // Only a regular file has a stamp: opening a FIFO would block until a writer comes.
   if (!(await Deno.stat(path).catch(() => undefined))?.isFile) return undefined;
   let file: Deno.FsFile;
   try {
@@ -103,16 +98,27 @@ async function readWasmStamp(path: string): Promise<string | undefined> {
   }
   try {
     const head = new Uint8Array(128);
-    const n = (await file.read(head)) ?? 0;
-    const name = encoder.encode(STAMP_SECTION);
-    // preamble, section id 0, one-byte size, one-byte name length, name, 64 hex digits
-    const start = 8 + 3 + name.length;
-    if (n < start + 64 || head[8] !== 0 || head[10] !== name.length) return undefined;
-    if (new TextDecoder().decode(head.subarray(11, start)) !== STAMP_SECTION) return undefined;
-    return new TextDecoder().decode(head.subarray(start, start + 64));
+    return head.subarray(0, (await file.read(head)) ?? 0);
   } finally {
     file.close();
   }
+}
+
+/** The key recorded in the build output at `path` (`.wasm` or native `.js`), if any. */
+async function readStamp(path: string): Promise<string | undefined> {
+  const head = await readHead(path);
+  if (!head) return undefined;
+  return path.endsWith(".js") ? jsStampOf(head) : wasmStampOf(head);
+}
+
+/** The key recorded by {@link stamp} in the head of a `.wasm`, if any. */
+function wasmStampOf(head: Uint8Array): string | undefined {
+  const name = encoder.encode(STAMP_SECTION);
+  // preamble, section id 0, one-byte size, one-byte name length, name, 64 hex digits
+  const start = 8 + 3 + name.length;
+  if (head.length < start + 64 || head[8] !== 0 || head[10] !== name.length) return undefined;
+  if (new TextDecoder().decode(head.subarray(11, start)) !== STAMP_SECTION) return undefined;
+  return new TextDecoder().decode(head.subarray(start, start + 64));
 }
 
 /** The nearest `deno.json` at or above `dir`, else the project's. */

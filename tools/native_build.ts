@@ -71,21 +71,8 @@ export function stampJs(bundle: string, key: string): Uint8Array {
   return new TextEncoder().encode(`${STAMP_PREFIX}${key}\n${bundle}`);
 }
 
-/** The key recorded by {@link stampJs} in the `.js` at `path`, if any. */
-export async function readJsStamp(path: string): Promise<string | undefined> {
-  if (!(await Deno.stat(path).catch(() => undefined))?.isFile) return undefined;
-  let file: Deno.FsFile;
-  try {
-    file = await Deno.open(path);
-  } catch {
-    return undefined;
-  }
-  try {
-    const head = new Uint8Array(STAMP_PREFIX.length + 64);
-    const n = (await file.read(head)) ?? 0;
-    const text = new TextDecoder().decode(head.subarray(0, n));
-    return text.startsWith(STAMP_PREFIX) ? text.slice(STAMP_PREFIX.length) : undefined;
-  } finally {
-    file.close();
-  }
+/** The key recorded by {@link stampJs} in the first bytes of a `.js`, if any. */
+export function jsStampOf(head: Uint8Array): string | undefined {
+  const text = new TextDecoder().decode(head.subarray(0, STAMP_PREFIX.length + 64));
+  return text.startsWith(STAMP_PREFIX) ? text.slice(STAMP_PREFIX.length) : undefined;
 }

@@ -7,6 +7,16 @@
  */
 import type { WitValue } from "../capabilities/values.ts";
 import type { ComponentRequest } from "./component_host.ts";
+import { GuestError } from "./worker_link.ts";
+
+/**
+ * Refuses (503) a request when `inFlight` requests of the component are in
+ * flight already (`limits.concurrency`), before its body is read.
+ */
+export function admit(inFlight: number, concurrency: number): void {
+  if (inFlight < concurrency) return;
+  throw new GuestError(`busy: ${concurrency} requests already in flight (limits.concurrency)`, 503);
+}
 
 /** A component's running side. */
 export interface ComponentEngine {

@@ -8,11 +8,12 @@
  * @module
  */
 import { AsyncLocalStorage } from "node:async_hooks";
-import { frame, FrameReader } from "../capabilities/database/wire.ts";
+import { FrameReader } from "../capabilities/database/wire.ts";
 import {
   BODY_WINDOW,
   type ChildInit,
   CODEC,
+  FrameBatch,
   type FromChild,
   type OutboundAnswer,
   OWN_REQUEST,
@@ -22,26 +23,12 @@ import type { ComponentCore } from "../../guest/backend_types.ts";
 import type { NativeLink } from "../../guest/native_backend.ts";
 
 const stdout = Deno.stdout.writable.getWriter();
-let queued: Uint8Array[] = [];
+// The server gone, there is nobody to answer: the process ends with its pipe.
+const out = new FrameBatch<FromChild>((bytes) => stdout.write(bytes).catch(() => Deno.exit(1)));
 
 /** Sends `message`; a turn's messages go out in one write. */
 function send(message: FromChild) {
-  if (queued.length === 0) queueMicrotask(flush);
-  queued.push(frame(message, CODEC));
-}
-
-function flush() {
-  const frames = queued;
-  queued = [];
-  const size = frames.reduce((sum, f) => sum + f.byteLength, 0);
-  const all = new Uint8Array(size);
-  let offset = 0;
-  for (const f of frames) {
-    all.set(f, offset);
-    offset += f.byteLength;
-  }
-  // The server gone, there is nobody to answer: the process ends with its pipe.
-  stdout.write(all).catch(() => Deno.exit(1));
+  out.push(message);
 }
 
 /** The guest's console: a line per call, to the server's log. */

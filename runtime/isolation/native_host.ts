@@ -12,7 +12,7 @@
  */
 import { CapabilityError, type ComponentCapabilities } from "../capabilities/host.ts";
 import type { Op } from "../capabilities/calls.ts";
-import { frame, FrameReader } from "../capabilities/database/wire.ts";
+import { FrameReader } from "../capabilities/database/wire.ts";
 import type { WitValue } from "../capabilities/values.ts";
 import { guestLine, log } from "../log.ts";
 import { componentMetrics } from "../metrics.ts";
@@ -23,10 +23,11 @@ import { nativeProcessCommand } from "../sandbox.ts";
 import { PIER_VERSION } from "../version.ts";
 import { LineSink } from "../wasi/cli.ts";
 import type { ComponentRequest } from "./component_host.ts";
-import type { ComponentEngine } from "./engine.ts";
+import { admit, type ComponentEngine } from "./engine.ts";
 import {
   BODY_WINDOW,
   CODEC,
+  FrameBatch,
   type FromChild,
   MAX_CHILD_FRAME,
   type OutboundAnswer,
@@ -81,6 +82,7 @@ interface Pending {
 interface Child {
   process: Deno.ChildProcess;
   stdin: WritableStreamDefaultWriter<Uint8Array>;
+  out: FrameBatch<ToChild>;
   ready: PromiseWithResolvers<string>;
   started: boolean;
   pending: Map<number, Pending>;
@@ -172,9 +174,12 @@ export class NativeHost implements ComponentEngine {
       stdout: "piped",
       stderr: "piped",
     }).spawn();
+    const stdin = process.stdin.getWriter();
     const child: Child = {
       process,
-      stdin: process.stdin.getWriter(),
+      stdin,
+      // A write to a process that died fails; its exit fails what was pending.
+      out: new FrameBatch((bytes) => stdin.write(bytes).catch(() => {})),
       ready: Promise.withResolvers<string>(),
       started: false,
       pending: new Map(),
@@ -204,8 +209,7 @@ export class NativeHost implements ComponentEngine {
   }
 
   #send(child: Child, message: ToChild) {
-    // A write to a process that died fails; its exit fails what was pending.
-    child.stdin.write(frame(message, CODEC)).catch(() => {});
+    child.out.push(message);
   }
 
   async #read(child: Child) {
@@ -242,7 +246,9 @@ export class NativeHost implements ComponentEngine {
         this.options.capabilities.settle(OWN_REQUEST);
         return child.ready.resolve(String(message.manifest));
       case "init-failed":
-        return child.ready.reject(new Error(String(message.error)));
+        // Its process goes too: the next start (after the backoff) is a fresh one.
+        child.ready.reject(new Error(String(message.error)));
+        return this.#kill(child, `init failed: ${String(message.error)}`, 503);
       case "log":
         return guestLine(this.name, message.stream === "out" ? "out" : "err", String(message.line));
       case "call":
@@ -432,14 +438,10 @@ export class NativeHost implements ComponentEngine {
   }
 
   async fetch(request: ComponentRequest): Promise<Response> {
-    const inFlight = (this.#child?.pending.size ?? 0) + this.#entering;
-    const { concurrency } = this.options.permissions.limits;
-    if (inFlight >= concurrency) {
-      throw new GuestError(
-        `busy: ${concurrency} requests already in flight (limits.concurrency)`,
-        503,
-      );
-    }
+    admit(
+      (this.#child?.pending.size ?? 0) + this.#entering,
+      this.options.permissions.limits.concurrency,
+    );
     this.#entering++;
     let body: Uint8Array | null;
     try {

@@ -8,7 +8,8 @@
  *
  * @module
  */
-import type { JsonCodec } from "../capabilities/database/wire.ts";
+import { concatBytes } from "../bytes.ts";
+import { frame, type JsonCodec } from "../capabilities/database/wire.ts";
 
 /** The child's start: which component to load, and what it sees. */
 export interface ChildInit {
@@ -104,3 +105,25 @@ export const CODEC: JsonCodec = {
     return value;
   },
 };
+
+/**
+ * Frames messages for one pipe: a turn's messages go out in one write (one
+ * wake-up of the other side for many requests).
+ */
+export class FrameBatch<M> {
+  #queued: Uint8Array[] = [];
+
+  constructor(readonly write: (bytes: Uint8Array) => void) {}
+
+  /** Queues `message` for the end of this turn. */
+  push(message: M): void {
+    if (this.#queued.length === 0) queueMicrotask(() => this.#flush());
+    this.#queued.push(frame(message, CODEC));
+  }
+
+  #flush() {
+    const frames = this.#queued;
+    this.#queued = [];
+    this.write(concatBytes(frames));
+  }
+}
