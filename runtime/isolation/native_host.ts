@@ -35,7 +35,7 @@ import {
   type ResponseHead,
   type ToChild,
 } from "./native_protocol.ts";
-import { GuestError, SQL_FUNCTION_TIMEOUT_MS } from "./worker_link.ts";
+import { GuestError, SQL_FUNCTION_TIMEOUT_MS, wholeBody } from "./worker_link.ts";
 
 const CHILD = fromFileUrl(new URL("./native_child.ts", import.meta.url));
 
@@ -320,6 +320,7 @@ export class NativeHost implements ComponentEngine {
       switch (message.t) {
         case "res": {
           const response = this.#response(message, message.body);
+          wholeBody(response, message.body?.byteLength ?? 0);
           this.#answered(child, message.id);
           pending.head.resolve(response);
           break;
