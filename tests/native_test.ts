@@ -185,11 +185,19 @@ Deno.test("native engine: build, capabilities, logs, faults", async (t) => {
   }
 });
 
-Deno.test("native engine: a .wasm and a .js of one name, or a module that throws at load, are refused", async () => {
+Deno.test("native engine: refused at load: a .wasm and a .js of one name, a module that throws, a link out of a granted dir", async () => {
   const componentsDir = await buildNative(["native_neighbour", "native_broken"]);
   await Deno.copyFile(`${componentsDir}/native_neighbour.js`, `${componentsDir}/twin.js`);
   await Deno.writeFile(`${componentsDir}/twin.wasm`, new Uint8Array([0, 97, 115, 109]));
-  const pier = await startPier({ componentsDir });
+  // A granted directory holding a link out of it: Deno's read permission would follow it.
+  await Deno.copyFile(`${componentsDir}/native_neighbour.js`, `${componentsDir}/linked.js`);
+  await Deno.writeTextFile(`${componentsDir}/linked.permissions.json`, '{"read": ["shared"]}');
+  const dataDir = await Deno.makeTempDir({ prefix: "pier-native-data-" });
+  await Deno.mkdir(`${dataDir}/shared/deeper`, { recursive: true });
+  await Deno.writeTextFile(`${dataDir}/outside.txt`, "not granted");
+  await Deno.symlink(`${dataDir}/outside.txt`, `${dataDir}/shared/deeper/escape`);
+  await Deno.symlink(`${dataDir}/shared/deeper`, `${dataDir}/shared/inside`);
+  const pier = await startPier({ componentsDir, dataDir });
   try {
     const health = await (await pier.fetch("/_/health")).json();
     const twin = health.components.filter((c: { name: string }) => c.name.startsWith("twin"));
@@ -199,6 +207,9 @@ Deno.test("native engine: a .wasm and a .js of one name, or a module that throws
     const broken = health.components.find((c: { name: string }) => c.name === "native_broken");
     assert.equal(broken.state, "failed");
     assert.match(broken.error, /init failed: broken on purpose at load/);
+    const linked = health.components.find((c: { name: string }) => c.name === "linked");
+    assert.equal(linked.state, "failed");
+    assert.match(linked.error, /shared\/deeper\/escape is a link out of its granted directory/);
     assert.equal(await (await pier.fetch("/neighbour")).text(), "still here");
   } finally {
     await pier.stop();

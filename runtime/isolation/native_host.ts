@@ -21,7 +21,7 @@ import { fromFileUrl, toFileUrl } from "../paths.ts";
 import type { Permissions } from "../permissions.ts";
 import { nativeProcessCommand } from "../sandbox.ts";
 import { PIER_VERSION } from "../version.ts";
-import { LineSink } from "../wasi/cli.ts";
+import { LineSink, MAX_LINE } from "../wasi/cli.ts";
 import type { ComponentRequest } from "./component_host.ts";
 import { admit, type ComponentEngine } from "./engine.ts";
 import {
@@ -94,6 +94,30 @@ interface Child {
   chains: Map<number, Promise<void>>;
 }
 
+/**
+ * The first symbolic link under `roots` whose target is outside its root, if
+ * any: Deno's read permission would let the process follow it (the
+ * WebAssembly engine refuses such links itself). Dangling links are skipped.
+ */
+async function linkOut(roots: string[]): Promise<string | undefined> {
+  for (const root of roots) {
+    const real = await Deno.realPath(root).catch(() => undefined);
+    if (!real) continue;
+    const inside = (path: string) => path === real || path.startsWith(`${real}/`);
+    const dirs = [root];
+    for (let dir = dirs.pop(); dir !== undefined; dir = dirs.pop()) {
+      for await (const entry of Deno.readDir(dir)) {
+        const path = `${dir}/${entry.name}`;
+        if (entry.isDirectory) dirs.push(path);
+        if (!entry.isSymlink) continue;
+        const target = await Deno.realPath(path).catch(() => undefined);
+        if (target !== undefined && !inside(target)) return path;
+      }
+    }
+  }
+  return undefined;
+}
+
 /** `DENO_DIR` as the server has it, if it does. */
 function denoDir(): [string, string][] {
   try {
@@ -150,6 +174,13 @@ export class NativeHost implements ComponentEngine {
     const wait = this.#notBefore - performance.now();
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
     if (this.#stopped) throw new Error("component stopped");
+    const link = await linkOut(this.options.readDirs);
+    if (link) {
+      throw new Error(
+        `${link} is a link out of its granted directory, and a native component's process would ` +
+          "follow it (Deno's read permission checks the path, not its target): remove the link",
+      );
+    }
     return await this.#spawn();
   }
 
@@ -188,9 +219,10 @@ export class NativeHost implements ComponentEngine {
     };
     this.#child = child;
     this.options.capabilities.requestStarted(OWN_REQUEST);
-    void this.#read(child);
+    const reading = this.#read(child);
     void this.#readLog(child);
-    process.status.then((status) => {
+    // What it wrote before it exited is applied first (a response head, the chunks of a body).
+    Promise.all([process.status, reading]).then(([status]) => {
       const signal = status.signal ? `, ${status.signal}` : "";
       this.#drop(child, `the process exited (code ${status.code}${signal})`, 500);
     });
@@ -250,7 +282,12 @@ export class NativeHost implements ComponentEngine {
         child.ready.reject(new Error(String(message.error)));
         return this.#kill(child, `init failed: ${String(message.error)}`, 503);
       case "log":
-        return guestLine(this.name, message.stream === "out" ? "out" : "err", String(message.line));
+        // Cut as the WebAssembly guests' lines are.
+        return guestLine(
+          this.name,
+          message.stream === "out" ? "out" : "err",
+          String(message.line).slice(0, MAX_LINE),
+        );
       case "call":
         return this.#chain(child, message.requestId, () => this.#answerCall(child, message));
       case "fetch":
