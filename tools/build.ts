@@ -253,10 +253,12 @@ export const sqliteFunctionEndpoint = component.sqliteFunctionEndpoint;
 `;
 }
 
-/** The engine the source at `source` names with its pragma (not checked), else the default. */
+/**
+ * The engine the source at `source` names with its pragma (not checked), else
+ * `wasm`: enough to tell its output (without loading the engines' packages).
+ */
 async function engineOf(source: string): Promise<string> {
-  const { DEFAULT_ENGINE } = await import("./componentize.ts");
-  return (await Deno.readTextFile(source)).match(PRAGMA)?.[1] ?? DEFAULT_ENGINE;
+  return (await Deno.readTextFile(source)).match(PRAGMA)?.[1] ?? "wasm";
 }
 
 /** Where the build of `source` by `engine` goes in `dir`. */
