@@ -179,6 +179,15 @@ Deno.test("native engine: build, capabilities, logs, faults", async (t) => {
       await neighboursAnswer(pier);
       await until200(pier, "/native/hello");
     });
+
+    await t.step("metrics count its restarts and time-outs like a worker's", async () => {
+      const text = await (await pier.fetch("/_/metrics")).text();
+      const sample = (name: string) =>
+        Number(text.match(new RegExp(`^${name}\\{component="native_app"\\} (\\d+)`, "m"))?.[1]);
+      assert.ok(sample("pier_worker_restarts_total") >= 5, text);
+      assert.ok(sample("pier_timeouts_total") >= 1, text);
+      assert.equal(sample("pier_workers"), 1);
+    });
   } finally {
     await upstream.shutdown();
     await pier.stop();
