@@ -50,6 +50,7 @@ USER deno
 # named volume at /app/data starts as a copy of it. (Before VOLUME: later changes would be lost.)
 RUN deno run -A docker/warm_cache.ts /app/components /app/data \
  && deno cache --no-config runtime/capabilities/database/child.ts \
+ && deno cache --no-config runtime/isolation/native_child.ts \
  && deno cache docker/health.ts \
  && rm -rf /tmp/pier-test-*
 VOLUME /app/data

@@ -19,6 +19,7 @@ import { customSection } from "../tools/custom_section.ts";
 import { startFlags } from "../tools/pier_process.ts";
 import { fromFileUrl } from "../runtime/paths.ts";
 import { buildGuest, buildWatGuest } from "./build.ts";
+import { buildComponents } from "../tools/build.ts";
 
 const ROOT = fromFileUrl(new URL("..", import.meta.url));
 
@@ -643,7 +644,95 @@ async function buildAll() {
     }
   };
   await Promise.all([worker(), worker()]);
+  const started = performance.now();
+  const [native] = await buildComponents([`${ROOT}/bench/guests/native.ts`], {
+    outDir: `${ROOT}/.build/bench`,
+  });
+  built["pier-native"] = native.status === "failed" ? new Error(native.error) : native.wasm;
+  console.log(`  pier-native: ${((performance.now() - started) / 1000).toFixed(1)} s`);
   return built;
+}
+
+/** Server process and all its children (database and native component processes), in MB. */
+function treeRssMb(pid: number): number {
+  return [pid, ...childPids(pid)].reduce((sum, each) => {
+    try {
+      return sum + rssMb(each);
+    } catch {
+      return sum; // it exited meanwhile
+    }
+  }, 0);
+}
+
+/**
+ * Rows 7-8 for the native engine: ten native components (one process each),
+ * process start to the first 200 (median of 3), and the idle RSS each adds
+ * (the server process and its children, against Pier with no component).
+ */
+async function nativeStartup(
+  dir: string,
+  module: string,
+  results: Record<string, unknown>,
+): Promise<Row[]> {
+  await Deno.mkdir(`${dir}/components`, { recursive: true });
+  await Deno.mkdir(`${dir}/data`, { recursive: true });
+  seed(`${dir}/data/main.db`);
+  const env: Record<string, string> = {};
+  for (let i = 0; i < MANY; i++) {
+    env[`BENCH_PREFIX_${i}`] = `/c${i}`;
+    await Deno.copyFile(module, `${dir}/components/c${i}.js`);
+    await Deno.writeTextFile(
+      `${dir}/components/c${i}.permissions.json`,
+      JSON.stringify({ db: "read", env: [`BENCH_PREFIX_${i}`] }),
+    );
+  }
+  const probe = `/c${MANY - 1}/hello`;
+  console.log(`native start-up: ${MANY} native components, process start to the first 200`);
+  const runs: number[] = [];
+  let rss10 = 0;
+  for (let run = 0; run < 3; run++) {
+    const pier = await startPier(dir, probe, env);
+    runs.push(pier.firstOkMs);
+    if (run === 2) {
+      await allRunning(pier.url);
+      for (let i = 0; i < MANY; i++) await (await fetch(`${pier.url}/c${i}/hello`)).text();
+      await sleep(2000);
+      rss10 = treeRssMb(pier.serverPid);
+    }
+    await stop(pier);
+  }
+  const empty = `${dir}-empty`;
+  await Deno.mkdir(`${empty}/components`, { recursive: true });
+  const idle = await startPier(empty, "/_/health");
+  await sleep(2000);
+  const rss0 = treeRssMb(idle.serverPid);
+  await stop(idle);
+  const warmMs = runs.sort((a, b) => a - b)[1];
+  const perComponent = (rss10 - rss0) / MANY;
+  console.log(`  ${runs.map(fmtMs).join(", ")}; RSS ${rss0.toFixed(0)} → ${rss10.toFixed(0)} MB`);
+  results.nativeStartup = { runs, rss0, rss10 };
+  const rows: Row[] = [];
+  if (wanted("start")) {
+    rows.push({
+      n: "7",
+      bench: `start-up, ${MANY} components`,
+      system: "Pier, native engine, warm",
+      result: `first 200 after ${fmtMs(warmMs)} (median of 3)`,
+      target: met(warmMs < 1000, "< 1 s"),
+    });
+  }
+  if (wanted("rss")) {
+    rows.push({
+      n: "8",
+      bench: "idle RSS",
+      system: `Pier, ${MANY} native components`,
+      result: `${rss10.toFixed(0)} MB with its processes (${
+        perComponent.toFixed(1)
+      } MB per component)`,
+      target: met(perComponent <= 45, "<= 45 MB per native component"),
+    });
+  }
+  return rows;
 }
 
 function cpuModel(): string {
@@ -669,11 +758,11 @@ async function main() {
   const rows: Row[] = [];
   try {
     // One component serving /hello, /fib/{n}, /db/{id}.
-    const single = async (name: string, wasm: string) => {
+    const single = async (name: string, file: string) => {
       const dir = `${root}/${name}`;
       await Deno.mkdir(`${dir}/components`, { recursive: true });
       await Deno.mkdir(`${dir}/data`, { recursive: true });
-      await Deno.copyFile(wasm, `${dir}/components/bench.wasm`);
+      await Deno.copyFile(file, `${dir}/components/bench.${file.endsWith(".js") ? "js" : "wasm"}`);
       await Deno.writeTextFile(
         `${dir}/components/bench.permissions.json`,
         JSON.stringify({ db: "read" }),
@@ -689,6 +778,9 @@ async function main() {
     let pier: Record<string, Load> = {};
     let pierQjs: Record<string, Load> = {};
     let pierWat: Load | undefined;
+    let pierNative: Record<string, Load> = {};
+    const nativeJs = built["pier-native"];
+    const nativeNa = nativeJs instanceof Error ? "n/a (cannot build)" : undefined;
     const throughput = ["hello", "db", "fib"].filter(wanted);
     const paths: Record<string, string> = {
       hello: "/hello",
@@ -712,6 +804,12 @@ async function main() {
       const pierSm = await startPier(dir, "/hello");
       pier = await drive("Pier (SpiderMonkey)", pierSm);
       await stop(pierSm);
+
+      if (!nativeNa) {
+        const pierN = await startPier(await single("native", nativeJs as string), "/hello");
+        pierNative = await drive("Pier (native)", pierN);
+        await stop(pierN);
+      }
 
       const wat = built["pier-wat"];
       if (!(wat instanceof Error) && throughput.includes("hello")) {
@@ -742,6 +840,7 @@ async function main() {
     results.pier = pier;
     results.pierQuickjs = pierQjs;
     results.pierWat = pierWat;
+    results.pierNative = pierNative;
     results.jco = jco;
 
     if (wanted("hello")) {
@@ -771,6 +870,22 @@ async function main() {
           (vsJco === undefined
             ? ""
             : `; ${met(vsJco >= 20, `>= 20x jco serve (${vsJco.toFixed(0)}x)`)}`),
+      });
+      const nativeHello = pierNative.hello;
+      rows.push({
+        n: "3",
+        bench: "hello",
+        system: "Pier, native engine (V8)",
+        load: nativeHello,
+        result: nativeNa,
+        ratio: nativeHello ? pct(nativeHello.rps, ref.hello.rps) : "",
+        target: nativeHello
+          ? met(nativeHello.rps >= 0.4 * ref.hello.rps, ">= 40% of Deno.serve") + "; " +
+            met(
+              nativeHello.cpuUs <= 2.5 * ref.hello.cpuUs,
+              `CPU/request <= 2.5x (${(nativeHello.cpuUs / ref.hello.cpuUs).toFixed(1)}x)`,
+            )
+          : undefined,
       });
       rows.push({
         n: "3",
@@ -805,6 +920,17 @@ async function main() {
         ratio: pct(pier.db.rps, ref.db.rps),
         target: met(pier.db.rps >= 0.3 * ref.db.rps, ">= 30% of plain"),
       });
+      rows.push({
+        n: "5",
+        bench: "DB read by primary key",
+        system: "Pier, native engine (V8)",
+        load: pierNative.db,
+        result: nativeNa,
+        ratio: pierNative.db ? pct(pierNative.db.rps, ref.db.rps) : "",
+        target: pierNative.db
+          ? met(pierNative.db.rps >= 0.3 * ref.db.rps, ">= 30% of plain")
+          : undefined,
+      });
       if (pierQjs.db || quickjsNa) {
         rows.push({
           n: "5",
@@ -830,6 +956,17 @@ async function main() {
         system: "Pier, SpiderMonkey guest",
         load: pier.fib,
         ratio: pct(pier.fib.rps, ref.fib.rps),
+      });
+      rows.push({
+        n: "6",
+        bench: `fib(${FIB_N})`,
+        system: "Pier, native engine (V8)",
+        load: pierNative.fib,
+        result: nativeNa,
+        ratio: pierNative.fib ? pct(pierNative.fib.rps, ref.fib.rps) : "",
+        target: pierNative.fib
+          ? met(pierNative.fib.rps >= 0.85 * ref.fib.rps, ">= 85% of Deno.serve")
+          : undefined,
       });
       rows.push({
         n: "6",
@@ -929,6 +1066,9 @@ async function main() {
           target: met(perComponent <= 30, "<= 30 MB per component"),
         });
       }
+    }
+    if ((wanted("start") || wanted("rss")) && !nativeNa) {
+      rows.push(...await nativeStartup(`${root}/ten-native`, nativeJs as string, results));
     }
     // Row 9: the request log's cost, on and off alternated (the machine may be shared).
     if (wanted("log")) {

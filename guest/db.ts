@@ -17,10 +17,10 @@
  *
  * @module
  */
-/// <reference path="./wit.d.ts" />
-import { Transaction } from "trailbase:database/sqlite@0.1.1";
+import { backend } from "./backend.ts";
+import { describeVariant } from "./backend_types.ts";
+import type { TxBackend } from "./backend_types.ts";
 import { fromWit, type Param, toWit, type Value } from "./values.ts";
-import { describeVariant, payloadOf } from "./wasi.ts";
 
 export type { Param, Value } from "./values.ts";
 
@@ -43,25 +43,26 @@ export interface Tx {
   execute(sql: string, params?: Param[]): Promise<number>;
 }
 
-/** Runs `call` on `tx`, turning the host's error variant into a {@link DbError}. */
-function attempt<T>(sql: string, call: () => T): T {
+/** Waits for `call`, turning the host's error variant into a {@link DbError}. */
+async function attempt<T>(sql: string, call: () => Promise<T>): Promise<T> {
   try {
-    return call();
+    return await call();
   } catch (error) {
-    const payload = payloadOf(error) as { tag?: string; val?: unknown };
+    const payload = backend.variant(error) as { tag?: string; val?: unknown };
     const reason = payload?.tag === "other" ? String(payload.val) : describeVariant(payload);
     throw new DbError(sql ? `${reason} (in: ${sql})` : reason);
   }
 }
 
-function wrap(tx: Transaction): Tx {
+function wrap(tx: Pick<TxBackend, "query" | "execute">): Tx {
   return {
     query: (sql, params = []) =>
-      Promise.resolve(
-        attempt(sql, () => tx.query(sql, params.map(toWit)).map((row) => row.map(fromWit))),
+      attempt(
+        sql,
+        async () => (await tx.query(sql, params.map(toWit))).map((row) => row.map(fromWit)),
       ),
     execute: (sql, params = []) =>
-      Promise.resolve(attempt(sql, () => Number(tx.execute(sql, params.map(toWit))))),
+      attempt(sql, async () => Number(await tx.execute(sql, params.map(toWit)))),
   };
 }
 
@@ -70,20 +71,20 @@ function wrap(tx: Transaction): Tx {
  * back when it throws (the error is rethrown).
  */
 async function transaction<T>(body: (tx: Tx) => T | Promise<T>): Promise<T> {
-  const tx = attempt("", () => new Transaction());
+  const tx = await attempt("", () => backend.begin());
   try {
     const result = await body(wrap(tx));
-    attempt("", () => tx.commit());
+    await attempt("", () => tx.commit());
     return result;
   } catch (error) {
     try {
-      tx.rollback();
+      await tx.rollback();
     } catch {
       // Already committed or rolled back: the original error matters.
     }
     throw error;
   } finally {
-    tx[Symbol.dispose]();
+    tx.close();
   }
 }
 
@@ -91,10 +92,12 @@ async function transaction<T>(body: (tx: Tx) => T | Promise<T>): Promise<T> {
 export const db = {
   /** Runs a statement that returns rows, e.g. `SELECT`, or `INSERT ... RETURNING`. */
   query(sql: string, params?: Param[]): Promise<Row[]> {
+    if (backend.single) return wrap(backend.single).query(sql, params);
     return transaction((tx) => tx.query(sql, params));
   },
   /** Runs a statement and resolves to the number of rows it changed. */
   execute(sql: string, params?: Param[]): Promise<number> {
+    if (backend.single) return wrap(backend.single).execute(sql, params);
     return transaction((tx) => tx.execute(sql, params));
   },
   transaction,

@@ -13,11 +13,9 @@
  *
  * @module
  */
-/// <reference path="./wit.d.ts" />
-import { increment } from "wasi:keyvalue/atomics@0.2.0-draft";
-import { type Bucket as WasiBucket, open } from "wasi:keyvalue/store@0.2.0-draft";
-import { exactInteger, ownBytes } from "./values.ts";
-import { describeVariant, payloadOf } from "./wasi.ts";
+import { backend } from "./backend.ts";
+import { describeVariant } from "./backend_types.ts";
+import { exactInteger } from "./values.ts";
 
 /** A refused or failed key-value call; `code` is `no-such-store`, `access-denied` or `other`. */
 export class KvError extends Error {
@@ -49,20 +47,14 @@ export interface Bucket {
   increment(key: string, delta?: number | bigint): Promise<number | bigint>;
 }
 
-/** Opens bucket `name` for one call, turning the store's error variant into a {@link KvError}. */
-function withBucket<T>(name: string, what: string, call: (bucket: WasiBucket) => T): Promise<T> {
-  let bucket: WasiBucket | undefined;
+/** Waits for one call on bucket `name`, turning the store's error variant into a {@link KvError}. */
+async function attempt<T>(name: string, what: string, call: () => Promise<T>): Promise<T> {
   try {
-    bucket = open(name);
-    return Promise.resolve(call(bucket));
+    return await call();
   } catch (error) {
-    const payload = payloadOf(error) as { tag?: string; val?: unknown };
+    const payload = backend.variant(error) as { tag?: string; val?: unknown };
     const code = typeof payload?.tag === "string" ? payload.tag : "other";
-    return Promise.reject(
-      new KvError(code, `kv bucket "${name}": ${what} failed: ${describeVariant(payload)}`),
-    );
-  } finally {
-    bucket?.[Symbol.dispose]();
+    throw new KvError(code, `kv bucket "${name}": ${what} failed: ${describeVariant(payload)}`);
   }
 }
 
@@ -76,41 +68,28 @@ export const kv = {
    * is opened until the first call, so this may run at module top level.
    */
   bucket(name = ""): Bucket {
+    const { kv: store } = backend;
     return {
-      get: (key) =>
-        withBucket(name, `get "${key}"`, (b) => {
-          const value = b.get(key);
-          return value === undefined ? undefined : ownBytes(value);
-        }),
+      get: (key) => attempt(name, `get "${key}"`, () => store.get(name, key)),
       getText: (key) =>
-        withBucket(name, `get "${key}"`, (b) => {
-          const value = b.get(key);
+        attempt(name, `get "${key}"`, async () => {
+          const value = await store.get(name, key);
           return value === undefined ? undefined : decoder.decode(value);
         }),
       set: (key, value) =>
-        withBucket(
+        attempt(
           name,
           `set "${key}"`,
-          (b) => b.set(key, typeof value === "string" ? encoder.encode(value) : value),
+          () => store.set(name, key, typeof value === "string" ? encoder.encode(value) : value),
         ),
-      delete: (key) => withBucket(name, `delete "${key}"`, (b) => b.delete(key)),
-      exists: (key) => withBucket(name, `exists "${key}"`, (b) => b.exists(key)),
-      list: () =>
-        withBucket(name, "list", (b) => {
-          const keys: string[] = [];
-          let cursor: bigint | undefined;
-          do {
-            const page = b.listKeys(cursor);
-            keys.push(...page.keys);
-            cursor = page.cursor;
-          } while (cursor !== undefined);
-          return keys;
-        }),
+      delete: (key) => attempt(name, `delete "${key}"`, () => store.delete(name, key)),
+      exists: (key) => attempt(name, `exists "${key}"`, () => store.exists(name, key)),
+      list: () => attempt(name, "list", () => store.list(name)),
       increment: (key, delta = 1) =>
-        withBucket(
+        attempt(
           name,
           `increment "${key}"`,
-          (b) => exactInteger(increment(b, key, BigInt(delta))),
+          async () => exactInteger(await store.increment(name, key, BigInt(delta))),
         ),
     };
   },

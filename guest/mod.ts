@@ -12,22 +12,18 @@
  * });
  * ```
  *
- * `deno task build` turns such a file into `components/<name>.wasm`. The
- * capabilities live in their own modules: `@pier/guest/db`, `@pier/guest/kv`,
- * `@pier/guest/fetch` and `@pier/guest/fs`.
+ * `deno task build` turns such a file into `components/<name>.wasm`, or with
+ * a `// @pier-engine native` line into `components/<name>.js` (V8 in a
+ * process of its own). The capabilities live in their own modules:
+ * `@pier/guest/db`, `@pier/guest/kv`, `@pier/guest/fetch`, `@pier/guest/fs`
+ * and `@pier/guest/env`.
  *
  * @module
  */
-/// <reference path="./wit.d.ts" />
-import {
-  type IncomingRequest,
-  OutgoingBody,
-  OutgoingResponse,
-  ResponseOutparam,
-} from "wasi:http/types@0.2.12";
+import { backend } from "./backend.ts";
+import type { ComponentCore, RawContext } from "./backend_types.ts";
 import { HttpError, text } from "./response.ts";
 import { fromWit, type Param, toWit, type Value, type WitValue } from "./values.ts";
-import { methodName, pipeTo, toFields, toHeaders, toReadable } from "./wasi.ts";
 
 export type { Param, Value } from "./values.ts";
 export { escapeHtml, html, HttpError, json, Markup, markup, redirect, text } from "./response.ts";
@@ -131,26 +127,10 @@ export interface ComponentDefinition<R> {
 }
 
 /**
- * A built component: the three exports of Pier's world. Make it the default
- * export of the component's entry file.
+ * A built component, as its engine runs it (the exports of Pier's world for
+ * WebAssembly). Make it the default export of the component's entry file.
  */
-export interface Component {
-  incomingHandler: {
-    handle(request: IncomingRequest, out: ResponseOutparam): Promise<void>;
-  };
-  initEndpoint: { getManifest(args: string): string };
-  sqliteFunctionEndpoint: {
-    dispatchScalarFunction(args: { functionName: string; arguments: WitValue[] }): WitValue;
-  };
-}
-
-/** The `__context` header as the host sends it. */
-interface RawContext {
-  kind: "Http" | "Job";
-  registered_path: string;
-  path_params: [string, string][];
-  user: { id: string; email: string; username?: string | null; csrf_token?: string | null } | null;
-}
+export type Component = { readonly __pierComponent?: never };
 
 const ROUTE_KEY = /^(GET|POST|PUT|PATCH|DELETE|OPTIONS|TRACE|CONNECT) (\/\S*)$/;
 /** The answer to an error thrown by a handler or job. */
@@ -159,41 +139,6 @@ function errorResponse(error: unknown, where: string): Response {
   // SpiderMonkey's `stack` lists the frames only: log the error itself first.
   console.error(`${where} failed: ${error}${error instanceof Error ? `\n${error.stack}` : ""}`);
   return text("Internal Server Error", { status: 500 });
-}
-
-/** Sends `response` through the host, streaming its body. */
-async function send(out: ResponseOutparam, response: Response): Promise<void> {
-  const outgoing = new OutgoingResponse(toFields(response.headers));
-  outgoing.setStatusCode(response.status);
-  const body = outgoing.body();
-  ResponseOutparam.set(out, { tag: "ok", val: outgoing });
-  const stream = body.write();
-  try {
-    if (response.body) await pipeTo(response.body, stream);
-  } catch (error) {
-    console.error(`writing the response body failed: ${error}`);
-  } finally {
-    stream[Symbol.dispose]();
-    OutgoingBody.finish(body, undefined);
-  }
-}
-
-/** The Web `Request` for an incoming WASI request; the body is read as it is consumed. */
-function toRequest(incoming: IncomingRequest, method: string): Request {
-  const scheme = incoming.scheme();
-  const protocol = scheme?.tag === "HTTPS"
-    ? "https"
-    : scheme?.tag === "other"
-    ? scheme.val
-    : "http";
-  const url = `${protocol}://${incoming.authority() ?? "localhost"}${
-    incoming.pathWithQuery() ?? "/"
-  }`;
-  const headers = toHeaders(incoming.headers(), ["__context"]);
-  if (method === "GET" || method === "HEAD") return new Request(url, { method, headers });
-  const body = incoming.consume();
-  const stream = toReadable(body.stream(), () => body[Symbol.dispose]());
-  return new Request(url, { method, headers, body: stream, duplex: "half" } as RequestInit);
 }
 
 /**
@@ -262,13 +207,11 @@ export function defineComponent<R>(definition: ComponentDefinition<R>): Componen
     }
   };
 
-  const route = async (incoming: IncomingRequest, raw: RawContext): Promise<Response> => {
-    const method = methodName(incoming.method());
-    const key = `${method} ${raw.registered_path}`;
+  const route = async (request: Request, raw: RawContext): Promise<Response> => {
+    const key = `${request.method} ${raw.registered_path}`;
     const handler = routes.get(key);
     if (!handler) return text(`no route for ${key}`, { status: 404 });
     try {
-      const request = toRequest(incoming, method);
       const url = new URL(request.url);
       const user = raw.user && {
         id: raw.user.id,
@@ -293,36 +236,22 @@ export function defineComponent<R>(definition: ComponentDefinition<R>): Componen
     }
   };
 
-  return {
-    incomingHandler: {
-      async handle(incoming, out) {
-        const context = incoming.headers().get("__context")[0];
-        if (!context) {
-          return send(out, text("missing __context header", { status: 400 }));
-        }
-        const raw: RawContext = JSON.parse(new TextDecoder().decode(context));
-        await send(
-          out,
-          raw.kind === "Job" ? await runJob(raw.registered_path) : await route(incoming, raw),
-        );
-      },
+  const core: ComponentCore = {
+    handle: (request, raw) =>
+      raw.kind === "Job" ? runJob(raw.registered_path) : route(request, raw),
+    manifest(args) {
+      const { subsystems } = JSON.parse(args || "{}") as { subsystems?: string[] };
+      return JSON.stringify(manifest(subsystems));
     },
-    initEndpoint: {
-      getManifest(args) {
-        const { subsystems } = JSON.parse(args || "{}") as { subsystems?: string[] };
-        return JSON.stringify(manifest(subsystems));
-      },
-    },
-    sqliteFunctionEndpoint: {
-      dispatchScalarFunction({ functionName, arguments: args }) {
-        const f = functions[functionName];
-        if (!f) throw { tag: "other", val: `no SQL function named "${functionName}"` };
-        try {
-          return toWit(f.fn(...args.map(fromWit)));
-        } catch (error) {
-          throw { tag: "other", val: `${functionName}: ${(error as Error)?.message ?? error}` };
-        }
-      },
+    sqlFunction(name, args: WitValue[]) {
+      const f = functions[name];
+      if (!f) throw { tag: "other", val: `no SQL function named "${name}"` };
+      try {
+        return toWit(f.fn(...args.map(fromWit)));
+      } catch (error) {
+        throw { tag: "other", val: `${name}: ${(error as Error)?.message ?? error}` };
+      }
     },
   };
+  return backend.exportComponent(core) as Component;
 }

@@ -7,7 +7,10 @@
 /// <reference path="./wit.d.ts" />
 import { Fields, type Method } from "wasi:http/types@0.2.12";
 import type { InputStream, OutputStream } from "wasi:io/streams@0.2.12";
+import { describeVariant } from "./backend_types.ts";
 import { ownBytes } from "./values.ts";
+
+export { describeVariant };
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -18,15 +21,6 @@ const decoder = new TextDecoder();
  */
 export function payloadOf(error: unknown): unknown {
   return (error as { payload?: unknown })?.payload ?? error;
-}
-
-/** A variant's tag and payload, for messages (`HTTP-request-denied`, `other: ...`). */
-export function describeVariant(value: unknown): string {
-  const variant = value as { tag?: unknown; val?: unknown } | undefined;
-  if (typeof variant?.tag !== "string") return String(value);
-  const val = variant.val;
-  if (val === undefined || val === null) return variant.tag;
-  return `${variant.tag}: ${typeof val === "object" ? JSON.stringify(val) : String(val)}`;
 }
 
 /** Is `error` a stream's `closed` error (the end of a body)? */

@@ -754,6 +754,9 @@ declare module "wasi:filesystem/types@0.2.12" {
     [Symbol.dispose](): void;
   }
 }
+declare module "wasi:cli/environment@0.2.12" {
+  export function getEnvironment(): Array<[string, string]>;
+}
 declare module "wasi:filesystem/preopens@0.2.12" {
   export function getDirectories(): Array<[Descriptor, string]>;
   export type Descriptor = import("wasi:filesystem/types@0.2.12").Descriptor;

@@ -10,7 +10,7 @@
  *
  * @module
  */
-import type { ComponentHost } from "./isolation/component_host.ts";
+import type { ComponentEngine } from "./isolation/engine.ts";
 import { log } from "./log.ts";
 import { type ComponentMetrics, componentMetrics } from "./metrics.ts";
 import type { Manifest } from "./manifest.ts";
@@ -28,7 +28,7 @@ export class ComponentRecord {
   #state: ComponentState = "loading";
   #error: string | undefined;
   #manifest: Manifest | undefined;
-  #host: ComponentHost | undefined;
+  #host: ComponentEngine | undefined;
   /** Problems that kept parts of a loaded component out (e.g. a route conflict). */
   warnings: string[] = [];
   /** Its registered routes, as `METHOD /path`. */
@@ -63,7 +63,7 @@ export class ComponentRecord {
     return this.#manifest;
   }
   /** Its workers, once it is loaded (kept when a start from the cached manifest failed). */
-  get host(): ComponentHost | undefined {
+  get host(): ComponentEngine | undefined {
     return this.#host;
   }
 
@@ -75,7 +75,7 @@ export class ComponentRecord {
   }
 
   /** loading → loaded: `host` serves the routes of `manifest`. */
-  load(host: ComponentHost, manifest: Manifest): void {
+  load(host: ComponentEngine, manifest: Manifest): void {
     this.#expect("loading");
     this.#state = "loaded";
     this.#host = host;

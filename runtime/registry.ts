@@ -24,6 +24,8 @@ import { compileAll, type CompileResult } from "./compile/compiler.ts";
 import { ComponentRecord } from "./component.ts";
 import { discover } from "./discovery.ts";
 import { ComponentHost, type ComponentInit } from "./isolation/component_host.ts";
+import { NativeHost } from "./isolation/native_host.ts";
+import { outboundFor } from "./capabilities/outbound/native.ts";
 import { log } from "./log.ts";
 import { type Manifest, parseManifest } from "./manifest.ts";
 import { CACHE_DIR } from "./data_dir.ts";
@@ -55,6 +57,7 @@ export interface LoadContext {
 /** A component past step 2: its grants. */
 interface Permitted {
   record: ComponentRecord;
+  engine: "wasm" | "native";
   permissions: Permissions;
   /** The directories of its `read` grants, resolved. */
   readDirs: string[];
@@ -102,9 +105,9 @@ export async function loadComponents(context: LoadContext): Promise<Loaded> {
   const deferred: Deferred[] = [];
 
   const permitted: Permitted[] = [];
-  for (const { name, path } of found) {
+  for (const { name, path, engine } of found) {
     try {
-      permitted.push(await permit(name, path, context));
+      permitted.push({ ...await permit(name, path, context), engine });
     } catch (error) {
       records.push(failed(name, path, (error as Error).message));
     }
@@ -114,11 +117,15 @@ export async function loadComponents(context: LoadContext): Promise<Loaded> {
     return { records, deferred };
   }
 
-  const compiled = await compile(permitted, context);
+  const wasm = permitted.filter((each) => each.engine === "wasm");
+  const compiled = wasm.length ? await compile(wasm, context) : [];
   const later = new Map<ComponentRecord, Deferred | undefined>(
-    await Promise.all(
-      compiled.map(async (each) => [each.record, await start(each, context)] as const),
-    ),
+    await Promise.all([
+      ...compiled.map(async (each) => [each.record, await start(each, context)] as const),
+      ...permitted.filter((each) => each.engine === "native").map(async (each) =>
+        [each.record, await startNative(each, context)] as const
+      ),
+    ]),
   );
   // Register in discovery order so that a route conflict always refuses the later component.
   for (const { record } of permitted) {
@@ -134,7 +141,11 @@ export async function loadComponents(context: LoadContext): Promise<Loaded> {
 }
 
 /** Step 2: the permission manifest of component `name`, and the directories it grants. */
-async function permit(name: string, path: string, context: LoadContext): Promise<Permitted> {
+async function permit(
+  name: string,
+  path: string,
+  context: LoadContext,
+): Promise<Omit<Permitted, "engine">> {
   const { componentsDir, dataDir } = context;
   const permissions = await loadPermissions(componentsDir, name) ?? DENY_ALL;
   if (permissions === DENY_ALL) {
@@ -227,6 +238,27 @@ async function start(component: Compiled, context: LoadContext): Promise<Deferre
   }
   try {
     record.load(host, parseManifest(await startKept()));
+  } catch (error) {
+    host.stop();
+    record.fail(`init failed: ${(error as Error).message}`);
+  }
+  return undefined;
+}
+
+/** Step 4 for a native component: its process starts now (nothing to compile or cache). */
+async function startNative(component: Permitted, context: LoadContext): Promise<undefined> {
+  const { record, permissions, readDirs } = component;
+  const host = new NativeHost({
+    name: record.name,
+    module: record.file,
+    permissions,
+    readDirs,
+    env: context.env,
+    capabilities: new ComponentCapabilities(record.name, permissions, context.hosts),
+    outbound: outboundFor(record.name, permissions),
+  });
+  try {
+    record.load(host, parseManifest(await host.start()));
   } catch (error) {
     host.stop();
     record.fail(`init failed: ${(error as Error).message}`);

@@ -19,6 +19,19 @@ function transpilerDir(): string {
   return dirname(fromFileUrl(import.meta.resolve("@bytecodealliance/jco-transpile/component")));
 }
 
+/**
+ * Runs a native component's process under a data limit (`RLIMIT_DATA`): V8's
+ * heap cap does not count array buffers, this does (see `nativeProcessCommand`).
+ */
+const PRLIMIT = "/usr/bin/prlimit";
+
+/**
+ * What a Deno process maps writable before any guest code runs (measured on
+ * Deno 2.9.6: it does not start under 560 MB), on top of which a native
+ * component gets twice its `limits.memoryMb`: its V8 heap, its array buffers.
+ */
+const NATIVE_BASE_MB = 600;
+
 /** Pier's own modules: worker entry points are loaded from here. */
 const RUNTIME_DIR = dirname(fromFileUrl(import.meta.url));
 
@@ -50,18 +63,20 @@ function permissionFlags(permissions: Deno.PermissionOptionsObject): string[] {
  * modules; write only the data dir; listen on the configured address and
  * reach the hosts the permission manifests name; read the env vars they name;
  * run only Deno itself (the database processes, see
- * `capabilities/database/process.ts`); no ffi or sys.
+ * `capabilities/database/process.ts`) and `prlimit` (native components, see
+ * {@link nativeProcessCommand}); no ffi or sys.
  */
 export function serverPermissionFlags(config: Config, grants: Permissions[]): string[] {
   const listen = `${config.hostname}:${config.port}`;
-  // PIER_ADMIN_TOKEN enables the jobs API's write endpoints (runtime/scheduling/api.ts).
-  const env = [...new Set(["PIER_ADMIN_TOKEN", ...grants.flatMap((g) => g.env)])];
+  // PIER_ADMIN_TOKEN enables the jobs API's write endpoints (runtime/scheduling/api.ts);
+  // DENO_DIR is passed on to native components' processes (their Deno's module cache).
+  const env = [...new Set(["PIER_ADMIN_TOKEN", "DENO_DIR", ...grants.flatMap((g) => g.env)])];
   return permissionFlags({
     read: [RUNTIME_DIR, config.componentsDir, config.dataDir, transpilerDir()],
     write: [config.dataDir],
     net: netAccess(grants.flatMap((g) => g.net), [listen]),
     env,
-    run: [Deno.execPath()],
+    run: [Deno.execPath(), PRLIMIT],
   });
 }
 
@@ -89,6 +104,45 @@ export function workerPermissions(
     ffi: false,
     sys: false,
     import: false,
+  };
+}
+
+/**
+ * The command that runs native component `module` (a `.js` file) in a process
+ * of its own with `entry` as the runner: it may read its module and its
+ * granted directories and its granted env vars (the only ones it is given),
+ * nothing else: no network (its outbound requests go through the server
+ * process, which applies Pier's host rules, and no socket can listen), no
+ * write, run, ffi or sys, no remote or npm modules. Its V8 heap is capped at
+ * `limits.memoryMb`, and its writable memory (heap and array buffers) by
+ * `RLIMIT_DATA`.
+ */
+export function nativeProcessCommand(
+  entry: string,
+  module: string,
+  readDirs: string[],
+  permissions: Permissions,
+): { command: string; args: string[] } {
+  const { memoryMb } = permissions.limits;
+  const dataBytes = (NATIVE_BASE_MB + 2 * memoryMb) * 1024 * 1024;
+  return {
+    command: PRLIMIT,
+    args: [
+      `--data=${dataBytes}`,
+      "--",
+      Deno.execPath(),
+      "run",
+      "--no-config",
+      "--no-remote",
+      "--no-npm",
+      "--no-prompt",
+      `--v8-flags=--max-old-space-size=${memoryMb}`,
+      ...permissionFlags({
+        read: [module, ...readDirs],
+        env: permissions.env.length ? permissions.env : false,
+      }),
+      entry,
+    ],
   };
 }
 

@@ -180,7 +180,7 @@ Deno.test("build tool and scaffold", async (t) => {
     const unknown = await buildOne(greeter, {});
     assert.match(
       unknown.error!,
-      /greeter\.ts:1: unknown engine "v8" \(known: spidermonkey, quickjs\)/,
+      /greeter\.ts:1: unknown engine "v8" \(known: spidermonkey, quickjs, native\)/,
     );
 
     await Deno.writeTextFile(greeter, original);
@@ -225,7 +225,13 @@ Deno.test("guest SDK over HTTP", async (t) => {
   await Deno.copyFile(fixture.wasm, `${componentsDir}/sdk.wasm`);
   await Deno.writeTextFile(
     `${componentsDir}/sdk.permissions.json`,
-    JSON.stringify({ db: "read", kv: [""], read: ["public"], net: [`127.0.0.1:${port}`] }),
+    JSON.stringify({
+      db: "read",
+      kv: [""],
+      read: ["public"],
+      net: [`127.0.0.1:${port}`],
+      env: ["SDK_GRANTED"],
+    }),
   );
   // The scaffold of the previous test, served as it is.
   await Deno.copyFile(`${SCRATCH}/greeter.wasm`, `${componentsDir}/greeter.wasm`);
@@ -234,7 +240,11 @@ Deno.test("guest SDK over HTTP", async (t) => {
     `${componentsDir}/greeter.permissions.json`,
   );
 
-  const pier: Pier = await startPier({ componentsDir, dataDir, env: { PIER_ADMIN_TOKEN: TOKEN } });
+  const pier: Pier = await startPier({
+    componentsDir,
+    dataDir,
+    env: { PIER_ADMIN_TOKEN: TOKEN, SDK_GRANTED: "granted value" },
+  });
   const get = async (path: string, init?: RequestInit) => {
     const response = await pier.fetch(path, init);
     return { status: response.status, headers: response.headers, body: await response.text() };
@@ -246,6 +256,11 @@ Deno.test("guest SDK over HTTP", async (t) => {
       const r = await get("/greeter?name=Ada");
       assert.equal(r.status, 200);
       assert.deepEqual(JSON.parse(r.body), { hello: "Ada" });
+    });
+
+    await t.step("env: the granted variables only (wasi:cli/environment)", async () => {
+      const r = await get("/sdk/env");
+      assert.deepEqual(JSON.parse(r.body), { granted: "granted value", other: null });
     });
 
     await t.step("typed params, query, context and headers reach the handler", async () => {

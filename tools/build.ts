@@ -18,6 +18,15 @@
  * @module
  */
 import type { EngineName } from "./componentize.ts";
+import {
+  jsStampOf,
+  leftImports,
+  NATIVE_ENGINE,
+  NATIVE_KEY,
+  nativeEntryModule,
+  nativeImportMap,
+  stampJs,
+} from "./native_build.ts";
 import { customSection } from "./custom_section.ts";
 import type { BuildAnswer, BuildJob } from "./build_worker.ts";
 import { basename, dirname, fromFileUrl, join, resolve, toFileUrl } from "../runtime/paths.ts";
@@ -36,10 +45,11 @@ const STAMP_SECTION = "pier-build";
 export interface BuildResult {
   name: string;
   source: string;
+  /** Its output: `<name>.wasm`, or `<name>.js` for the native engine. */
   wasm: string;
-  /** `built`: a new `.wasm`; `fresh`: the `.wasm` was up to date; `failed`: see `error`. */
+  /** `built`: a new output; `fresh`: the output was up to date; `failed`: see `error`. */
   status: "built" | "fresh" | "failed";
-  engine?: EngineName;
+  engine?: EngineName | typeof NATIVE_ENGINE;
   /** Wall-clock time spent on this component. */
   ms: number;
   /** Size of the `.wasm`. */
@@ -53,6 +63,11 @@ export interface BuildOptions {
   outDir?: string;
   /** A directory of earlier builds by hash, reused across output paths (the tests use it). */
   cacheDir?: string;
+  /**
+   * Build every source with this engine, whatever its pragma says (the tests
+   * run the examples under both engines from one source).
+   */
+  engine?: string;
   /** Components built at once; default 2 (each build takes one core). */
   concurrency?: number;
   /** Progress lines; nothing is printed unless given. */
@@ -71,9 +86,9 @@ function stamp(wasm: Uint8Array, key: string): Uint8Array {
   return out;
 }
 
-/** The key recorded by {@link stamp} in the `.wasm` at `path`, if any. */
-async function readStamp(path: string): Promise<string | undefined> {
-  // Only a regular file has one: opening a FIFO would block until a writer comes.
+/** The first bytes of the build output at `path`, if it is a regular file. */
+async function readHead(path: string): Promise<Uint8Array | undefined> {
+  // Only a regular file has a stamp: opening a FIFO would block until a writer comes.
   if (!(await Deno.stat(path).catch(() => undefined))?.isFile) return undefined;
   let file: Deno.FsFile;
   try {
@@ -83,16 +98,27 @@ async function readStamp(path: string): Promise<string | undefined> {
   }
   try {
     const head = new Uint8Array(128);
-    const n = (await file.read(head)) ?? 0;
-    const name = encoder.encode(STAMP_SECTION);
-    // preamble, section id 0, one-byte size, one-byte name length, name, 64 hex digits
-    const start = 8 + 3 + name.length;
-    if (n < start + 64 || head[8] !== 0 || head[10] !== name.length) return undefined;
-    if (new TextDecoder().decode(head.subarray(11, start)) !== STAMP_SECTION) return undefined;
-    return new TextDecoder().decode(head.subarray(start, start + 64));
+    return head.subarray(0, (await file.read(head)) ?? 0);
   } finally {
     file.close();
   }
+}
+
+/** The key recorded in the build output at `path` (`.wasm` or native `.js`), if any. */
+async function readStamp(path: string): Promise<string | undefined> {
+  const head = await readHead(path);
+  if (!head) return undefined;
+  return path.endsWith(".js") ? jsStampOf(head) : wasmStampOf(head);
+}
+
+/** The key recorded by {@link stamp} in the head of a `.wasm`, if any. */
+function wasmStampOf(head: Uint8Array): string | undefined {
+  const name = encoder.encode(STAMP_SECTION);
+  // preamble, section id 0, one-byte size, one-byte name length, name, 64 hex digits
+  const start = 8 + 3 + name.length;
+  if (head.length < start + 64 || head[8] !== 0 || head[10] !== name.length) return undefined;
+  if (new TextDecoder().decode(head.subarray(11, start)) !== STAMP_SECTION) return undefined;
+  return new TextDecoder().decode(head.subarray(start, start + 64));
 }
 
 /** The nearest `deno.json` at or above `dir`, else the project's. */
@@ -193,11 +219,9 @@ async function inputsOf(
  * are all as they were then, and still carries that build's key: nothing to
  * bundle.
  */
-export async function upToDate(
-  source: string,
-  wasm = source.replace(/\.ts$/, ".wasm"),
-): Promise<boolean> {
+export async function upToDate(source: string, wasm?: string): Promise<boolean> {
   try {
+    wasm ??= outputPath(source, await engineOf(source), dirname(source));
     const record: InputsRecord = JSON.parse(
       await Deno.readTextFile(await inputsPath(source, wasm)),
     );
@@ -229,6 +253,20 @@ export const sqliteFunctionEndpoint = component.sqliteFunctionEndpoint;
 `;
 }
 
+/**
+ * The engine the source at `source` names with its pragma (not checked), else
+ * `wasm`: enough to tell its output (without loading the engines' packages).
+ */
+async function engineOf(source: string): Promise<string> {
+  return (await Deno.readTextFile(source)).match(PRAGMA)?.[1] ?? "wasm";
+}
+
+/** Where the build of `source` by `engine` goes in `dir`. */
+function outputPath(source: string, engine: string, dir: string): string {
+  const name = basename(source).replace(/\.ts$/, "");
+  return join(dir, `${name}.${engine === NATIVE_ENGINE ? "js" : "wasm"}`);
+}
+
 /** Bundles one source and decides whether it must be built. */
 async function plan(
   source: string,
@@ -237,33 +275,43 @@ async function plan(
 ): Promise<Planned> {
   const started = performance.now();
   const name = basename(source).replace(/\.ts$/, "");
-  const wasm = join(options.outDir ?? dirname(source), `${name}.wasm`);
-  const result: BuildResult = { name, source, wasm, status: "fresh", ms: 0 };
+  const result: BuildResult = { name, source, wasm: "", status: "fresh", ms: 0 };
   const planned: Planned = { result, started, config: "", bundle: "", key: "", stale: false };
   const { bundle, DEFAULT_ENGINE, ENGINES } = await import("./componentize.ts");
   try {
     const nameProblem = componentNameProblem(name);
     if (nameProblem) throw new Error(nameProblem);
     const text = await Deno.readTextFile(source);
-    const engine = text.match(PRAGMA)?.[1] ?? DEFAULT_ENGINE;
-    if (!(engine in ENGINES)) {
+    const engine = options.engine ?? text.match(PRAGMA)?.[1] ?? DEFAULT_ENGINE;
+    const native = engine === NATIVE_ENGINE;
+    if (!(engine in ENGINES) && !native) {
       const line = text.slice(0, text.search(PRAGMA)).split("\n").length;
-      throw new Error(
-        `${source}:${line}: unknown engine "${engine}" (known: ${Object.keys(ENGINES).join(", ")})`,
-      );
+      const known = [...Object.keys(ENGINES), NATIVE_ENGINE].join(", ");
+      throw new Error(`${source}:${line}: unknown engine "${engine}" (known: ${known})`);
     }
-    result.engine = engine as EngineName;
+    result.engine = engine as BuildResult["engine"];
+    result.wasm = outputPath(source, engine, options.outDir ?? dirname(source));
     planned.config = await findConfig(dirname(source));
     const entry = join(tempDir, `${name}.entry.js`);
-    await Deno.writeTextFile(entry, entryModule(source));
+    await Deno.writeTextFile(entry, native ? nativeEntryModule(source) : entryModule(source));
     // Paths in the bundle's module comments are relative to the project, wherever the tool runs;
     // the temporary entry's own comment is dropped, so the same source bundles the same.
     const cwd = dirname(planned.config);
     const bundledAt = Date.now();
-    const js = await bundle(entry, { config: planned.config, cwd });
+    const importMap = native ? await nativeImportMap(planned.config, tempDir) : undefined;
+    const js = await bundle(entry, { config: planned.config, cwd, importMap });
     planned.bundle = js.replace(`// ${relative(cwd, entry)}\n`, "");
-    planned.key = await sha256(`${ENGINES[result.engine]}\n${planned.bundle}`);
-    planned.stale = await readStamp(wasm) !== planned.key;
+    const left = native ? leftImports(planned.bundle) : [];
+    if (left.length) {
+      throw new Error(
+        `${source}: the native engine runs one module with no imports, but ${
+          left.join(", ")
+        } stayed imported (a WASI import is for the WebAssembly engines only)`,
+      );
+    }
+    const engineKey = native ? NATIVE_KEY : ENGINES[engine as EngineName];
+    planned.key = await sha256(`${engineKey}\n${planned.bundle}`);
+    planned.stale = await readStamp(result.wasm) !== planned.key;
     planned.inputs = await inputsOf(planned, cwd, bundledAt);
   } catch (error) {
     result.status = "failed";
@@ -326,8 +374,9 @@ class WorkerPool {
 }
 
 /** Where the cache keeps the build of `key`, if there is a cache. */
-function cachePath(options: BuildOptions, key: string): string | undefined {
-  return options.cacheDir && join(options.cacheDir, `${key.slice(0, 24)}.wasm`);
+function cachePath(options: BuildOptions, key: string, output: string): string | undefined {
+  const ext = output.endsWith(".js") ? "js" : "wasm";
+  return options.cacheDir && join(options.cacheDir, `${key.slice(0, 24)}.${ext}`);
 }
 
 /** Runs `step` for a planned component, recording a failure and the time it took. */
@@ -336,6 +385,9 @@ async function settle(planned: Planned, step: () => Promise<Uint8Array>): Promis
   try {
     const wasm = await step();
     await writeAtomic(result.wasm, wasm);
+    // The component's build by the other engine goes: both beside each other do not load.
+    const other = result.wasm.replace(/\.(js|wasm)$/, (_, ext) => ext === "js" ? ".wasm" : ".js");
+    if (await readStamp(other) !== undefined) await Deno.remove(other).catch(() => {});
     result.status = "built";
     result.bytes = wasm.length;
   } catch (error) {
@@ -352,11 +404,13 @@ async function componentizePlanned(
   options: BuildOptions,
 ): Promise<Uint8Array> {
   const { engine } = planned.result;
-  const built = await pool.run(planned.bundle, engine!).catch((error: Error) => {
-    throw new Error(`${engine}: ${error.message}`);
-  });
-  const wasm = stamp(built, planned.key);
-  const cached = cachePath(options, planned.key);
+  const wasm = engine === NATIVE_ENGINE ? stampJs(planned.bundle, planned.key) : stamp(
+    await pool.run(planned.bundle, engine as EngineName).catch((error: Error) => {
+      throw new Error(`${engine}: ${error.message}`);
+    }),
+    planned.key,
+  );
+  const cached = cachePath(options, planned.key, planned.result.wasm);
   if (cached) {
     await Deno.mkdir(options.cacheDir!, { recursive: true });
     await writeAtomic(cached, wasm);
@@ -436,7 +490,7 @@ export async function buildComponents(
   // A build found in the cache was type-checked when it was made.
   const uncached: Planned[] = [];
   for (const p of stale) {
-    const cached = cachePath(options, p.key);
+    const cached = cachePath(options, p.key, p.result.wasm);
     const wasm = cached && await Deno.readFile(cached).catch(() => undefined);
     if (!wasm) {
       uncached.push(p);

@@ -38,6 +38,8 @@ export interface BundleOptions {
   config?: string;
   /** The working directory; the bundle's module comments name paths relative to it. */
   cwd?: string;
+  /** An import map that takes the place of the config's imports. */
+  importMap?: string;
 }
 
 /** Bundles `entry` and its imports into one ES module. */
@@ -51,6 +53,7 @@ export async function bundle(entry: string, options: BundleOptions = {}): Promis
       "--external=wasi:*",
       "--external=trailbase:*",
       ...(options.config ? [`--config=${options.config}`] : []),
+      ...(options.importMap ? [`--import-map=${options.importMap}`] : []),
       entry,
     ],
     cwd: options.cwd,

@@ -18,6 +18,7 @@ import type { Permissions } from "../permissions.ts";
 import { workerPermissions } from "../sandbox.ts";
 import { PIER_VERSION } from "../version.ts";
 import { compileCoreModules } from "./core_modules.ts";
+import { admit } from "./engine.ts";
 import { outboundShare } from "./outbound_slots.ts";
 import type { WorkerInit } from "./protocol.ts";
 import { GuestError, type RequestHead, WorkerLink } from "./worker_link.ts";
@@ -241,13 +242,7 @@ export class ComponentHost {
    */
   async fetch(request: ComponentRequest): Promise<Response> {
     const inFlight = this.#links.reduce((sum, link) => sum + link.load, this.#entering);
-    const { concurrency } = this.options.permissions.limits;
-    if (inFlight >= concurrency) {
-      throw new GuestError(
-        `busy: ${concurrency} requests already in flight (limits.concurrency)`,
-        503,
-      );
-    }
+    admit(inFlight, this.options.permissions.limits.concurrency);
     this.#entering++;
     let link: WorkerLink | undefined;
     let head: RequestHead;

@@ -84,6 +84,11 @@ export function bodySize(response: Response): number | undefined {
   return bodySizes.get(response);
 }
 
+/** Records that `response`'s body was sent whole, `size` bytes (for the request log). */
+export function wholeBody(response: Response, size: number): void {
+  bodySizes.set(response, size);
+}
+
 /** Runs one component in one worker and answers requests with it. */
 export class WorkerLink {
   #worker: Worker | undefined;
@@ -343,7 +348,7 @@ export class WorkerLink {
           status: message.status,
           headers: message.headers,
         });
-        bodySizes.set(response, message.body.byteLength);
+        wholeBody(response, message.body.byteLength);
         this.#finish(message.id);
         pending.head.resolve(response);
         break;

@@ -8,7 +8,7 @@
 import { ByteQueue, type ByteSink, InputStream, OutputStream } from "./io.ts";
 
 /** The longest line a guest's output keeps buffered: a longer one is emitted in parts. */
-const MAX_LINE = 64 * 1024;
+export const MAX_LINE = 64 * 1024;
 
 /** Collects bytes into lines and hands each finished line to `emit`. */
 export class LineSink implements ByteSink {

@@ -78,20 +78,34 @@ export type FunctionResult = { op: "result"; ok: true; value: WireValue } | {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
+/** JSON's replacer and reviver, for values JSON has no form of (see `JSON.stringify`). */
+export interface JsonCodec {
+  replacer?: (key: string, value: unknown) => unknown;
+  reviver?: (key: string, value: unknown) => unknown;
+}
+
 /** A message as a frame: its JSON's byte length (4 bytes, little-endian), then the JSON. */
-export function frame(message: unknown): Uint8Array {
-  const json = encoder.encode(JSON.stringify(message));
+export function frame(message: unknown, codec: JsonCodec = {}): Uint8Array {
+  const json = encoder.encode(JSON.stringify(message, codec.replacer));
   const out = new Uint8Array(4 + json.byteLength);
   new DataView(out.buffer).setUint32(0, json.byteLength, true);
   out.set(json, 4);
   return out;
 }
 
-/** Cuts a byte stream into messages. */
+/** A frame that cannot be a message: longer than the reader's bound, or not JSON. */
+export class FrameError extends Error {}
+
+/**
+ * Cuts a byte stream into messages. From a peer that may be hostile, give it
+ * `maxBytes`: a longer frame is a {@link FrameError} before its bytes are kept.
+ */
 export class FrameReader {
   #buffer = new Uint8Array(64 * 1024);
   #start = 0;
   #end = 0;
+
+  constructor(readonly maxBytes = Infinity, readonly codec: JsonCodec = {}) {}
 
   /** Adds bytes read from the stream. */
   push(bytes: Uint8Array): void {
@@ -112,11 +126,18 @@ export class FrameReader {
   next(): unknown {
     if (this.#end - this.#start < 4) return undefined;
     const length = new DataView(this.#buffer.buffer, this.#start).getUint32(0, true);
+    if (length > this.maxBytes) {
+      throw new FrameError(`a frame of ${length} bytes (at most ${this.maxBytes})`);
+    }
     if (this.#end - this.#start < 4 + length) return undefined;
     const json = decoder.decode(this.#buffer.subarray(this.#start + 4, this.#start + 4 + length));
     this.#start += 4 + length;
     if (this.#start === this.#end) this.#start = this.#end = 0;
-    return JSON.parse(json);
+    try {
+      return JSON.parse(json, this.codec.reviver);
+    } catch (error) {
+      throw new FrameError(`a frame that is not a message: ${(error as Error).message}`);
+    }
   }
 
   #reserve(bytes: number) {

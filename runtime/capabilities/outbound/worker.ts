@@ -7,7 +7,7 @@
  * @module
  */
 import { log } from "../../log.ts";
-import { allowsHost, isPrivateAddress, type NetRule } from "../../permissions.ts";
+import type { NetRule } from "../../permissions.ts";
 import {
   FutureIncomingResponse,
   HttpErrorCode,
@@ -22,10 +22,10 @@ import type { GuestSide } from "../sides.ts";
 import type { GuestCounts } from "../../metrics.ts";
 import { concatBytes } from "../../bytes.ts";
 import { ByteQueue, Window, WRITE_BUDGET } from "../../wasi/io.ts";
-import { AddressRefused, checkedFetch, defaultPort, type Fetched } from "./checked_fetch.ts";
+import type { Fetched } from "./checked_fetch.ts";
+import { fetchGranted, OutboundRefused } from "./follow.ts";
 
 const IN_BAND_HOSTS = new Set(["__sqlite", "__prefs"]);
-const MAX_REDIRECTS = 10;
 /** Headers that `fetch` sets itself. */
 const HOP_HEADERS = new Set([
   "host",
@@ -137,11 +137,6 @@ function createOutbound(
     log.warn(`${name}: outbound request denied: ${message}`);
     return new HttpErrorCode({ tag: "HTTP-request-denied" }, message);
   };
-  // A private address is reached only when granted exactly, or through a private name (such as
-  // `localhost`) that is: a public name that resolves to one is refused (DNS rebinding).
-  const reachable = (url: URL) => (address: string) =>
-    !isPrivateAddress(address) || isPrivateAddress(url.hostname) ||
-    allowsHost(rules, address, defaultPort(url));
   return async (request: OutgoingRequest, options: RequestOptions | undefined) => {
     let url: URL;
     try {
@@ -165,9 +160,6 @@ function createOutbound(
         `scheme ${url.protocol} not supported`,
       );
     }
-    if (!allowsHost(rules, url.hostname, defaultPort(url))) {
-      throw denied(`${url.host} is not in the manifest's "net"`);
-    }
     const method = request.methodName;
     const headers = request.fields.toPairs().filter(([name]) => !HOP_HEADERS.has(name));
     const hasBody = method !== "GET" && method !== "HEAD";
@@ -176,38 +168,18 @@ function createOutbound(
     const signal = firstByteMs === undefined ? undefined : AbortSignal.timeout(firstByteMs);
     let response: Fetched;
     try {
-      response = await checkedFetch(url, {
+      response = await fetchGranted(url, {
         method,
         headers,
         body: hasBody ? bodyStream(request.pending) : undefined,
         signal,
-      }, reachable(url));
-      for (let hops = 0; response.status >= 300 && response.status < 400; hops++) {
-        const location = response.headers.get("location");
-        if (!location) break;
-        if (hops === MAX_REDIRECTS) {
-          throw new HttpErrorCode({ tag: "loop-detected" }, "too many redirects");
-        }
-        const next = new URL(location, url);
-        if (
-          isPrivateAddress(next.hostname) || !allowsHost(rules, next.hostname, defaultPort(next))
-        ) {
-          await response.body?.cancel();
-          throw denied(`redirect to ${next.host} is not allowed`);
-        }
-        await response.body?.cancel();
-        url = next;
-        const keepMethod = response.status === 307 || response.status === 308;
-        response = await checkedFetch(
-          url,
-          { method: keepMethod ? method : "GET", headers, signal },
-          reachable(url),
-        );
-      }
+      }, rules);
     } catch (error) {
       release();
-      if (error instanceof HttpErrorCode) throw error;
-      if (error instanceof AddressRefused) throw denied(error.message);
+      if (error instanceof OutboundRefused) {
+        if (error.kind === "loop") throw new HttpErrorCode({ tag: "loop-detected" }, error.message);
+        throw denied(error.message);
+      }
       const name = (error as Error).name;
       if (name === "TimeoutError") {
         throw new HttpErrorCode({ tag: "connection-timeout" }, "request timed out");

@@ -1,0 +1,40 @@
+/**
+ * What the loader, the server and the scheduler need of a running component,
+ * whatever its engine: WebAssembly in a pool of workers (`component_host.ts`)
+ * or native V8 in a process of its own (`native_host.ts`).
+ *
+ * @module
+ */
+import type { WitValue } from "../capabilities/values.ts";
+import type { ComponentRequest } from "./component_host.ts";
+import { GuestError } from "./worker_link.ts";
+
+/**
+ * Refuses (503) a request when `inFlight` requests of the component are in
+ * flight already (`limits.concurrency`), before its body is read.
+ */
+export function admit(inFlight: number, concurrency: number): void {
+  if (inFlight < concurrency) return;
+  throw new GuestError(`busy: ${concurrency} requests already in flight (limits.concurrency)`, 503);
+}
+
+/** A component's running side. */
+export interface ComponentEngine {
+  readonly name: string;
+  /** Wall-clock limit for one request or job run, in milliseconds (`limits.timeoutMs`). */
+  readonly timeoutMs: number;
+  /** True while it can answer without starting first. */
+  readonly running: boolean;
+  /** Its workers (or processes) up now. */
+  readonly workers: number;
+  /** Its guest instances alive now. */
+  readonly instances: number;
+  /** Starts it; resolves with the component's manifest JSON. */
+  start(urgent?: boolean): Promise<string>;
+  /** Sends a request through it; rejects with `GuestError`. */
+  fetch(request: ComponentRequest): Promise<Response>;
+  /** Calls one of its SQL functions. */
+  callSqlFunction(name: string, args: WitValue[]): Promise<WitValue>;
+  /** Stops it; its requests in flight fail (503) with `reason`. */
+  stop(reason?: string): void;
+}

@@ -1,0 +1,210 @@
+/**
+ * A native component's process: loads the component's bundled module and
+ * answers the server process (`native_host.ts`) over stdin and stdout with
+ * the messages of `native_protocol.ts`. It runs with exactly the component's
+ * Deno permissions (`sandbox.ts`'s `nativeProcessFlags`); the guest's code
+ * shares this process and can break it, which kills only this process.
+ *
+ * @module
+ */
+import { AsyncLocalStorage } from "node:async_hooks";
+import { FrameReader } from "../capabilities/database/wire.ts";
+import {
+  BODY_WINDOW,
+  type ChildInit,
+  CODEC,
+  FrameBatch,
+  type FromChild,
+  type OutboundAnswer,
+  OWN_REQUEST,
+  type ToChild,
+} from "./native_protocol.ts";
+import type { ComponentCore } from "../../guest/backend_types.ts";
+import type { NativeLink } from "../../guest/native_backend.ts";
+
+const stdout = Deno.stdout.writable.getWriter();
+// The server gone, there is nobody to answer: the process ends with its pipe.
+const out = new FrameBatch<FromChild>((bytes) => stdout.write(bytes).catch(() => Deno.exit(1)));
+
+/** Sends `message`; a turn's messages go out in one write. */
+function send(message: FromChild) {
+  out.push(message);
+}
+
+/** The guest's console: a line per call, to the server's log. */
+function redirectConsole() {
+  const line = (args: unknown[]) =>
+    args.map((arg) => typeof arg === "string" ? arg : Deno.inspect(arg)).join(" ");
+  for (
+    const [method, stream] of [
+      ["log", "out"],
+      ["info", "out"],
+      ["debug", "out"],
+      ["warn", "err"],
+      ["error", "err"],
+    ] as const
+  ) {
+    console[method] = (...args: unknown[]) => send({ t: "log", stream, line: line(args) });
+  }
+}
+
+/** The request whose handler runs now, for its capability calls. */
+const current = new AsyncLocalStorage<number>();
+let nextCall = 1;
+const calls = new Map<number, PromiseWithResolvers<unknown>>();
+
+function call(message: (callId: number, requestId: number) => FromChild): Promise<unknown> {
+  const callId = nextCall++;
+  const answer = Promise.withResolvers<unknown>();
+  calls.set(callId, answer);
+  send(message(callId, current.getStore() ?? OWN_REQUEST));
+  return answer.promise;
+}
+
+/** The link the SDK's native backend talks through. */
+function makeLink(init: ChildInit): NativeLink {
+  return {
+    preopens: init.preopens,
+    call: (op, args) => call((callId, requestId) => ({ t: "call", callId, requestId, op, args })),
+    fetch: async (request) => {
+      const body = request.body ? new Uint8Array(await request.arrayBuffer()) : null;
+      const answer = await call((callId, requestId) => ({
+        t: "fetch",
+        callId,
+        requestId,
+        method: request.method,
+        url: request.url,
+        headers: [...request.headers],
+        body,
+      })).catch((error) => {
+        throw new TypeError(`fetch ${request.url} failed: ${error?.val ?? error}`);
+      }) as OutboundAnswer;
+      const empty = request.method === "HEAD" || [101, 204, 205, 304].includes(answer.status);
+      return new Response(empty ? null : answer.body, {
+        status: answer.status,
+        headers: answer.headers,
+      });
+    },
+  };
+}
+
+/** Response bodies being sent: bytes the server may still take, and who waits for more. */
+const bodies = new Map<number, { room: number; more?: () => void; cancel: () => void }>();
+
+/** Sends `response` for request `id`: whole when its body is one chunk, else streamed. */
+async function answer(id: number, response: Response) {
+  const head = { status: response.status, headers: [...response.headers] };
+  const reader = response.body?.getReader();
+  if (!reader) return send({ t: "res", id, ...head, body: null });
+  const first = await reader.read();
+  const second = first.done ? first : await reader.read();
+  if (second.done) {
+    return send({ t: "res", id, ...head, body: first.done ? null : first.value });
+  }
+  send({ t: "head", id, ...head });
+  const body = { room: BODY_WINDOW, more: undefined as (() => void) | undefined, cancel: () => {} };
+  let cancelled = false;
+  body.cancel = () => {
+    cancelled = true;
+    reader.cancel().catch(() => {});
+    body.more?.();
+  };
+  bodies.set(id, body);
+  try {
+    for (let chunk = first; !chunk.done && !cancelled; chunk = await reader.read()) {
+      send({ t: "chunk", id, bytes: chunk.value });
+      body.room -= chunk.value.byteLength;
+      if (chunk === first) {
+        send({ t: "chunk", id, bytes: second.value! });
+        body.room -= second.value!.byteLength;
+      }
+      while (body.room <= 0 && !cancelled) {
+        await new Promise<void>((resolve) => body.more = resolve);
+      }
+    }
+    send({ t: "end", id });
+  } finally {
+    bodies.delete(id);
+  }
+}
+
+function request(core: ComponentCore, message: Extract<ToChild, { t: "req" }>) {
+  const { id, method, url, body } = message;
+  const context = message.headers.find(([name]) => name === "__context")?.[1];
+  const headers = message.headers.filter(([name]) => name !== "__context");
+  current.run(id, async () => {
+    try {
+      if (!context) throw new Error("missing __context header");
+      const request = new Request(url, { method, headers, body });
+      await answer(id, await core.handle(request, JSON.parse(context)));
+    } catch (error) {
+      send({ t: "failed", id, error: String((error as Error)?.stack ?? error) });
+    }
+  });
+}
+
+function sqlFunction(core: ComponentCore, message: Extract<ToChild, { t: "sql" }>) {
+  try {
+    const value = core.sqlFunction(message.name, message.args as never);
+    send({ t: "sql-result", callId: message.callId, ok: true, value });
+  } catch (error) {
+    const val = (error as { val?: unknown })?.val ?? error;
+    send({ t: "sql-result", callId: message.callId, ok: false, error: String(val) });
+  }
+}
+
+/** Loads the component; answers its manifest. */
+async function start(init: ChildInit): Promise<ComponentCore | undefined> {
+  redirectConsole();
+  try {
+    const exported = (await import(init.module)).default;
+    if (typeof exported?.pierNative !== "function") {
+      throw new Error("its default export is not a native component (built with @pier/guest)");
+    }
+    const core: ComponentCore = exported.pierNative(makeLink(init));
+    const manifest = await current.run(OWN_REQUEST, () => core.manifest(init.manifestArgs));
+    send({ t: "ready", manifest });
+    return core;
+  } catch (error) {
+    send({ t: "init-failed", error: String((error as Error)?.message ?? error) });
+    return undefined;
+  }
+}
+
+const reader = new FrameReader(Infinity, CODEC);
+let core: ComponentCore | undefined;
+for await (const chunk of Deno.stdin.readable) {
+  reader.push(chunk);
+  for (let message = reader.next() as ToChild; message; message = reader.next() as ToChild) {
+    switch (message.t) {
+      case "init":
+        core = await start(message);
+        break;
+      case "req":
+        request(core!, message);
+        break;
+      case "credit": {
+        const body = bodies.get(message.id);
+        if (!body) break;
+        body.room += message.bytes;
+        body.more?.();
+        break;
+      }
+      case "cancel":
+        bodies.get(message.id)?.cancel();
+        break;
+      case "reply": {
+        const pending = calls.get(message.callId);
+        calls.delete(message.callId);
+        if (message.ok) pending?.resolve(message.value);
+        else pending?.reject(message.error);
+        break;
+      }
+      case "sql":
+        sqlFunction(core!, message);
+        break;
+    }
+  }
+}
+// The server closed the pipe: Pier is stopping this component.
+Deno.exit(0);

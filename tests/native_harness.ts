@@ -1,0 +1,22 @@
+/**
+ * Builds native test components (`tests/fixtures/native_*.ts`) with the real
+ * build tool, for `native_test.ts` and `native_attack_test.ts`.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { buildComponents } from "../tools/build.ts";
+import { fromFileUrl } from "../runtime/paths.ts";
+
+const ROOT = fromFileUrl(new URL("..", import.meta.url)).replace(/\/$/, "");
+
+/** Builds the native fixtures into a new components dir; returns it. */
+export async function buildNative(names: string[]): Promise<string> {
+  const componentsDir = await Deno.makeTempDir({ prefix: "pier-native-" });
+  const results = await buildComponents(
+    names.map((name) => `${ROOT}/tests/fixtures/${name}.ts`),
+    { outDir: componentsDir, cacheDir: `${ROOT}/.build/components` },
+  );
+  for (const result of results) assert.equal(result.status, "built", result.error);
+  return componentsDir;
+}
