@@ -21,7 +21,12 @@ export interface Config {
   graceSeconds: number;
   /** How log lines are written: `text`, or one JSON object each. */
   logFormat: LogFormat;
+  /** Server processes serving the port together (the launcher's; see `supervisor.ts`). */
+  processes: number;
 }
+
+/** Server processes by default: measured with `deno task bench` (see README, Benchmarks). */
+const DEFAULT_PROCESSES = 1;
 
 /** The text `--help` prints. */
 export const USAGE = `Usage: deno task start [options]
@@ -40,6 +45,8 @@ Options (each also from an environment variable):
   --log-format F     text (default) or json: every log line, the
                      guests' output and the request log included,
                      as one JSON object
+  --processes N      server processes sharing the port and the data dir
+                     (PIER_PROCESSES, default ${DEFAULT_PROCESSES}; Linux)
   --help             print this text
 `;
 
@@ -62,6 +69,7 @@ export function parseConfig(
       "worker-idle": { type: "string" },
       grace: { type: "string" },
       "log-format": { type: "string" },
+      processes: { type: "string" },
       help: { type: "boolean" },
     },
     strict: true,
@@ -93,6 +101,11 @@ export function parseConfig(
   if (logFormat !== "text" && logFormat !== "json") {
     throw new ConfigError(`--log-format: "${logFormat}" is neither text nor json`);
   }
+  const processesText = values.processes ?? env("PIER_PROCESSES") ?? String(DEFAULT_PROCESSES);
+  const processes = Number(processesText);
+  if (!Number.isInteger(processes) || processes < 1 || processes > 64) {
+    throw new ConfigError(`--processes: "${processesText}" is not a number of processes (1-64)`);
+  }
   return {
     componentsDir: values.components ?? env("PIER_COMPONENTS") ?? "./components",
     dataDir: values.data ?? env("PIER_DATA") ?? "./data",
@@ -102,5 +115,6 @@ export function parseConfig(
     workerIdleSeconds,
     graceSeconds,
     logFormat,
+    processes,
   };
 }
