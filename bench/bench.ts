@@ -8,7 +8,9 @@
  * Flags: `--duration S` (seconds per load run, default 5), `--connections N`
  * (default 16), `--fib N` (default 25), `--only a,b` (rows: hello, db, fib,
  * start, rss), `--json FILE` (also write the raw results), `--pier DIR`
- * (benchmark the Pier checkout in DIR instead of this one, to compare two).
+ * (benchmark the Pier checkout in DIR instead of this one, to compare two),
+ * `--processes N` (with N > 1, the hello rows also run Pier with
+ * `--processes N`).
  *
  * @module
  */
@@ -41,12 +43,14 @@ const args = flags(Deno.args, {
   only: "",
   json: "",
   pier: "",
+  processes: "1",
 });
 /** The Pier checkout benchmarked: this one, or another given with `--pier DIR` (to compare). */
 const PIER_ROOT = args.pier || ROOT;
 const DURATION_S = Number(args.duration);
 const CONNECTIONS = Number(args.connections);
 const FIB_N = Number(args.fib);
+const PROCESSES = Number(args.processes);
 const ONLY = args.only ? new Set(args.only.split(",")) : undefined;
 const wanted = (row: string) => !ONLY || ONLY.has(row);
 /** Components of the start-up and memory rows. */
@@ -306,20 +310,6 @@ function cpuMs(pids: number[]): number {
   return ticks * 10; // USER_HZ is 100 on Linux
 }
 
-/** The child processes of `pid` (of all its threads). */
-function childPids(pid: number): number[] {
-  const children: number[] = [];
-  try {
-    for (const task of Deno.readDirSync(`/proc/${pid}/task`)) {
-      const text = Deno.readTextFileSync(`/proc/${pid}/task/${task.name}/children`).trim();
-      if (text) children.push(...text.split(" ").map(Number));
-    }
-  } catch {
-    // gone
-  }
-  return children;
-}
-
 /**
  * Warms up for 1 s, then measures `url` for the configured duration; also
  * the CPU time the system's processes (`system.pids()`) spent per request,
@@ -396,6 +386,7 @@ async function startPier(
   dir: string,
   probe: string,
   env: Record<string, string> = {},
+  processes = 1,
 ): Promise<Started> {
   const port = freePort();
   const url = `http://127.0.0.1:${port}`;
@@ -414,14 +405,18 @@ async function startPier(
       `${dir}/data`,
       "--port",
       String(port),
+      ...(processes > 1 ? ["--processes", String(processes)] : []),
     ],
     env,
     PIER_ROOT,
   );
   const firstOkMs = await firstOk(`${url}${probe}`, started, proc);
   const serverPid = Number((await proc.waitFor(/\(pid (\d+)\)/, 10_000))[1]);
-  // Its database processes (started on first use, so read after the warm-up) serve requests too.
-  return { proc, url, firstOkMs, serverPid, pids: () => [serverPid, ...childPids(serverPid)] };
+  await proc.waitFor(new RegExp(`(listening on[^]*){${processes}}`), 60_000);
+  // Its server processes and their database processes (started on first use, so read after the
+  // warm-up) serve requests; the launcher only waits.
+  const pids = () => [proc.child.pid, ...descendants(proc.child.pid)];
+  return { proc, url, firstOkMs, serverPid, pids };
 }
 
 async function startReference(dbPath: string): Promise<Started> {
@@ -618,6 +613,8 @@ async function main() {
     let pier: Record<string, Load> = {};
     let pierQjs: Record<string, Load> = {};
     let pierWat: Load | undefined;
+    let pierWatN: Load | undefined;
+    let pierSmN: Load | undefined;
     const throughput = ["hello", "db", "fib"].filter(wanted);
     const paths: Record<string, string> = {
       hello: "/hello",
@@ -649,6 +646,18 @@ async function main() {
         await stop(pierW);
       }
 
+      if (PROCESSES > 1 && throughput.includes("hello")) {
+        const label = `${PROCESSES} processes`;
+        if (!(wat instanceof Error)) {
+          const pierW = await startPier(await single("wat", wat), "/hello", {}, PROCESSES);
+          pierWatN = await load(`Pier (WAT, ${label}) hello`, `${pierW.url}/hello`, pierW);
+          await stop(pierW);
+        }
+        const pierN = await startPier(dir, "/hello", {}, PROCESSES);
+        pierSmN = await load(`Pier (SpiderMonkey, ${label}) hello`, `${pierN.url}/hello`, pierN);
+        await stop(pierN);
+      }
+
       if (!quickjsNa) {
         const qdir = await single("quickjs", quickjs as string);
         const pierQ = await startPier(qdir, "/hello");
@@ -671,6 +680,8 @@ async function main() {
     results.pier = pier;
     results.pierQuickjs = pierQjs;
     results.pierWat = pierWat;
+    results.pierWatProcesses = pierWatN;
+    results.pierProcesses = pierSmN;
     results.jco = jco;
 
     if (wanted("hello")) {
@@ -709,6 +720,22 @@ async function main() {
         result: pierWat ? "the host's own cost" : "n/a (cannot build)",
         ratio: pierWat ? pct(pierWat.rps, ref.hello.rps) : "",
       });
+      for (
+        const [system, load, one] of [
+          ["Pier, WAT guest", pierWatN, pierWat],
+          ["Pier, SpiderMonkey guest", pierSmN, pier.hello],
+        ] as const
+      ) {
+        if (!load || !one) continue;
+        rows.push({
+          n: "3",
+          bench: "hello",
+          system: `${system}, ${PROCESSES} processes`,
+          load,
+          result: `${pct(load.rps, one.rps)} of 1 process`,
+          ratio: pct(load.rps, ref.hello.rps),
+        });
+      }
       rows.push({
         n: "4",
         bench: "hello",
