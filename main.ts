@@ -9,7 +9,8 @@
 import { buildCommand, componentSources, upToDate } from "./tools/build.ts";
 import { type Config, ConfigError, parseConfig, USAGE } from "./runtime/config.ts";
 import { setLogFormat } from "./runtime/log.ts";
-import type { Permissions } from "./runtime/permissions.ts";
+import { loadPermissions, type Permissions } from "./runtime/permissions.ts";
+import { discover } from "./runtime/discovery.ts";
 import { Supervisor, watchComponents } from "./runtime/supervisor.ts";
 import { resolve } from "./runtime/paths.ts";
 import { componentGrants, serverPermissionFlags, UNSTABLE_FLAGS } from "./runtime/sandbox.ts";
@@ -32,6 +33,19 @@ async function buildStaleComponents(dir: string): Promise<void> {
   }).spawn().status;
   if (code !== 0) {
     console.error("some components failed to build (see above); serving what there is");
+  }
+}
+
+/**
+ * Refuses a hand-over while a permission manifest is broken: the new server
+ * processes would not load its component, which the current ones serve.
+ */
+async function checkManifests(dir: string): Promise<void> {
+  const { found } = await discover(dir);
+  for (const { name } of found) {
+    await loadPermissions(dir, name).catch((error) => {
+      throw new Error(`not handing over: ${error.message}; the current server processes serve on`);
+    });
   }
 }
 
@@ -106,7 +120,10 @@ async function main(): Promise<number> {
   const watching = new AbortController();
   void watchComponents(
     componentsDir,
-    () => void supervisor.reload("the components' permissions changed"),
+    () =>
+      void supervisor.reload("the components' permissions changed", {
+        check: () => checkManifests(componentsDir),
+      }),
     watching.signal,
   );
   const code = await supervisor.run(config.port);

@@ -141,11 +141,16 @@ export class Supervisor {
    * needs now, if it differs from the current one's (or `always`), and hands
    * over to them once they all listen. A new process that fails to start
    * leaves the current ones serving. Reloads run one after another; `prepare`
-   * runs first (in turn).
+   * runs first (in turn), and `check`, once a hand-over is due, may refuse it
+   * by throwing (the log says why).
    */
   reload(
     reason: string,
-    options: { always?: boolean; prepare?: () => Promise<void> } = {},
+    options: {
+      always?: boolean;
+      prepare?: () => Promise<void>;
+      check?: () => Promise<void>;
+    } = {},
   ): Promise<void> {
     this.#reloads = this.#reloads.then(async () => {
       if (this.#stopping || this.#current.length === 0) return;
@@ -153,8 +158,9 @@ export class Supervisor {
       const args = await this.#options.command(this.#port);
       const same = args.length === this.#args.length && args.every((a, i) => a === this.#args[i]);
       if (same && !options.always) return;
+      await options.check?.();
       await this.#handOver(reason, args);
-    }).catch((error) => log.error(`${reason}: ${error?.stack ?? error}`));
+    }).catch((error) => log.error(`${reason}: ${error?.message ?? error}`));
     return this.#reloads;
   }
 

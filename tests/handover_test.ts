@@ -288,3 +288,22 @@ Deno.test("SIGHUP hands over to new server processes with no failed request; no 
     await Deno.remove(`${dataDir}/..`, { recursive: true });
   }
 });
+
+Deno.test("a broken permission manifest hands over to nothing: the running processes serve on", async () => {
+  const { componentsDir, dataDir } = await componentsWithManifests({
+    handover: [fixtures.handover, { env: ["HANDOVER_MARK"] }],
+  });
+  const pier = await startPier({ componentsDir, dataDir, env: { HANDOVER_MARK: "granted" } });
+  try {
+    const before = await healthPid(pier);
+    // Its grant unread, the server's flags would narrow: a hand-over would be due.
+    await Deno.writeTextFile(`${componentsDir}/handover.permissions.json`, `{"env": [`);
+    await pier.waitForLog(/not handing over: .*handover\.permissions\.json: invalid JSON/);
+    assert.equal(await healthPid(pier), before);
+    assert.equal(await (await pier.fetch("/mark")).text(), "mark granted");
+    assert.doesNotMatch(pier.log(), /starting new server process/);
+  } finally {
+    await pier.stop();
+    await Deno.remove(`${dataDir}/..`, { recursive: true });
+  }
+});
