@@ -15,7 +15,10 @@ import { log } from "./log.ts";
 /** What a server process writes to stdout, with its port, once it listens. */
 export const READY = "pier-ready";
 
-/** How long a new server process may take to listen (it may compile components) before a hand-over gives up on it. */
+/**
+ * How long a new server process may take to listen (it may compile
+ * components) before a hand-over gives up on it.
+ */
 const READY_TIMEOUT_MS = 300_000;
 
 /** Quiet time after the last change in the components dir before the launcher reads it. */
@@ -80,7 +83,10 @@ class ServerProcess {
 export interface SupervisorOptions {
   /** Server processes at a time. */
   processes: number;
-  /** The `deno run` arguments of a server process listening on `port`, for the components dir as it is now. */
+  /**
+   * The `deno run` arguments of a server process listening on `port`, for
+   * the components dir as it is now.
+   */
   command(port: number): Promise<string[]>;
   /** Environment variables added to the server processes'. */
   env: Record<string, string>;
@@ -116,6 +122,7 @@ export class Supervisor {
     } catch {
       return await first.exited;
     }
+    this.#current = [first];
     this.#args = await this.#options.command(this.#port);
     const others = Array.from(
       { length: this.#options.processes - 1 },
@@ -130,7 +137,10 @@ export class Supervisor {
     return await this.#done.promise;
   }
 
-  /** Forwards `signal` to every server process (each shuts down gracefully) and ends once all have exited. */
+  /**
+   * Forwards `signal` to every server process (each shuts down gracefully);
+   * {@link run} ends once all have exited.
+   */
   stop(signal: Deno.Signal): void {
     this.#stopping = true;
     for (const each of this.#live) each.kill(signal);

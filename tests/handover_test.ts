@@ -206,19 +206,34 @@ function assertNoFailure(tally: Tally): string {
   return summary;
 }
 
-Deno.test("a grant beyond the server's permissions starts a new server process, with no failed request", async () => {
-  const { componentsDir, dataDir } = await componentsWithManifests({
-    handover: [fixtures.handover],
-  });
-  const pier = await startPier({ componentsDir, dataDir, env: { HANDOVER_MARK: "granted" } });
+/**
+ * Runs `test` on a Pier serving `components` (with `HANDOVER_MARK` in its environment) and more
+ * flags `args`, in directories of its own, removed afterwards.
+ */
+async function withPier(
+  components: Record<string, [wasm: string, manifest?: unknown]>,
+  args: string[],
+  test: (pier: Pier) => Promise<void>,
+): Promise<void> {
+  const { componentsDir, dataDir } = await componentsWithManifests(components);
+  const pier = await startPier({ componentsDir, dataDir, env: { HANDOVER_MARK: "granted" }, args });
   try {
+    await test(pier);
+  } finally {
+    await pier.stop();
+    await Deno.remove(`${dataDir}/..`, { recursive: true });
+  }
+}
+
+Deno.test("a grant beyond the server's permissions starts a new server process, with no failed request", () =>
+  withPier({ handover: [fixtures.handover] }, [], async (pier) => {
     assert.equal(await (await pier.fetch("/mark")).text(), "mark none");
     const before = await healthPid(pier);
     const load = startLoad(`${pier.url}/mark`);
     await sleep(1500);
     // The running server process may not read HANDOVER_MARK: this needs a new one.
     await Deno.writeTextFile(
-      `${componentsDir}/handover.permissions.json`,
+      `${pier.componentsDir}/handover.permissions.json`,
       JSON.stringify({ env: ["HANDOVER_MARK"] }),
     );
     await pier.waitForLog(/hand-over done/, 120_000);
@@ -231,79 +246,60 @@ Deno.test("a grant beyond the server's permissions starts a new server process, 
     assert.notEqual(await healthPid(pier), before, "a new server process serves");
     assert.match(pier.log(), /the components' permissions changed: starting new server process/);
     assert.equal(await pier.stop(), 0);
-  } finally {
-    await pier.stop();
-    await Deno.remove(`${dataDir}/..`, { recursive: true });
-  }
-});
+  }));
 
-Deno.test("SIGHUP hands over to new server processes with no failed request; no job tick runs twice", async () => {
-  const { componentsDir, dataDir } = await componentsWithManifests({
-    handover: [fixtures.handover, { env: ["HANDOVER_MARK"] }],
-    jobs: [fixtures.jobs],
-  });
-  const pier = await startPier({
-    componentsDir,
-    dataDir,
-    env: { HANDOVER_MARK: "granted" },
-    args: ["--processes", "2"],
-  });
-  try {
-    const load = startLoad(`${pier.url}/mark`);
-    const pids = new Set<number>();
-    for (let round = 1; round <= 2; round++) {
-      await sleep(1500);
-      Deno.kill(pier.launcherPid, "SIGHUP");
-      await pier.waitForLog(new RegExp(`(hand-over done[^]*){${round}}`), 120_000);
-    }
-    await sleep(1000);
-    const tally = await load.stop();
-    const summary = assertNoFailure(tally);
-    assert.deepEqual([...tally.answers.keys()], ["mark granted"], summary);
-    for (let i = 0; i < 20; i++) pids.add(await healthPid(pier));
-    assert.equal(pids.size, 2, "two server processes serve");
-    assert.ok(!pids.has(pier.pid), "neither is the first one");
-    assert.equal(await pier.stop(), 0);
+Deno.test("SIGHUP hands over to new server processes with no failed request; no job tick runs twice", () =>
+  withPier(
+    {
+      handover: [fixtures.handover, { env: ["HANDOVER_MARK"] }],
+      jobs: [fixtures.jobs],
+    },
+    ["--processes", "2"],
+    async (pier) => {
+      const load = startLoad(`${pier.url}/mark`);
+      const pids = new Set<number>();
+      for (let round = 1; round <= 2; round++) {
+        await sleep(1500);
+        Deno.kill(pier.launcherPid, "SIGHUP");
+        await pier.waitForLog(new RegExp(`(hand-over done[^]*){${round}}`), 120_000);
+      }
+      await sleep(1000);
+      const tally = await load.stop();
+      const summary = assertNoFailure(tally);
+      assert.deepEqual([...tally.answers.keys()], ["mark granted"], summary);
+      for (let i = 0; i < 20; i++) pids.add(await healthPid(pier));
+      assert.equal(pids.size, 2, "two server processes serve");
+      assert.ok(!pids.has(pier.pid), "neither is the first one");
+      assert.equal(await pier.stop(), 0);
 
-    // Each tick of the every-second job ran once, though up to four processes scheduled it.
-    const db = openDatabase(`${dataDir}/main.db`, { readOnly: true });
-    try {
-      const twice = db.prepare(
-        `SELECT job, scheduled_at, count(*) AS runs FROM _pier_job_runs
+      // Each tick of the every-second job ran once, though up to four processes scheduled it.
+      const db = openDatabase(`${pier.dataDir}/main.db`, { readOnly: true });
+      try {
+        const twice = db.prepare(
+          `SELECT job, scheduled_at, count(*) AS runs FROM _pier_job_runs
          WHERE trigger = 'schedule' AND outcome != 'skipped'
          GROUP BY job, scheduled_at HAVING count(*) > 1`,
-      ).all();
-      assert.deepEqual(twice, []);
-      const { runs, runners } = db.prepare(
-        `SELECT count(*) AS runs, count(DISTINCT runner) AS runners FROM _pier_job_runs
+        ).all();
+        assert.deepEqual(twice, []);
+        const { runs, runners } = db.prepare(
+          `SELECT count(*) AS runs, count(DISTINCT runner) AS runners FROM _pier_job_runs
          WHERE job = 'tick' AND outcome = 'ok'`,
-      ).get() as { runs: number; runners: number };
-      assert.ok(runs >= 3, `${runs} runs of tick`);
-      assert.ok(runners >= 2, `tick ran in ${runners} process(es)`);
-    } finally {
-      db.close();
-    }
-  } finally {
-    await pier.stop();
-    await Deno.remove(`${dataDir}/..`, { recursive: true });
-  }
-});
+        ).get() as { runs: number; runners: number };
+        assert.ok(runs >= 3, `${runs} runs of tick`);
+        assert.ok(runners >= 2, `tick ran in ${runners} process(es)`);
+      } finally {
+        db.close();
+      }
+    },
+  ));
 
-Deno.test("a broken permission manifest hands over to nothing: the running processes serve on", async () => {
-  const { componentsDir, dataDir } = await componentsWithManifests({
-    handover: [fixtures.handover, { env: ["HANDOVER_MARK"] }],
-  });
-  const pier = await startPier({ componentsDir, dataDir, env: { HANDOVER_MARK: "granted" } });
-  try {
+Deno.test("a broken permission manifest hands over to nothing: the running processes serve on", () =>
+  withPier({ handover: [fixtures.handover, { env: ["HANDOVER_MARK"] }] }, [], async (pier) => {
     const before = await healthPid(pier);
     // Its grant unread, the server's flags would narrow: a hand-over would be due.
-    await Deno.writeTextFile(`${componentsDir}/handover.permissions.json`, `{"env": [`);
+    await Deno.writeTextFile(`${pier.componentsDir}/handover.permissions.json`, `{"env": [`);
     await pier.waitForLog(/not handing over: .*handover\.permissions\.json: invalid JSON/);
     assert.equal(await healthPid(pier), before);
     assert.equal(await (await pier.fetch("/mark")).text(), "mark granted");
     assert.doesNotMatch(pier.log(), /starting new server process/);
-  } finally {
-    await pier.stop();
-    await Deno.remove(`${dataDir}/..`, { recursive: true });
-  }
-});
+  }));
