@@ -101,8 +101,10 @@ async function main(): Promise<number> {
   const { componentsDir } = config;
   const supervisor = new Supervisor({
     processes: config.processes,
-    command: async (port) =>
-      serverCommand({ ...config, port }, await componentGrants(componentsDir)),
+    command: async () => {
+      const grants = await componentGrants(componentsDir);
+      return (port) => serverCommand({ ...config, port }, grants);
+    },
     // glibc gives each thread that allocates an arena of its own, and every component has a
     // thread: two arenas in all keep idle memory a third lower, at no measured cost in speed.
     env: { MALLOC_ARENA_MAX: "2" },

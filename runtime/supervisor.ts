@@ -84,10 +84,10 @@ export interface SupervisorOptions {
   /** Server processes at a time. */
   processes: number;
   /**
-   * The `deno run` arguments of a server process listening on `port`, for
-   * the components dir as it is now.
+   * Reads the components dir as it is now; gives the `deno run` arguments of
+   * a server process for it, listening on a port.
    */
-  command(port: number): Promise<string[]>;
+  command(): Promise<(port: number) => string[]>;
   /** Environment variables added to the server processes'. */
   env: Record<string, string>;
 }
@@ -116,14 +116,15 @@ export class Supervisor {
    * they have all exited.
    */
   async run(port: number): Promise<number> {
-    const first = this.#spawn(await this.#options.command(port));
+    const command = await this.#options.command();
+    const first = this.#spawn(command(port));
     try {
       this.#port = await first.ready;
     } catch {
       return await first.exited;
     }
     this.#current = [first];
-    this.#args = await this.#options.command(this.#port);
+    this.#args = command(this.#port);
     const others = Array.from(
       { length: this.#options.processes - 1 },
       () => this.#spawn(this.#args),
@@ -165,7 +166,7 @@ export class Supervisor {
     this.#reloads = this.#reloads.then(async () => {
       if (this.#stopping || this.#current.length === 0) return;
       await options.prepare?.();
-      const args = await this.#options.command(this.#port);
+      const args = (await this.#options.command())(this.#port);
       const same = args.length === this.#args.length && args.every((a, i) => a === this.#args[i]);
       if (same && !options.always) return;
       await options.check?.();
