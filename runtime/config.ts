@@ -106,6 +106,9 @@ export function parseConfig(
   if (!Number.isInteger(processes) || processes < 1 || processes > 64) {
     throw new ConfigError(`--processes: "${processesText}" is not a number of processes (1-64)`);
   }
+  if (processes > 1 && Deno.build.os !== "linux") {
+    throw new ConfigError("--processes: several processes on one port need Linux (SO_REUSEPORT)");
+  }
   return {
     componentsDir: values.components ?? env("PIER_COMPONENTS") ?? "./components",
     dataDir: values.data ?? env("PIER_DATA") ?? "./data",
