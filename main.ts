@@ -7,11 +7,15 @@
  * @module
  */
 import { buildCommand, componentSources, upToDate } from "./tools/build.ts";
-import { ConfigError, parseConfig, USAGE } from "./runtime/config.ts";
+import { type Config, ConfigError, parseConfig, USAGE } from "./runtime/config.ts";
+import { setLogFormat } from "./runtime/log.ts";
+import { loadPermissions, type Permissions } from "./runtime/permissions.ts";
+import { discover } from "./runtime/discovery.ts";
+import { Supervisor, watchComponents } from "./runtime/supervisor.ts";
 import { resolve } from "./runtime/paths.ts";
 import { componentGrants, serverPermissionFlags, UNSTABLE_FLAGS } from "./runtime/sandbox.ts";
 
-const ENV_VARS = ["PIER_COMPONENTS", "PIER_DATA", "PORT", "PIER_HOSTNAME"];
+const ENV_VARS = ["PIER_COMPONENTS", "PIER_DATA", "PORT", "PIER_HOSTNAME", "PIER_PROCESSES"];
 
 /**
  * Builds the TypeScript components in `dir` whose sources changed, in a
@@ -30,6 +34,47 @@ async function buildStaleComponents(dir: string): Promise<void> {
   if (code !== 0) {
     console.error("some components failed to build (see above); serving what there is");
   }
+}
+
+/**
+ * Refuses a hand-over while a permission manifest is broken: the new server
+ * processes would not load its component, which the current ones serve.
+ */
+async function checkManifests(dir: string): Promise<void> {
+  const { found } = await discover(dir);
+  for (const { name } of found) {
+    await loadPermissions(dir, name).catch((error) => {
+      throw new Error(`not handing over: ${error.message}; the current server processes serve on`);
+    });
+  }
+}
+
+/** The `deno run` arguments of a server process for `config` and the components' `grants`. */
+function serverCommand(config: Config, grants: Permissions[]): string[] {
+  return [
+    "run",
+    ...UNSTABLE_FLAGS,
+    ...serverPermissionFlags(config, grants),
+    new URL("./runtime/pier.ts", import.meta.url).href,
+    "--components",
+    config.componentsDir,
+    "--data",
+    config.dataDir,
+    "--port",
+    String(config.port),
+    "--hostname",
+    config.hostname,
+    "--timezone",
+    config.timezone,
+    "--worker-idle",
+    String(config.workerIdleSeconds),
+    "--grace",
+    String(config.graceSeconds),
+    "--log-format",
+    config.logFormat,
+    "--request-log",
+    config.requestLog ? "on" : "off",
+  ];
 }
 
 async function main(): Promise<number> {
@@ -54,40 +99,40 @@ async function main(): Promise<number> {
     dataDir: resolve(config.dataDir),
   };
   await buildStaleComponents(config.componentsDir);
-  const server = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      ...UNSTABLE_FLAGS,
-      ...serverPermissionFlags(config, await componentGrants(config.componentsDir)),
-      new URL("./runtime/pier.ts", import.meta.url).href,
-      "--components",
-      config.componentsDir,
-      "--data",
-      config.dataDir,
-      "--port",
-      String(config.port),
-      "--hostname",
-      config.hostname,
-      "--timezone",
-      config.timezone,
-      "--worker-idle",
-      String(config.workerIdleSeconds),
-      "--grace",
-      String(config.graceSeconds),
-      "--log-format",
-      config.logFormat,
-      "--request-log",
-      config.requestLog ? "on" : "off",
-    ],
+  setLogFormat(config.logFormat);
+  const { componentsDir } = config;
+  const supervisor = new Supervisor({
+    processes: config.processes,
+    command: async () => {
+      const grants = await componentGrants(componentsDir);
+      return (port) => serverCommand({ ...config, port }, grants);
+    },
     // glibc gives each thread that allocates an arena of its own, and every component has a
     // thread: two arenas in all keep idle memory a third lower, at no measured cost in speed.
     env: { MALLOC_ARENA_MAX: "2" },
-    stdin: "null",
-  }).spawn();
+  });
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    Deno.addSignalListener(signal, () => server.kill(signal));
+    Deno.addSignalListener(signal, () => supervisor.stop(signal));
   }
-  return (await server.status).code;
+  // A zero-downtime restart: rebuilds, rescans, new server processes.
+  Deno.addSignalListener("SIGHUP", () => {
+    void supervisor.reload("SIGHUP", {
+      always: true,
+      prepare: () => buildStaleComponents(componentsDir),
+    });
+  });
+  const watching = new AbortController();
+  void watchComponents(
+    componentsDir,
+    () =>
+      void supervisor.reload("the components' permissions changed", {
+        check: () => checkManifests(componentsDir),
+      }),
+    watching.signal,
+  );
+  const code = await supervisor.run(config.port);
+  watching.abort();
+  return code;
 }
 
 if (import.meta.main) Deno.exit(await main());

@@ -9,7 +9,8 @@
  * (default 16), `--fib N` (default 25), `--only a,b` (rows: hello, db, fib,
  * start, rss, log), `--log-runs N` (runs each way of the log row, default 2),
  * `--json FILE` (also write the raw results), `--pier DIR` (benchmark the
- * Pier checkout in DIR instead of this one, to compare two).
+ * Pier checkout in DIR instead of this one, to compare two), `--processes N`
+ * (with N > 1, the hello rows also run Pier with `--processes N`).
  *
  * @module
  */
@@ -44,12 +45,14 @@ const args = flags(Deno.args, {
   "log-runs": "2",
   json: "",
   pier: "",
+  processes: "1",
 });
 /** The Pier checkout benchmarked: this one, or another given with `--pier DIR` (to compare). */
 const PIER_ROOT = args.pier || ROOT;
 const DURATION_S = Number(args.duration);
 const CONNECTIONS = Number(args.connections);
 const FIB_N = Number(args.fib);
+const PROCESSES = Number(args.processes);
 const ONLY = args.only ? new Set(args.only.split(",")) : undefined;
 const wanted = (row: string) => !ONLY || ONLY.has(row);
 /** Components of the start-up and memory rows. */
@@ -217,6 +220,22 @@ async function allRunning(url: string, timeoutMs = 60_000) {
   throw new Error(`components still not running after ${timeoutMs} ms`);
 }
 
+/**
+ * Waits until `n` server processes, told apart by the pid `/_/health` gives (each asked on a new
+ * connection, which the kernel gives to any of them), run every component.
+ */
+async function everyProcessRunning(url: string, n: number, timeoutMs = 60_000) {
+  const running = new Set<number>();
+  const deadline = performance.now() + timeoutMs;
+  while (running.size < n) {
+    if (performance.now() > deadline) throw new Error(`${running.size}/${n} processes running`);
+    const health = await (await fetch(`${url}/_/health`, { headers: { connection: "close" } }))
+      .json();
+    if (health.components.every((c: { running: boolean }) => c.running)) running.add(health.pid);
+    await sleep(20);
+  }
+}
+
 async function firstOk(url: string, since: number, proc: Proc, timeoutMs = 180_000) {
   let exited = false;
   proc.exited.then(() => exited = true);
@@ -307,20 +326,6 @@ function cpuMs(pids: number[]): number {
     }
   }
   return ticks * 10; // USER_HZ is 100 on Linux
-}
-
-/** The child processes of `pid` (of all its threads). */
-function childPids(pid: number): number[] {
-  const children: number[] = [];
-  try {
-    for (const task of Deno.readDirSync(`/proc/${pid}/task`)) {
-      const text = Deno.readTextFileSync(`/proc/${pid}/task/${task.name}/children`).trim();
-      if (text) children.push(...text.split(" ").map(Number));
-    }
-  } catch {
-    // gone
-  }
-  return children;
 }
 
 /**
@@ -467,6 +472,7 @@ async function startPier(
   probe: string,
   env: Record<string, string> = {},
   pierArgs: string[] = [],
+  processes = 1,
 ): Promise<Started> {
   const port = freePort();
   const url = `http://127.0.0.1:${port}`;
@@ -486,14 +492,18 @@ async function startPier(
       "--port",
       String(port),
       ...pierArgs,
+      ...(processes > 1 ? ["--processes", String(processes)] : []),
     ],
     env,
     PIER_ROOT,
   );
   const firstOkMs = await firstOk(`${url}${probe}`, started, proc);
   const serverPid = Number((await proc.waitFor(/\(pid (\d+)\)/, 10_000))[1]);
-  // Its database processes (started on first use, so read after the warm-up) serve requests too.
-  return { proc, url, firstOkMs, serverPid, pids: () => [serverPid, ...childPids(serverPid)] };
+  if (processes > 1) await everyProcessRunning(url, processes);
+  // Its server processes and their database processes (started on first use, so read after the
+  // warm-up) serve requests; the launcher only waits.
+  const pids = () => [proc.child.pid, ...descendants(proc.child.pid)];
+  return { proc, url, firstOkMs, serverPid, pids };
 }
 
 async function startReference(dbPath: string): Promise<Started> {
@@ -655,7 +665,7 @@ async function buildAll() {
 
 /** Server process and all its children (database and native component processes), in MB. */
 function treeRssMb(pid: number): number {
-  return [pid, ...childPids(pid)].reduce((sum, each) => {
+  return [pid, ...descendants(pid)].reduce((sum, each) => {
     try {
       return sum + rssMb(each);
     } catch {
@@ -781,6 +791,8 @@ async function main() {
     let pierNative: Record<string, Load> = {};
     const nativeJs = built["pier-native"];
     const nativeNa = nativeJs instanceof Error ? "n/a (cannot build)" : undefined;
+    let pierWatN: Load | undefined;
+    let pierSmN: Load | undefined;
     const throughput = ["hello", "db", "fib"].filter(wanted);
     const paths: Record<string, string> = {
       hello: "/hello",
@@ -818,6 +830,18 @@ async function main() {
         await stop(pierW);
       }
 
+      if (PROCESSES > 1 && throughput.includes("hello")) {
+        const label = `${PROCESSES} processes`;
+        if (!(wat instanceof Error)) {
+          const pierW = await startPier(await single("wat-n", wat), "/hello", {}, [], PROCESSES);
+          pierWatN = await load(`Pier (WAT, ${label}) hello`, `${pierW.url}/hello`, pierW);
+          await stop(pierW);
+        }
+        const pierN = await startPier(dir, "/hello", {}, [], PROCESSES);
+        pierSmN = await load(`Pier (SpiderMonkey, ${label}) hello`, `${pierN.url}/hello`, pierN);
+        await stop(pierN);
+      }
+
       if (!quickjsNa) {
         const qdir = await single("quickjs", quickjs as string);
         const pierQ = await startPier(qdir, "/hello");
@@ -841,6 +865,8 @@ async function main() {
     results.pierQuickjs = pierQjs;
     results.pierWat = pierWat;
     results.pierNative = pierNative;
+    results.pierWatProcesses = pierWatN;
+    results.pierProcesses = pierSmN;
     results.jco = jco;
 
     if (wanted("hello")) {
@@ -895,6 +921,22 @@ async function main() {
         result: pierWat ? "the host's own cost" : "n/a (cannot build)",
         ratio: pierWat ? pct(pierWat.rps, ref.hello.rps) : "",
       });
+      for (
+        const [system, load, one] of [
+          ["Pier, WAT guest", pierWatN, pierWat],
+          ["Pier, SpiderMonkey guest", pierSmN, pier.hello],
+        ] as const
+      ) {
+        if (!load || !one) continue;
+        rows.push({
+          n: "3",
+          bench: "hello",
+          system: `${system}, ${PROCESSES} processes`,
+          load,
+          result: `${pct(load.rps, one.rps)} of 1 process`,
+          ratio: pct(load.rps, ref.hello.rps),
+        });
+      }
       rows.push({
         n: "4",
         bench: "hello",

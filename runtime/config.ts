@@ -23,7 +23,12 @@ export interface Config {
   logFormat: LogFormat;
   /** Whether each request gets a line in the log. */
   requestLog: boolean;
+  /** Server processes serving the port together (the launcher's; see `supervisor.ts`). */
+  processes: number;
 }
+
+/** Server processes by default: measured with `deno task bench` (see README, Benchmarks). */
+const DEFAULT_PROCESSES = 1;
 
 /** The text `--help` prints. */
 export const USAGE = `Usage: deno task start [options]
@@ -43,6 +48,8 @@ Options (each also from an environment variable):
                      guests' output and the request log included,
                      as one JSON object
   --request-log L    on (default) or off: a log line per request
+  --processes N      server processes sharing the port and the data dir
+                     (PIER_PROCESSES, default ${DEFAULT_PROCESSES}; Linux)
   --help             print this text
 `;
 
@@ -66,6 +73,7 @@ export function parseConfig(
       grace: { type: "string" },
       "log-format": { type: "string" },
       "request-log": { type: "string" },
+      processes: { type: "string" },
       help: { type: "boolean" },
     },
     strict: true,
@@ -101,6 +109,14 @@ export function parseConfig(
   if (requestLog !== "on" && requestLog !== "off") {
     throw new ConfigError(`--request-log: "${requestLog}" is neither on nor off`);
   }
+  const processesText = values.processes ?? env("PIER_PROCESSES") ?? String(DEFAULT_PROCESSES);
+  const processes = Number(processesText);
+  if (!Number.isInteger(processes) || processes < 1 || processes > 64) {
+    throw new ConfigError(`--processes: "${processesText}" is not a number of processes (1-64)`);
+  }
+  if (processes > 1 && Deno.build.os !== "linux") {
+    throw new ConfigError("--processes: several processes on one port need Linux (SO_REUSEPORT)");
+  }
   return {
     componentsDir: values.components ?? env("PIER_COMPONENTS") ?? "./components",
     dataDir: values.data ?? env("PIER_DATA") ?? "./data",
@@ -111,5 +127,6 @@ export function parseConfig(
     graceSeconds,
     logFormat,
     requestLog: requestLog === "on",
+    processes,
   };
 }

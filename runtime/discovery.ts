@@ -20,6 +20,11 @@ export interface Discovered {
 /** Component files by extension, and the engine that runs each. */
 const EXTENSIONS = { ".wasm": "wasm", ".js": "native" } as const;
 
+/** Whether `path` names a component file (of either engine) by its extension. */
+export function isComponentFile(path: string): boolean {
+  return Object.keys(EXTENSIONS).some((ext) => path.endsWith(ext));
+}
+
 /** A file that looks like a component but cannot be one. */
 export interface Refused {
   file: string;

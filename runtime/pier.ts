@@ -23,6 +23,7 @@ import { Scheduler } from "./scheduling/scheduler.ts";
 import { JobStore } from "./scheduling/store.ts";
 import { createHandler, type RouteTables } from "./server.ts";
 import { shutdownOnSignals } from "./shutdown.ts";
+import { READY } from "./supervisor.ts";
 
 // A failure Pier did not foresee is logged; it must not take the server down.
 globalThis.addEventListener("unhandledrejection", (event) => {
@@ -79,6 +80,8 @@ async function main(): Promise<number> {
       Response.json({
         status: "ok",
         version: PIER_VERSION,
+        // Several server processes may serve the port: this answer is this one's.
+        pid: Deno.pid,
         components: components.map((
           { name, state, error, warnings, routes, size, cache, host },
         ) => ({
@@ -129,9 +132,13 @@ async function main(): Promise<number> {
   components.push(...records);
   for (const component of components) if (component.state === "loaded") jobs.register(component);
 
+  const handler = createHandler(tables, { requestLog: config.requestLog });
+  let closeConnections = false;
   const server = Deno.serve({
     hostname: config.hostname,
     port: config.port,
+    // Other server processes may listen on this port too (see supervisor.ts).
+    reusePort: Deno.build.os === "linux",
     onListen: ({ hostname, port }) => {
       const loaded = components.filter((c) => c.state === "loaded").length;
       log.info(
@@ -139,14 +146,21 @@ async function main(): Promise<number> {
           (performance.now() - started).toFixed(0)
         } ms (pid ${Deno.pid})`,
       );
+      // For the launcher: the one line this process writes to stdout.
+      console.log(`${READY} ${port}`);
       void startDeferred(deferred, jobs);
     },
-  }, createHandler(tables, { requestLog: config.requestLog }));
+  }, async (request, info) => {
+    const response = await handler(request, info);
+    if (closeConnections) response.headers.set("connection", "close");
+    return response;
+  });
 
   return await shutdownOnSignals(config.graceSeconds * 1000, {
     // Deno.serve's shutdown closes the listener at once and resolves when every response
     // in flight has been sent, streamed bodies included; no job run starts any more.
     drain: () => Promise.allSettled([server.shutdown(), jobs.close()]),
+    closeConnections: () => closeConnections = true,
     cut: () => {
       for (const component of components) component.host?.stop("Pier is shutting down");
     },

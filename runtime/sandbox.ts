@@ -11,8 +11,11 @@ import type { Config } from "./config.ts";
 import { discover } from "./discovery.ts";
 import { loadPermissions, type NetRule, type Permissions } from "./permissions.ts";
 
-/** Deno flags the server process needs beyond permissions. */
-export const UNSTABLE_FLAGS = ["--unstable-worker-options"];
+/**
+ * Deno flags the server process needs beyond permissions: narrower workers,
+ * and `Deno.serve`'s `reusePort` (several server processes on one port).
+ */
+export const UNSTABLE_FLAGS = ["--unstable-worker-options", "--unstable-net"];
 
 /** Where jco's generator keeps the core modules it loads at run time. */
 function transpilerDir(): string {

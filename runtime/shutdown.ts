@@ -4,6 +4,11 @@
  * then it cuts what still runs, closes the rest, and the process exits 0. A
  * second signal during the grace period cuts at once.
  *
+ * A hand-over (SIGUSR2, sent by the launcher once a new server process
+ * listens on the same port: see `supervisor.ts`) first keeps serving for
+ * {@link HAND_OVER_MS}, every response closing its connection, then shuts
+ * down the same way.
+ *
  * @module
  */
 import { log } from "./log.ts";
@@ -19,7 +24,19 @@ export interface ShutdownSteps {
   cut(): void;
   /** Closes the rest (database processes, the database). */
   close(): Promise<void>;
+  /** Makes every response from now on close its connection (`Connection: close`). */
+  closeConnections(): void;
 }
+
+/**
+ * How long a server handing over keeps accepting and serving before it stops
+ * accepting. Meanwhile every response closes its connection, so a kept-alive
+ * client learns from its next response to open a new connection (which the
+ * kernel gives to either process), instead of having its idle connection
+ * closed under a request it is sending. A client sending at least once a
+ * second moves over without a failed request.
+ */
+export const HAND_OVER_MS = 1000;
 
 /**
  * A signal this soon after the first is the same one again: Ctrl-C in a
@@ -91,5 +108,18 @@ export function shutdownOnSignals(graceMs: number, steps: ShutdownSteps): Promis
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     Deno.addSignalListener(signal, () => onSignal(signal));
   }
+  let handingOver = false;
+  Deno.addSignalListener("SIGUSR2", () => {
+    if (handingOver || firstAt !== undefined) return;
+    handingOver = true;
+    steps.closeConnections();
+    log.info(
+      `SIGUSR2: handing over to a new server process: serving ${
+        HAND_OVER_MS / 1000
+      } s more, each response closing its connection`,
+    );
+    // A stop signal meanwhile shuts down at once; this one then starts nothing.
+    setTimeout(() => firstAt === undefined && onSignal("SIGUSR2"), HAND_OVER_MS);
+  });
   return stopped.promise;
 }

@@ -26,6 +26,8 @@ export interface Pier {
   url: string;
   /** The server process (the launcher's child), e.g. to read its memory use from `/proc`. */
   pid: number;
+  /** The launcher (`main.ts`), e.g. to send it SIGHUP. */
+  launcherPid: number;
   componentsDir: string;
   dataDir: string;
   /** Everything Pier printed so far. */
@@ -126,6 +128,7 @@ export async function startPier(setup: PierSetup = {}): Promise<Pier> {
   return {
     url,
     pid: serverPid,
+    launcherPid: child.pid,
     componentsDir,
     dataDir,
     log: () => output,
