@@ -403,7 +403,7 @@ async function handle(request: WorkerRequest) {
     if (!handler) throw new Error("the component does not export incoming-handler");
     const incoming = new IncomingRequest({
       method: request.method,
-      url: new URL(request.url),
+      url: request.url,
       headers: request.headers,
       body: ByteQueue.of(request.body),
     });
