@@ -104,7 +104,7 @@ const EXPORT_EPILOGUE =
 const DEBUG_LOG = /\n\s*_debugLog\([^;]*?\);(?=\n)/g;
 
 /** An export as described in the module comment; undefined when its shape is unknown. */
-export function slimExport(chunk: string): string | undefined {
+function slimExport(chunk: string): string | undefined {
   const prologue = chunk.match(EXPORT_PROLOGUE);
   if (
     !prologue || !prologue[0].includes("isAsync: false,") ||
