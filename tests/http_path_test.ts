@@ -7,9 +7,13 @@
 import assert from "node:assert/strict";
 import { transpile } from "../runtime/compile/transpile.ts";
 import { hostImports } from "../runtime/wasi/imports.ts";
-import { ResponseOutparam, type ResponseTarget } from "../runtime/wasi/http.ts";
+import {
+  IncomingRequest,
+  type OutgoingResponse,
+  ResponseOutparam,
+  type ResponseTarget,
+} from "../runtime/wasi/http.ts";
 import { ByteQueue, type ByteSink } from "../runtime/wasi/io.ts";
-import { IncomingRequest, type OutgoingResponse } from "../runtime/wasi/http.ts";
 import { LineSink } from "../runtime/wasi/cli.ts";
 import { GuestCounts } from "../runtime/metrics.ts";
 import { componentizeWat } from "../tools/componentize.ts";
