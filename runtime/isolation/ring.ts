@@ -7,8 +7,8 @@
  * up, records need no wake-up at all. What does not fit goes by
  * `postMessage` instead.
  *
- * Layout: five Int32 slots (wake sequence, write offset, read offset, bytes
- * in use, reader waiting), then the data. A record is its length, its head's length, the head
+ * Layout: six Int32 slots (wake sequence, write offset, read offset, bytes
+ * in use, reader waiting, closed), then the data. A record is its length, its head's length, the head
  * (UTF-8 JSON) and the body, padded to 4 bytes; a length of -1 marks the
  * unused end of the data before the writer went back to its start.
  *
@@ -21,7 +21,9 @@ const READ = 2;
 const USED = 3;
 /** 1 while the reader waits: only then does the writer pay for an `Atomics.notify`. */
 const WAITING = 4;
-const HEADER_BYTES = 20;
+/** 1 once either end closed the ring: both threads see it. */
+const CLOSED = 5;
+const HEADER_BYTES = 24;
 const WRAP = -1;
 
 /**
@@ -50,7 +52,6 @@ export class Ring {
   readonly #data: Uint8Array;
   readonly #view: DataView;
   readonly #size: number;
-  #closed = false;
 
   /** A buffer for a ring that holds `bytes` of records (rounded down to 4). */
   static buffer(bytes: number): SharedArrayBuffer {
@@ -153,11 +154,11 @@ export class Ring {
    */
   async listen(receive: (record: RingRecord) => void): Promise<void> {
     let busyRounds = 0;
-    while (!this.#closed) {
+    while (!this.closed) {
       const seq = Atomics.load(this.#control, SEQ);
       let record = this.read();
       if (record) {
-        for (; record && !this.#closed; record = this.read()) receive(record);
+        for (; record && !this.closed; record = this.read()) receive(record);
         if (++busyRounds >= ROUNDS_BEFORE_YIELD) {
           busyRounds = 0;
           await new Promise((resolve) => setTimeout(resolve, 0));
@@ -176,9 +177,14 @@ export class Ring {
     }
   }
 
-  /** Ends {@link listen} on this end. */
+  /** True once either end closed the ring. */
+  get closed(): boolean {
+    return Atomics.load(this.#control, CLOSED) !== 0;
+  }
+
+  /** Ends {@link listen}, whichever end calls it: the other thread sees it too. */
   close(): void {
-    this.#closed = true;
+    Atomics.store(this.#control, CLOSED, 1);
     this.notify();
   }
 }
