@@ -12,8 +12,16 @@
  * with a task object that does nothing: lifting, lowering, resource tables
  * and borrows stay jco's code. Imports that may suspend (JSPI) get the same,
  * wrapped in `WebAssembly.Suspending`; jco's guard against suspending a
- * synchronous export goes, as V8 itself traps on that. Exports keep jco's
- * code.
+ * synchronous export goes, as V8 itself traps on that.
+ *
+ * Exports entered through JSPI with no result (`incoming-handler.handle`)
+ * get the same once every host import is called directly: jco makes a task
+ * per call (a BigInt id, promises, an entry in a map, an exclusive lock on
+ * the instance, a resource-borrow scope) that nothing reads any more. What
+ * stays: lowering the arguments, refusing an instance that trapped, marking
+ * it trapped when the call traps, and the post-return call; a second entry
+ * while a call is in progress traps instead of queueing behind the first.
+ * Other exports keep jco's code.
  *
  * What makes this sound is Pier's use of the glue: each in-flight request has
  * an instance of its own, so no other call ever runs inside an instance while
@@ -29,7 +37,7 @@
  */
 
 /** This rewrite's version: a compiled entry records which rewrite its glue had. */
-export const SLIM_GLUE = "slim-glue-1";
+export const SLIM_GLUE = "slim-glue-2";
 
 /** What {@link slimGlue} did. */
 export interface SlimGlue {
@@ -38,13 +46,15 @@ export interface SlimGlue {
   slimmed: number;
   /** Host import trampolines in the glue. */
   trampolines: number;
+  /** Exports now entered without jco's task. */
+  exports: number;
 }
 
-/** A task that does nothing, for host calls. */
+/** A task that does nothing, for host calls; and whether a slimmed export runs. */
 const HOST_TASK =
   "  const _pierHostTask = { enterSync() { return true; }, resolve() {}, exit() {}, " +
   "reject() {}, setErrored() {}, componentIdx() { return -1; }, id() { return 0; }, " +
-  "getParentSubtask() { return undefined; } };\n";
+  "getParentSubtask() { return undefined; } };\n  let _pierBusy = false;\n";
 
 const INSTANTIATE =
   /^(export function instantiate\(getCoreModule, imports, instantiateCore = WebAssembly\.instantiate\) \{\n)/m;
@@ -72,6 +82,58 @@ const LEFTOVER =
  */
 const WIRING =
   /^ {2}let trampoline(\d+) = _trampoline\1\.manuallyAsync \? new WebAssembly\.Suspending\(_suspendingImport\(0, _lowerImportBackwardsCompat\.bind\(\n {2}null,\n {2}\{\n([\s\S]*?)importFn: _trampoline\1,\n {2}\},\n {2}\)\)\) : _lowerImportBackwardsCompat\.bind\(\n {2}null,\n {2}\{\n([\s\S]*?)importFn: _trampoline\1,\n {2}\},\n {2}\);/gm;
+
+/** An export wrapper: from its first line to its closing brace. */
+const EXPORT = /^ {2}async function [\w$]+\([^)]*\) \{\n[\s\S]*?\n {2}\}\n/gm;
+/** From the wrapper's first statement to the start of its body, run under a new task. */
+const EXPORT_PROLOGUE =
+  /\n\s*const hostProvided = false;\n(\s*getOrCreateAsyncState\(\d+\)\.throwIfTrapped\(\);\n)\s*const \[task, _wasm_call_currentTaskID\] = createNewCurrentTask\(\{\n[\s\S]*?\n\s*return await _withGlobalCurrentTaskMetaAsync\(\{\n\s*taskID: task\.id\(\),\n\s*componentIdx: task\.componentIdx\(\),\n\s*fn: async \(\) => \{\n\s*try \{\n/;
+/** The guest call, under the task. */
+const EXPORT_CALL =
+  /await _withGlobalCurrentTaskMeta\(\{\n\s*taskID: task\.id\(\),\n\s*componentIdx: task\.componentIdx\(\),\n\s*fn: \(\) => (\w+\([\w, ]*\)),\n\s*\}\);/;
+/** A trap: jco rejects the task and returns its promise. */
+const EXPORT_TRAP =
+  /\n\s*task\.setErrored\(err\);\n\s*task\.reject\(err\);\n\s*task\.exit\(\);\n\s*return task\.completionPromise\(\);\n/;
+/** The task's end, with no result. */
+const EXPORT_RESOLVE = /\n\s*task\.resolve\(\[ret\]\);\n/;
+const EXPORT_EXIT = /\n\s*task\.exit\(\);\n/;
+/** An error anywhere in the body: jco settles the task, then rethrows. */
+const EXPORT_EPILOGUE =
+  /\n\s*\} catch \(err\) \{\n\s*if \(!task\.isResolvedState\(\)\) \{\n\s*task\.setErrored\(err\);\n\s*task\.reject\(err\);\n\s*\}\n\s*if \(!task\.isExited\(\)\) \{ task\.exit\(\{ skipExclusiveLockCheck: true \}\); \}\n\s*throw err;\n\s*\}\n\s*\},\n\s*\}\);\n/;
+/** jco's debug-log statements (skipped anyway, see below): they name the task. */
+const DEBUG_LOG = /\n\s*_debugLog\([^;]*?\);(?=\n)/g;
+
+/** An export as described in the module comment; undefined when its shape is unknown. */
+function slimExport(chunk: string): string | undefined {
+  const prologue = chunk.match(EXPORT_PROLOGUE);
+  if (
+    !prologue || !prologue[0].includes("isAsync: false,") ||
+    !prologue[0].includes("isManualAsync: true,") || !EXPORT_CALL.test(chunk) ||
+    !EXPORT_TRAP.test(chunk) || !EXPORT_RESOLVE.test(chunk) || !EXPORT_EPILOGUE.test(chunk)
+  ) return undefined;
+  const enter = "\n" + prologue[1] +
+    "    if (_pierBusy) throw new WebAssemblyRuntimeError('cannot enter component instance: " +
+    "a call is in progress');\n" +
+    "    _pierBusy = true;\n    CURRENT_TASK_MAY_BLOCK.value = 1;\n    try {\n";
+  const slim = chunk.replace(DEBUG_LOG, "")
+    .replace(EXPORT_PROLOGUE, enter)
+    .replace(EXPORT_CALL, (_, call: string) => `await ${call};`)
+    .replace(EXPORT_TRAP, "\n      throw err;\n")
+    .replace(EXPORT_RESOLVE, "\n")
+    .replace(EXPORT_EPILOGUE, "\n    } finally {\n      _pierBusy = false;\n    }\n");
+  // The last `task.exit()` follows the post-return call, if the export has one.
+  const exit = [...slim.matchAll(new RegExp(EXPORT_EXIT, "g"))];
+  if (exit.length !== 1) return undefined;
+  const done = slim.replace(EXPORT_EXIT, "\n");
+  return /\btask\b|_wasm_call_currentTaskID/.test(done) ? undefined : done;
+}
+
+/**
+ * jco notes every resource rep it hands a guest in a Set it never reads nor
+ * prunes: an instance serving many requests grows it without end.
+ */
+const CREATED_REPS = /^ {4}table\._createdReps\.add\(rep\);\n/m;
+const CREATED_REPS_SET = /\._createdReps = new Set\(\);/g;
 
 /** A plain WASI 0.2 call: neither side uses the component-model async ABI. */
 const plain = (args: string) =>
@@ -101,7 +163,7 @@ function slimAsync(chunk: string): string | undefined {
 
 /** Rewrites jco's `component.js` as described above; unchanged when its shape is unknown. */
 export function slimGlue(source: string): SlimGlue {
-  const unchanged = { code: source, slimmed: 0, trampolines: 0 };
+  const unchanged = { code: source, slimmed: 0, trampolines: 0, exports: 0 };
   if (!INSTANTIATE.test(source)) return unchanged;
   // The imports wired through jco's lowering that a direct call can replace.
   const wired = new Set<string>();
@@ -148,9 +210,22 @@ export function slimGlue(source: string): SlimGlue {
   for (const [, n] of code.matchAll(/\b_trampoline(\d+)\b/g)) uses.set(n, (uses.get(n) ?? 0) + 1);
   for (const n of sync) if (uses.get(n) !== 3) return unchanged;
   for (const n of suspending) if (uses.get(n) !== 4) return unchanged;
+  // With a host import left under jco's bookkeeping, the guest's calls need the export's task.
+  let exports = 0;
+  if (sync.size + suspending.size === trampolines) {
+    code = code.replace(EXPORT, (chunk) => {
+      const slim = slimExport(chunk);
+      if (slim) exports++;
+      return slim ?? chunk;
+    });
+  }
+  const setUses = code.match(CREATED_REPS_SET)?.length ?? 0;
+  if (CREATED_REPS.test(code) && code.match(/\b_createdReps\b/g)!.length === setUses + 1) {
+    code = code.replace(CREATED_REPS, "");
+  }
   code = code.replace(INSTANTIATE, `$1${HOST_TASK}`)
     // jco's debug log needs `process.env.JCO_DEBUG`, which no worker has: skip building its
     // arguments too.
     .replace(/^(\s*)_debugLog\(/gm, "$10 && _debugLog(");
-  return { code, slimmed: sync.size + suspending.size, trampolines };
+  return { code, slimmed: sync.size + suspending.size, trampolines, exports };
 }

@@ -61,6 +61,8 @@ interface Serving {
   outbound: OutboundSlots;
   /** Whole responses to the server thread (see `ring.ts`). */
   responses: Ring;
+  /** Requests from the server thread; closed by it when it drops this worker. */
+  requests: Ring;
 }
 
 /**
@@ -399,11 +401,12 @@ async function handle(request: WorkerRequest) {
   let instance: Instance | undefined;
   try {
     instance = await component.acquire(request.id);
+    enterable();
     const handler = component.exported(instance, "wasi:http/incoming-handler");
     if (!handler) throw new Error("the component does not export incoming-handler");
     const incoming = new IncomingRequest({
       method: request.method,
-      url: new URL(request.url),
+      url: request.url,
       headers: request.headers,
       body: ByteQueue.of(request.body),
     });
@@ -429,6 +432,15 @@ async function handle(request: WorkerRequest) {
   }
 }
 
+/**
+ * Throws once the server thread dropped this worker: a request queued behind
+ * a guest that looped must not start another (its instance's interrupt flag
+ * was never set).
+ */
+function enterable() {
+  if (state.serving!.requests.closed) throw new Error("the worker was stopped");
+}
+
 /** Runs one SQL function call on an instance of its own. */
 async function sqlFunction(name: string, args: WitValue[]) {
   const { component } = state.serving!;
@@ -436,6 +448,7 @@ async function sqlFunction(name: string, args: WitValue[]) {
   try {
     // A statement waits meanwhile: never wait for a busy instance.
     instance = await component.acquire(component.init.ownRequestId, false);
+    enterable();
     const endpoint = component.exported(instance, "trailbase:component/sqlite-function-endpoint");
     if (!endpoint) throw new Error("the component does not export sqlite-function-endpoint");
     const value = endpoint.dispatchScalarFunction({ functionName: name, arguments: args });
@@ -472,8 +485,17 @@ async function receive(message: ServerMessage) {
         const outbound = new OutboundSlots(message.outbound, message.outboundHeld);
         // The worker's own calls (the manifest, SQL functions) never end.
         outbound.begin(message.ownRequestId);
-        state.serving = { component, outbound, responses: new Ring(message.rings.responses) };
-        new Ring(message.rings.requests).listen((record) => void handle(requestFromRecord(record)));
+        const requests = new Ring(message.rings.requests);
+        state.serving = {
+          component,
+          outbound,
+          responses: new Ring(message.rings.responses),
+          requests,
+        };
+        // Closed when the server thread dropped this worker: it ends here, whatever it was doing.
+        requests.listen((record) => void handle(requestFromRecord(record))).then(() =>
+          self.close()
+        );
         const manifest = await component.manifest();
         post({ type: "ready", manifest, ms: performance.now() - started });
       } catch (error) {

@@ -284,6 +284,9 @@ export class WorkerLink {
   #drop(reason: string, status: number) {
     clearTimeout(this.#deadlineTimer);
     this.#deadlineTimer = undefined;
+    // Closed first: once its looping guest traps, the worker sees it and starts no request queued
+    // behind it (`terminate` does not stop a guest's loop, and a new instance's flag is never set).
+    this.#requests?.close();
     // A guest stuck in a loop traps at its next iteration: only then can the worker stop.
     for (const flags of this.#interruptFlags.values()) {
       for (const flag of flags) Atomics.store(flag, 0, 1);

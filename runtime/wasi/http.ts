@@ -33,15 +33,16 @@ const decoder = new TextDecoder();
 
 /** `wasi:http/types.fields`: headers and trailers as raw byte values. */
 export class Fields {
-  #entries: [string, Uint8Array][] = [];
+  #list: [string, Uint8Array][] | undefined = [];
+  /** Host-side pairs not encoded yet: most guests never read a request's headers. */
+  #host: Iterable<[string, string]> | undefined;
   #immutable = false;
 
-  /** Immutable fields from host-side pairs. */
+  /** Immutable fields from host-side pairs, encoded when the guest first reads them. */
   static fromHost(pairs: Iterable<[string, string]>): Fields {
     const fields = new Fields();
-    for (const [name, value] of pairs) {
-      fields.#entries.push([name.toLowerCase(), encoder.encode(value)]);
-    }
+    fields.#host = pairs;
+    fields.#list = undefined;
     fields.#immutable = true;
     return fields;
   }
@@ -49,9 +50,28 @@ export class Fields {
     const fields = new Fields();
     for (const [name, value] of entries) {
       if (!TOKEN.test(name)) throw { tag: "invalid-syntax" };
-      fields.#entries.push([name.toLowerCase(), value.slice()]);
+      // jco lifts each value into a copy of its own: kept as it is.
+      fields.#list!.push([name.toLowerCase(), value]);
     }
     return fields;
+  }
+  /** The entries, the host's encoded into one block (values are views of it) on first use. */
+  get #entries(): [string, Uint8Array][] {
+    if (this.#list) return this.#list;
+    const pairs = [...this.#host!];
+    this.#host = undefined;
+    let most = 0;
+    for (const [, value] of pairs) most += value.length * 3;
+    const block = new Uint8Array(most);
+    let at = 0;
+    this.#list = pairs.map(([name, value]) => {
+      const { written } = encoder.encodeInto(value, block.subarray(at));
+      return [name.toLowerCase(), block.subarray(at, at += written)];
+    });
+    return this.#list;
+  }
+  set #entries(list: [string, Uint8Array][]) {
+    this.#list = list;
   }
   get(name: string): Uint8Array[] {
     const key = name.toLowerCase();
@@ -72,14 +92,14 @@ export class Fields {
   }
   append(name: string, value: Uint8Array): void {
     this.#checkWritable(name);
-    this.#entries.push([name.toLowerCase(), value.slice()]);
+    this.#entries.push([name.toLowerCase(), value]);
   }
   entries(): [string, Uint8Array][] {
     return this.#entries.map(([n, v]) => [n, v]);
   }
   clone(): Fields {
     const copy = new Fields();
-    copy.#entries = this.entries();
+    copy.#list = this.entries();
     return copy;
   }
   /** Freezes the fields once they belong to a request or response. */
@@ -148,7 +168,8 @@ export class FutureTrailers {
 /** What the host knows about a request entering the guest. */
 export interface IncomingRequestInit {
   method: string;
-  url: URL;
+  /** The absolute URL, parsed when the guest first asks for a part of it. */
+  url: string;
   headers: [string, string][];
   body: ByteQueue;
 }
@@ -157,20 +178,24 @@ export interface IncomingRequestInit {
 export class IncomingRequest {
   #headers: Fields;
   #body: IncomingBody | undefined;
+  #url: URL | undefined;
   constructor(readonly init: IncomingRequestInit) {
     this.#headers = Fields.fromHost(init.headers);
+  }
+  get #parsed(): URL {
+    return this.#url ??= new URL(this.init.url);
   }
   method(): ErrorCode {
     return methodVariant(this.init.method);
   }
   pathWithQuery(): string {
-    return this.init.url.pathname + this.init.url.search;
+    return this.#parsed.pathname + this.#parsed.search;
   }
   scheme(): ErrorCode {
-    return this.init.url.protocol === "https:" ? { tag: "HTTPS" } : { tag: "HTTP" };
+    return this.#parsed.protocol === "https:" ? { tag: "HTTPS" } : { tag: "HTTP" };
   }
   authority(): string {
-    return this.init.url.host;
+    return this.#parsed.host;
   }
   headers(): Fields {
     return this.#headers;

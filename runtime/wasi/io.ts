@@ -236,11 +236,15 @@ export class OutputStream {
   write(contents: Uint8Array): void {
     this.#check();
     this.#permitted(contents.byteLength);
-    // The guest's memory is reused after the call returns: keep a copy.
-    this.sink.write(contents.slice());
+    // jco lifts a guest's bytes into a copy of their own (`memory.buffer.slice`): no copy here.
+    this.sink.write(contents);
   }
   blockingWriteAndFlush(contents: Uint8Array): void | Promise<void> {
-    return this.#blockingWrite(contents.byteLength, (at, n) => contents.slice(at, at + n));
+    // A part is copied: a view would carry the whole buffer wherever it is posted.
+    return this.#blockingWrite(
+      contents.byteLength,
+      (at, n) => n === contents.byteLength ? contents : contents.slice(at, at + n),
+    );
   }
   flush(): void {
     this.#check();
