@@ -11,6 +11,10 @@
  * 5. **register** the routes and SQL functions of each one's manifest, in
  *    discovery order.
  *
+ * A reload (`reload/reloader.ts`) takes one component through steps 2 to 4
+ * ({@link prepareComponent}), then swaps it in with {@link register} and
+ * {@link unregister}.
+ *
  * @module
  */
 import type { Hosts } from "./capabilities/sides.ts";
@@ -22,7 +26,7 @@ import { sha256 } from "./hash.ts";
 import { writeAtomic } from "./write_atomic.ts";
 import { compileAll, type CompileResult } from "./compile/compiler.ts";
 import { ComponentRecord } from "./component.ts";
-import { discover } from "./discovery.ts";
+import { discover, type Discovered } from "./discovery.ts";
 import { ComponentHost, type ComponentInit } from "./isolation/component_host.ts";
 import { log } from "./log.ts";
 import { type Manifest, parseManifest } from "./manifest.ts";
@@ -37,6 +41,7 @@ import {
 import { assertComponentRoute } from "./routing/pier_paths.ts";
 import { type Method, parseMethod, RouteError, type Router } from "./routing/router.ts";
 import { type ComponentTarget, describeTarget } from "./routing/targets.ts";
+import { grantsBeyondProcess } from "./sandbox.ts";
 
 /** Where components come from and what they can reach. */
 export interface LoadContext {
@@ -133,7 +138,31 @@ export async function loadComponents(context: LoadContext): Promise<Loaded> {
   return { records, deferred };
 }
 
-/** Step 2: the permission manifest of component `name`, and the directories it grants. */
+/**
+ * Loads one component as a change in the components directory asks: steps 2
+ * to 4, started at once (never from a cached manifest, so that a version
+ * that cannot start is known before it replaces anything). Its routes are not
+ * registered: resolves to its record, loaded or failed.
+ */
+export async function prepareComponent(
+  { name, path }: Discovered,
+  context: LoadContext,
+): Promise<ComponentRecord> {
+  let permitted;
+  try {
+    permitted = await permit(name, path, context);
+  } catch (error) {
+    return failed(name, path, (error as Error).message);
+  }
+  for (const compiled of await compile([permitted], context)) await start(compiled, context, false);
+  return permitted.record;
+}
+
+/**
+ * Step 2: the permission manifest of component `name`, and the directories it
+ * grants. Grants this process's Deno flags lack (a host, a variable added
+ * since the launch) are refused: only a new server process can have them.
+ */
 async function permit(name: string, path: string, context: LoadContext): Promise<Permitted> {
   const { componentsDir, dataDir } = context;
   const permissions = await loadPermissions(componentsDir, name) ?? DENY_ALL;
@@ -141,6 +170,13 @@ async function permit(name: string, path: string, context: LoadContext): Promise
     log.info(`${name}: no ${name}.permissions.json: all capabilities denied`);
   }
   const file = permissionsPath(componentsDir, name);
+  const beyond = grantsBeyondProcess(permissions);
+  if (beyond.length) {
+    throw new Error(
+      `${file} grants ${beyond.join(", ")}, beyond the server process's Deno flags: ` +
+        "this needs a process hand-over (a new server process launched with the new flags)",
+    );
+  }
   const readDirs = await readRoots(permissions.read, dataDir, file);
   return { record: new ComponentRecord(name, path), permissions, readDirs };
 }
@@ -179,11 +215,15 @@ async function compile(permitted: Permitted[], context: LoadContext): Promise<Co
 
 /**
  * Step 4: makes the component's host and starts it; with the manifest it
- * returned last time cached, loads it from that and returns its start, to be
- * made once Pier listens. SQL functions do not wait, so a component with any
- * starts now.
+ * returned last time cached (and `defer`), loads it from that and returns its
+ * start, to be made once Pier listens. SQL functions do not wait, so a
+ * component with any starts now.
  */
-async function start(component: Compiled, context: LoadContext): Promise<Deferred | undefined> {
+async function start(
+  component: Compiled,
+  context: LoadContext,
+  defer = true,
+): Promise<Deferred | undefined> {
   const { record, entry, permissions, readDirs } = component;
   const name = record.name;
   const missing = ungranted(entry.imports, permissions);
@@ -208,12 +248,13 @@ async function start(component: Compiled, context: LoadContext): Promise<Deferre
   };
 
   const cached = cachedText === undefined ? undefined : tryParseManifest(cachedText);
-  if (cached && cached.sqliteFunctions.length === 0) {
+  if (defer && cached && cached.sqliteFunctions.length === 0) {
     record.load(host, cached);
     const later = async () => {
       try {
         const text = await startKept();
-        if (text === cachedText) return false;
+        // A reload may have replaced it meanwhile: its routes are another version's now.
+        if (text === cachedText || record.state === "retired") return false;
         replaceManifest(record, parseManifest(text), context);
         return true;
       } catch (error) {
@@ -274,8 +315,11 @@ function tryParseManifest(text: string): Manifest | undefined {
   }
 }
 
-/** Step 5: registers the routes and SQL functions of a loaded component's manifest. */
-function register(record: ComponentRecord, context: LoadContext) {
+/**
+ * Step 5: registers the routes and SQL functions of a loaded component's
+ * manifest; one that cannot be registered is refused, in `record.warnings`.
+ */
+export function register(record: ComponentRecord, context: LoadContext): void {
   const manifest = record.manifest!;
   for (const { method, path } of manifest.httpHandlers) {
     try {
@@ -294,10 +338,10 @@ function register(record: ComponentRecord, context: LoadContext) {
 }
 
 /**
- * Puts the manifest a component returned in place of the cached one it was
- * serving from: its routes and SQL functions follow the new manifest.
+ * Takes the routes and SQL functions of `record` out of the tables: its routes
+ * answer 404 (or lead to what is registered next).
  */
-function replaceManifest(record: ComponentRecord, manifest: Manifest, context: LoadContext) {
+export function unregister(record: ComponentRecord, context: LoadContext): void {
   for (const route of record.routes) {
     const [method, path] = route.split(" ") as [Method, string];
     context.router.remove(
@@ -306,6 +350,31 @@ function replaceManifest(record: ComponentRecord, manifest: Manifest, context: L
       (target) => target.kind === "component" && target.component === record,
     );
   }
+  context.sqlFunctions.release(record.name);
+}
+
+/**
+ * Registers again what {@link unregister} took out of a component that was
+ * registered (a new version of it could not be): its routes as they were,
+ * free since, and its SQL functions.
+ */
+export function restore(record: ComponentRecord, context: LoadContext): void {
+  for (const route of record.routes) {
+    const [method, path] = route.split(" ") as [Method, string];
+    context.router.add(method, path, { kind: "component", component: record }, describeTarget);
+  }
+  if (record.host && record.manifest) {
+    // Any refused now was refused the first time too, and is in its warnings.
+    context.sqlFunctions.register(record.host, record.manifest.sqliteFunctions);
+  }
+}
+
+/**
+ * Puts the manifest a component returned in place of the cached one it was
+ * serving from: its routes and SQL functions follow the new manifest.
+ */
+function replaceManifest(record: ComponentRecord, manifest: Manifest, context: LoadContext) {
+  unregister(record, context);
   record.replaceManifest(manifest);
   register(record, context);
   log.warn(

@@ -84,6 +84,9 @@ function componentInit(options: ComponentHostOptions): ComponentInit {
  */
 const STALLED_MS = 100;
 
+/** How often a draining component looks whether its last request has ended. */
+const DRAIN_POLL_MS = 20;
+
 /** Runs one component in a pool of workers and answers requests with it. */
 export class ComponentHost {
   #links: WorkerLink[] = [];
@@ -128,6 +131,11 @@ export class ComponentHost {
   /** Workers up now. */
   get workers(): number {
     return this.#links.filter((link) => link.running).length;
+  }
+
+  /** Requests (and job runs) admitted and not finished, streamed bodies included. */
+  get inFlight(): number {
+    return this.#links.reduce((sum, link) => sum + link.load, this.#entering);
   }
 
   /** Guest instances alive in its workers now. */
@@ -240,9 +248,8 @@ export class ComponentHost {
    * body given as a function is read only once the request holds its place.
    */
   async fetch(request: ComponentRequest): Promise<Response> {
-    const inFlight = this.#links.reduce((sum, link) => sum + link.load, this.#entering);
     const { concurrency } = this.options.permissions.limits;
-    if (inFlight >= concurrency) {
+    if (this.inFlight >= concurrency) {
       throw new GuestError(
         `busy: ${concurrency} requests already in flight (limits.concurrency)`,
         503,
@@ -285,6 +292,19 @@ export class ComponentHost {
     const link = this.#links.find((each) => each.running);
     if (!link) return Promise.reject(new Error(`component "${this.name}" is not running`));
     return link.callSqlFunction(name, args);
+  }
+
+  /**
+   * Stops the component once the requests in flight on it have ended, or
+   * once its time limit has cut them. For a version a reload replaced: no
+   * new request reaches it any more.
+   */
+  async drain(reason: string): Promise<void> {
+    const deadline = performance.now() + this.timeoutMs + DRAIN_POLL_MS;
+    while (this.inFlight > 0 && performance.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS));
+    }
+    this.stop(reason);
   }
 
   /** Stops every worker; its requests in flight fail (503) with `reason`. */
