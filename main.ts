@@ -6,12 +6,14 @@
  *
  * @module
  */
-import { buildCommand, componentSources, upToDate } from "./tools/build.ts";
+import { buildInProcess, staleSources, watchSources } from "./tools/watch_sources.ts";
 import { ConfigError, parseConfig, USAGE } from "./runtime/config.ts";
 import { resolve } from "./runtime/paths.ts";
 import { componentGrants, serverPermissionFlags, UNSTABLE_FLAGS } from "./runtime/sandbox.ts";
 
 const ENV_VARS = ["PIER_COMPONENTS", "PIER_DATA", "PORT", "PIER_HOSTNAME"];
+/** Rebuild component sources as they change (see `tools/watch_sources.ts`). */
+const WATCH_FLAG = "--watch";
 
 /**
  * Builds the TypeScript components in `dir` whose sources changed, in a
@@ -19,24 +21,21 @@ const ENV_VARS = ["PIER_COMPONENTS", "PIER_DATA", "PORT", "PIER_HOSTNAME"];
  * that fails to build keeps its previous `.wasm`, so serving goes on.
  */
 async function buildStaleComponents(dir: string): Promise<void> {
-  const sources = await componentSources(dir);
   // Each build records what it read: unchanged sources need no build process at all.
-  const changed = await Promise.all(sources.map(async (source) => !await upToDate(source)));
-  if (!changed.includes(true)) return;
-  const { code } = await new Deno.Command(Deno.execPath(), {
-    args: buildCommand([dir]),
-    stdin: "null",
-  }).spawn().status;
-  if (code !== 0) {
+  const stale = await staleSources(dir);
+  if (stale.length === 0) return;
+  if (!await buildInProcess(stale)) {
     console.error("some components failed to build (see above); serving what there is");
   }
 }
 
 async function main(): Promise<number> {
+  // `--watch` is the launcher's alone: the server process never sees it.
+  const watch = Deno.args.includes(WATCH_FLAG);
   let config;
   try {
     config = parseConfig(
-      Deno.args,
+      Deno.args.filter((arg) => arg !== WATCH_FLAG),
       (name) => ENV_VARS.includes(name) ? Deno.env.get(name) : undefined,
     );
   } catch (error) {
@@ -82,6 +81,7 @@ async function main(): Promise<number> {
     env: { MALLOC_ARENA_MAX: "2" },
     stdin: "null",
   }).spawn();
+  if (watch) await watchSources(config.componentsDir);
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     Deno.addSignalListener(signal, () => server.kill(signal));
   }

@@ -40,6 +40,8 @@ Options (each also from an environment variable):
   --log-format F     text (default) or json: every log line, the
                      guests' output and the request log included,
                      as one JSON object
+  --watch            rebuild a components/*.ts when it (or what it imports)
+                     changes; the server reloads it (see Hot reload)
   --help             print this text
 `;
 

@@ -19,6 +19,7 @@ import { log } from "../log.ts";
 import { permissionsPath } from "../permissions.ts";
 import { type LoadContext, prepareComponent, register, restore, unregister } from "../registry.ts";
 import type { ComponentJobs } from "../scheduling/jobs.ts";
+import { oneAtATime } from "./watch.ts";
 
 /** A component file as last seen: a change of its fingerprint means a new version. */
 interface Seen {
@@ -49,8 +50,6 @@ export async function snapshot(componentsDir: string): Promise<Map<string, Seen>
 /** Loads the changes of the components directory into the running server. */
 export class Reloader {
   #seen: Map<string, Seen>;
-  #pass: Promise<void> | undefined;
-  #again = false;
 
   /**
    * @param components the records `/_/health` and `/_/metrics` show: kept up to date in place.
@@ -70,21 +69,7 @@ export class Reloader {
    * other; resolves when done. A call while a pass runs makes it look once
    * more afterwards.
    */
-  reconcile(): Promise<void> {
-    if (this.#pass) {
-      this.#again = true;
-      return this.#pass;
-    }
-    const pass = async () => {
-      do {
-        this.#again = false;
-        await this.#reconcileOnce();
-      } while (this.#again);
-    };
-    return this.#pass = pass().catch((error) => {
-      log.error(`reload: ${(error as Error).stack ?? error}`);
-    }).finally(() => this.#pass = undefined);
-  }
+  readonly reconcile: () => Promise<void> = oneAtATime("reload", () => this.#reconcileOnce());
 
   async #reconcileOnce() {
     const now = await snapshot(this.context.componentsDir);

@@ -62,3 +62,29 @@ export function watchDirectory(
     clearTimeout(debounce);
   };
 }
+
+/**
+ * `task` run one at a time: a call while it runs makes it run once more
+ * afterwards (whatever changed meanwhile is looked at), and resolves then.
+ * A failure is logged.
+ */
+export function oneAtATime(name: string, task: () => Promise<void>): () => Promise<void> {
+  let running: Promise<void> | undefined;
+  let again = false;
+  return () => {
+    if (running) {
+      again = true;
+      return running;
+    }
+    const loop = async () => {
+      do {
+        again = false;
+        await task();
+      } while (again);
+    };
+    return running = loop().catch((error) =>
+      log.error(`${name}: ${(error as Error).stack ?? error}`)
+    )
+      .finally(() => running = undefined);
+  };
+}
