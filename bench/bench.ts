@@ -7,7 +7,7 @@
  *
  * Flags: `--duration S` (seconds per load run, default 5), `--connections N`
  * (default 16), `--fib N` (default 25), `--only a,b` (rows: hello, db, fib,
- * start, rss), `--json FILE` (also write the raw results), `--pier DIR`
+ * start, rss, reload), `--json FILE` (also write the raw results), `--pier DIR`
  * (benchmark the Pier checkout in DIR instead of this one, to compare two).
  *
  * @module
@@ -17,6 +17,7 @@ import type { EngineName } from "../tools/componentize.ts";
 import { customSection } from "../tools/custom_section.ts";
 import { startFlags } from "../tools/pier_process.ts";
 import { fromFileUrl } from "../runtime/paths.ts";
+import { writeAtomic } from "../runtime/write_atomic.ts";
 import { buildGuest, buildWatGuest } from "./build.ts";
 
 const ROOT = fromFileUrl(new URL("..", import.meta.url));
@@ -396,6 +397,7 @@ async function startPier(
   dir: string,
   probe: string,
   env: Record<string, string> = {},
+  extraArgs: string[] = [],
 ): Promise<Started> {
   const port = freePort();
   const url = `http://127.0.0.1:${port}`;
@@ -414,6 +416,7 @@ async function startPier(
       `${dir}/data`,
       "--port",
       String(port),
+      ...extraArgs,
     ],
     env,
     PIER_ROOT,
@@ -552,6 +555,8 @@ async function buildAll() {
     ["proxy", "proxy.js", "spidermonkey", "wasi:http/proxy@0.2.12"],
     ["pier-quickjs", "pier.js", "quickjs", undefined],
     ["pier-wat", "hello.wat", "wat", undefined],
+    ["reload-a", "reload_a.js", "spidermonkey", undefined],
+    ["reload-b", "reload_b.js", "spidermonkey", undefined],
   ];
   const built: Record<string, string | Error> = {};
   const queue = [...jobs];
@@ -582,6 +587,148 @@ function cpuModel(): string {
   } catch {
     return "unknown CPU";
   }
+}
+
+// ---------------------------------------------------------------------------
+// Row 9: hot reload.
+
+/** Milliseconds from `since` until `url` answers `body` (polled every 5 ms). */
+async function untilServes(url: string, body: string, since: number, timeoutMs = 300_000) {
+  while (performance.now() - since < timeoutMs) {
+    const response = await fetch(url);
+    if (await response.text() === body) return performance.now() - since;
+    await sleep(5);
+  }
+  throw new Error(`${url} never answered ${JSON.stringify(body)}`);
+}
+
+/** The numbers the first group of `pattern` (global) finds in what `proc` printed, in order. */
+const logMs = (proc: Proc, pattern: RegExp) =>
+  [...proc.output().matchAll(pattern)].map((match) => Number(match[1]));
+
+const median = (values: number[]) => [...values].sort((x, y) => x - y)[values.length >> 1];
+
+/** A component source for the watch mode answering `GET /greet` with `greeting`. */
+const greetSource = (greeting: string) =>
+  `import { defineComponent, text } from "@pier/guest";
+export default defineComponent({ routes: { "GET /greet": () => text(${
+    JSON.stringify(greeting)
+  }) } });
+`;
+
+/**
+ * Time from a component's file written to the first response from its new
+ * version: a `.wasm` replaced by another whose compiled form is cached (two
+ * versions taking turns), idle and under load, with the load's latency
+ * steady and during swaps; and a `.ts` saved under `--watch` (its build, then
+ * the rest).
+ */
+async function reloadBench(root: string, a: string, b: string) {
+  const dir = `${root}/reload`;
+  await Deno.mkdir(`${dir}/components`, { recursive: true });
+  await Deno.mkdir(`${dir}/data`, { recursive: true });
+  const target = `${dir}/components/reload.wasm`;
+  await Deno.copyFile(a, target);
+  const bytes: Record<string, Uint8Array> = {
+    a: await Deno.readFile(a),
+    b: await Deno.readFile(b),
+  };
+  const pier = await startPier(dir, "/version");
+  const url = `${pier.url}/version`;
+  let current = "a";
+  const swap = async () => {
+    const next = current === "a" ? "b" : "a";
+    const since = performance.now();
+    await writeAtomic(target, bytes[next]);
+    const took = await untilServes(url, next, since);
+    current = next;
+    return took;
+  };
+  console.log("reload: a .wasm replaced by one whose compiled form is cached");
+  // Version b's first load compiles it into the cache: not measured.
+  await swap();
+  await swap();
+  const idle: number[] = [];
+  for (let i = 0; i < 6; i++) idle.push(await swap());
+  console.log(`  idle: ${idle.map(fmtMs).join(", ")}`);
+  // The server's own part: from seeing the change to the swap (the rest is noticing it, and the
+  // first request). Read now: the load's request log will push it out of the kept output.
+  const serverMs = logMs(pier.proc, /reload: reloaded in (\d+) ms/g).slice(2);
+  const steady = await load("Pier steady", url, pier);
+  let loading = true;
+  const during = load("Pier during swaps", url, pier).finally(() => loading = false);
+  const loaded: number[] = [];
+  while (loading) loaded.push(await swap());
+  const swapping = await during;
+  console.log(`  under load: ${loaded.map(fmtMs).join(", ")}`);
+  await stop(pier);
+
+  console.log("reload: a .ts saved under --watch");
+  const tsDir = `${root}/reload-ts`;
+  await Deno.mkdir(`${tsDir}/components`, { recursive: true });
+  const source = `${tsDir}/components/greet.ts`;
+  await Deno.writeTextFile(source, greetSource("first"));
+  const watching = await startPier(tsDir, "/greet", {}, ["--watch"]);
+  const ts: { total: number; build: number }[] = [];
+  for (const greeting of ["second", "third"]) {
+    const since = performance.now();
+    await Deno.writeTextFile(source, greetSource(greeting));
+    const total = await untilServes(`${watching.url}/greet`, greeting, since);
+    const builds = [...watching.proc.output().matchAll(/built with \S+ in ([\d.]+) s/g)];
+    ts.push({ total, build: Number(builds.at(-1)![1]) * 1000 });
+  }
+  const reloads = logMs(watching.proc, /greet: reloaded in (\d+) ms/g);
+  // A new build's bytes are new to the compile cache: jco transpiles them.
+  const transpiles = logMs(watching.proc, /greet: [\d.]+ MB, cache miss, (\d+) ms/g).slice(1);
+  await stop(watching);
+  const tsLine = ts.map(({ total, build }) => `build ${fmtMs(build)} + ${fmtMs(total - build)}`)
+    .join(", ");
+  const tsServer = reloads.map((ms, i) => `${fmtMs(ms)} (transpile ${fmtMs(transpiles[i])})`)
+    .join(", ");
+  console.log(`  ${tsLine}; the server's reloads: ${tsServer}`);
+
+  const idleMs = median(idle);
+  const wasmLine = [
+    `new version answers ${fmtMs(idleMs)} after the write`,
+    `(median of ${idle.length}, max ${fmtMs(Math.max(...idle))};`,
+    `the server's swap ${fmtMs(median(serverMs))});`,
+    `under load ${fmtMs(median(loaded))} (median of ${loaded.length})`,
+  ].join(" ");
+  const rest = Math.max(...ts.map(({ total, build }) => total - build));
+  const rows: Row[] = [
+    {
+      n: "9",
+      bench: "reload: .wasm changed, cache warm",
+      system: "Pier, SpiderMonkey guest",
+      result: wasmLine,
+      target: met(idleMs < 1000, "< 1 s"),
+    },
+    {
+      n: "9",
+      bench: "reload: load, steady",
+      system: "Pier, SpiderMonkey guest",
+      load: steady,
+    },
+    {
+      n: "9",
+      bench: "reload: load, during swaps",
+      system: "Pier, SpiderMonkey guest",
+      load: swapping,
+      result: `${loaded.length} swaps during the run`,
+      ratio: `p99 ${pct(swapping.p99, steady.p99)} of steady`,
+    },
+    {
+      n: "9",
+      bench: "reload: .ts saved (--watch)",
+      system: "Pier, SpiderMonkey guest",
+      result: `${tsLine} to the new version's first response; server: ${tsServer}`,
+      target: met(rest < 1000, "build + < 1 s"),
+    },
+  ];
+  return {
+    rows,
+    results: { idle, serverMs, loaded, steady, swapping, ts, reloads, transpiles },
+  };
 }
 
 async function main() {
@@ -858,6 +1005,14 @@ async function main() {
           target: met(perComponent <= 30, "<= 30 MB per component"),
         });
       }
+    }
+    if (wanted("reload")) {
+      const [a, b] = [built["reload-a"], built["reload-b"]];
+      if (a instanceof Error) throw a;
+      if (b instanceof Error) throw b;
+      const reload = await reloadBench(root, a, b);
+      results.reload = reload.results;
+      rows.push(...reload.rows);
     }
   } finally {
     for (const proc of [...running]) await stop(proc);

@@ -214,6 +214,8 @@ export class ComponentHost {
         this.#watchIdle();
       },
       (error) => {
+        // Stopped with the whole component (a reload replaced it, a shutdown): nothing went wrong.
+        if (!this.#links.includes(link)) return;
         log.error(`${this.name}: an extra worker could not start: ${error.message}`);
         link.stop("could not start");
       },
