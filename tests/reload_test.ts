@@ -14,6 +14,8 @@ const fixtures = await buildFixtures([
   "badinit",
   "jobs",
   "fixture",
+  "data",
+  "sqlfn",
 ]);
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -300,5 +302,37 @@ Deno.test("a link to a component follows its target: a new target file is a new 
   } finally {
     await pier.stop();
     await Deno.remove(targets, { recursive: true });
+  }
+});
+
+Deno.test("SQL functions follow their component: replaced, removed and added back", async () => {
+  const pier = await startPier({ components: { data: fixtures.data, sqlfn: fixtures.sqlfn } });
+  const sql = async (query: string) => {
+    const response = await pier.fetch("/sql/query", {
+      method: "POST",
+      body: JSON.stringify({ sql: query }),
+    });
+    return { status: response.status, body: await response.json() };
+  };
+  const slug = "SELECT pier_slug('Hot Reload')";
+  const sqlfn = `${pier.componentsDir}/sqlfn.wasm`;
+  try {
+    await Deno.writeTextFile(`${pier.componentsDir}/data.permissions.json`, '{"db": "read"}');
+    await pier.waitForLog(/data: reloaded/);
+    assert.deepEqual((await sql(slug)).body.rows, [[{ text: "hot-reload" }]]);
+    // A new version (the same code in a new file) takes its own functions over.
+    await replace(sqlfn, fixtures.sqlfn);
+    await pier.waitForLog(/sqlfn: reloaded/);
+    assert.deepEqual((await sql(slug)).body.rows, [[{ text: "hot-reload" }]]);
+    await Deno.remove(sqlfn);
+    await pier.waitForLog(/sqlfn: removed/);
+    const gone = await sql(slug);
+    assert.equal(gone.status, 400);
+    assert.match(gone.body.error, /no such function: pier_slug/);
+    await replace(sqlfn, fixtures.sqlfn);
+    await pier.waitForLog(/sqlfn: loaded in/);
+    assert.deepEqual((await sql(slug)).body.rows, [[{ text: "hot-reload" }]]);
+  } finally {
+    await pier.stop();
   }
 });

@@ -109,16 +109,23 @@ export class Reloader {
 
   /**
    * Puts `next` in the place of `old`, in one synchronous step: routes, SQL
-   * functions, jobs and the record `/_/health` shows. Returns why it cannot
-   * (a route or SQL function refused), having changed nothing.
+   * functions, jobs and the record `/_/health` shows. Returns why it cannot,
+   * having changed nothing: a route or SQL function refused that `old` did
+   * not have refused (one taken by another component, say), as the new
+   * version would serve less than the running one meant to. Without a
+   * running version, it loads as at a start, its refusals in its warnings.
    */
   #swap(old: ComponentRecord | undefined, next: ComponentRecord): string | undefined {
     if (old) unregister(old, this.context);
     register(next, this.context);
-    if (next.warnings.length > 0) {
+    const running = old?.state === "loaded" ? old : undefined;
+    const refused = next.warnings.filter((warning) =>
+      running && !running.warnings.includes(warning)
+    );
+    if (refused.length > 0) {
       unregister(next, this.context);
       if (old) restore(old, this.context);
-      return next.warnings.join("; ");
+      return refused.join("; ");
     }
     this.jobs.register(next);
     this.#replace(old, next);
