@@ -602,9 +602,18 @@ async function untilServes(url: string, body: string, since: number, timeoutMs =
   throw new Error(`${url} never answered ${JSON.stringify(body)}`);
 }
 
-/** The numbers the first group of `pattern` (global) finds in what `proc` printed, in order. */
-const logMs = (proc: Proc, pattern: RegExp) =>
-  [...proc.output().matchAll(pattern)].map((match) => Number(match[1]));
+/**
+ * The number in the first group of the last line matching `pattern` (global)
+ * that `proc` printed, read 50 ms from now: the line comes by another pipe than
+ * the response that shows its effect, and the request log soon pushes it out
+ * of the output kept.
+ */
+async function lastLogged(proc: Proc, pattern: RegExp): Promise<number> {
+  await sleep(50);
+  const last = [...proc.output().matchAll(pattern)].at(-1);
+  if (!last) throw new Error(`${proc.name} never printed ${pattern}`);
+  return Number(last[1]);
+}
 
 const median = (values: number[]) => [...values].sort((x, y) => x - y)[values.length >> 1];
 
@@ -636,11 +645,14 @@ async function reloadBench(root: string, a: string, b: string) {
   const pier = await startPier(dir, "/version");
   const url = `${pier.url}/version`;
   let current = "a";
+  /** The server's own part of each swap: from seeing the change to the swap. */
+  const serverMs: number[] = [];
   const swap = async () => {
     const next = current === "a" ? "b" : "a";
     const since = performance.now();
     await writeAtomic(target, bytes[next]);
     const took = await untilServes(url, next, since);
+    serverMs.push(await lastLogged(pier.proc, /reload: reloaded in (\d+) ms/g));
     current = next;
     return took;
   };
@@ -649,11 +661,9 @@ async function reloadBench(root: string, a: string, b: string) {
   await swap();
   await swap();
   const idle: number[] = [];
-  for (let i = 0; i < 6; i++) idle.push(await swap());
+  for (let i = 0; i < 7; i++) idle.push(await swap());
   console.log(`  idle: ${idle.map(fmtMs).join(", ")}`);
-  // The server's own part: from seeing the change to the swap (the rest is noticing it, and the
-  // first request). Read now: the load's request log will push it out of the kept output.
-  const serverMs = logMs(pier.proc, /reload: reloaded in (\d+) ms/g).slice(2);
+  const idleServerMs = serverMs.slice(2);
   const steady = await load("Pier steady", url, pier);
   let loading = true;
   const during = load("Pier during swaps", url, pier).finally(() => loading = false);
@@ -669,29 +679,33 @@ async function reloadBench(root: string, a: string, b: string) {
   const source = `${tsDir}/components/greet.ts`;
   await Deno.writeTextFile(source, greetSource("first"));
   const watching = await startPier(tsDir, "/greet", {}, ["--watch"]);
-  const ts: { total: number; build: number }[] = [];
+  const ts: { total: number; build: number; reload: number; transpile: number }[] = [];
   for (const greeting of ["second", "third"]) {
     const since = performance.now();
     await Deno.writeTextFile(source, greetSource(greeting));
     const total = await untilServes(`${watching.url}/greet`, greeting, since);
-    const builds = [...watching.proc.output().matchAll(/built with \S+ in ([\d.]+) s/g)];
-    ts.push({ total, build: Number(builds.at(-1)![1]) * 1000 });
+    const log = (pattern: RegExp) => lastLogged(watching.proc, pattern);
+    ts.push({
+      total,
+      build: await log(/built with \S+ in ([\d.]+) s/g) * 1000,
+      reload: await log(/greet: reloaded in (\d+) ms/g),
+      // A new build's bytes are new to the compile cache: jco transpiles them.
+      transpile: await log(/greet: [\d.]+ MB, cache miss, (\d+) ms/g),
+    });
   }
-  const reloads = logMs(watching.proc, /greet: reloaded in (\d+) ms/g);
-  // A new build's bytes are new to the compile cache: jco transpiles them.
-  const transpiles = logMs(watching.proc, /greet: [\d.]+ MB, cache miss, (\d+) ms/g).slice(1);
   await stop(watching);
   const tsLine = ts.map(({ total, build }) => `build ${fmtMs(build)} + ${fmtMs(total - build)}`)
     .join(", ");
-  const tsServer = reloads.map((ms, i) => `${fmtMs(ms)} (transpile ${fmtMs(transpiles[i])})`)
-    .join(", ");
+  const tsServer = ts.map(({ reload, transpile }) =>
+    `${fmtMs(reload)} (transpile ${fmtMs(transpile)})`
+  ).join(", ");
   console.log(`  ${tsLine}; the server's reloads: ${tsServer}`);
 
   const idleMs = median(idle);
   const wasmLine = [
     `new version answers ${fmtMs(idleMs)} after the write`,
     `(median of ${idle.length}, max ${fmtMs(Math.max(...idle))};`,
-    `the server's swap ${fmtMs(median(serverMs))});`,
+    `the server's swap ${fmtMs(median(idleServerMs))});`,
     `under load ${fmtMs(median(loaded))} (median of ${loaded.length})`,
   ].join(" ");
   const rest = Math.max(...ts.map(({ total, build }) => total - build));
@@ -727,7 +741,7 @@ async function reloadBench(root: string, a: string, b: string) {
   ];
   return {
     rows,
-    results: { idle, serverMs, loaded, steady, swapping, ts, reloads, transpiles },
+    results: { idle, serverMs, loaded, steady, swapping, ts },
   };
 }
 

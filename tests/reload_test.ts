@@ -180,6 +180,9 @@ Deno.test("under load, a component replaced 10 times, one added and one removed:
     assert.equal(count(pier, /tick ran/), ticks, "the removed component's job still runs");
     const names = (await health(pier)).map((c) => c.name).sort();
     assert.deepEqual(names, ["added", "swap"]);
+    const metrics = await (await pier.fetch("/_/metrics")).text();
+    assert.match(metrics, /pier_workers\{component="added"\}/);
+    assert.doesNotMatch(metrics, /component="gone"/);
   } finally {
     await pier.stop();
   }
