@@ -154,7 +154,7 @@ export async function prepareComponent(
   } catch (error) {
     return failed(name, path, (error as Error).message);
   }
-  for (const compiled of await compile([permitted], context)) await start(compiled, context, false);
+  for (const compiled of await compile([permitted], context)) await start(compiled, context, true);
   return permitted.record;
 }
 
@@ -213,16 +213,22 @@ async function compile(permitted: Permitted[], context: LoadContext): Promise<Co
   });
 }
 
+/** How long a reload waits at least for a new version's manifest (see {@link start}). */
+const RELOAD_START_MS = 10_000;
+
 /**
  * Step 4: makes the component's host and starts it; with the manifest it
- * returned last time cached (and `defer`), loads it from that and returns its
- * start, to be made once Pier listens. SQL functions do not wait, so a
- * component with any starts now.
+ * returned last time cached, loads it from that and returns its start, to be
+ * made once Pier listens. SQL functions do not wait, so a component with any
+ * starts now. A `reload` starts now, and a start that has not returned the
+ * manifest within the component's time limit (at least
+ * {@link RELOAD_START_MS}) fails: a guest that never returns would hold up
+ * every later reload.
  */
 async function start(
   component: Compiled,
   context: LoadContext,
-  defer = true,
+  reload = false,
 ): Promise<Deferred | undefined> {
   const { record, entry, permissions, readDirs } = component;
   const name = record.name;
@@ -241,14 +247,15 @@ async function start(
   const cachedText = await Deno.readTextFile(cachedPath).catch(() => undefined);
   /** Starts the host and keeps the manifest it returns for the next start. */
   const startKept = async () => {
-    const text = await startChecked(host, component);
+    const limitMs = reload ? Math.max(host.timeoutMs, RELOAD_START_MS) : undefined;
+    const text = await startChecked(host, component, limitMs);
     // Best effort: without it the next start only waits for the component.
     if (text !== cachedText) await writeAtomic(cachedPath, text).catch(() => {});
     return text;
   };
 
   const cached = cachedText === undefined ? undefined : tryParseManifest(cachedText);
-  if (defer && cached && cached.sqliteFunctions.length === 0) {
+  if (!reload && cached && cached.sqliteFunctions.length === 0) {
     record.load(host, cached);
     const later = async () => {
       try {
@@ -274,13 +281,18 @@ async function start(
 }
 
 /**
- * Starts `host`; when it fails on a cache entry that was not just built,
- * checks the entry against its hashes and, if it is damaged, rebuilds it and
- * starts once more.
+ * Starts `host` (within `limitMs`, when given); when it fails on a cache entry
+ * that was not just built, checks the entry against its hashes and, if it is
+ * damaged, rebuilds it and starts once more.
  */
-async function startChecked(host: ComponentHost, { entry, recompile }: Compiled): Promise<string> {
+async function startChecked(
+  host: ComponentHost,
+  { entry, recompile }: Compiled,
+  limitMs?: number,
+): Promise<string> {
+  const begin = () => limitMs === undefined ? host.start() : within(host.start(), limitMs);
   try {
-    return await host.start();
+    return await begin();
   } catch (error) {
     host.stop();
     const problem = entry.hit ? await checkEntry(entry.dir, "hashes") : undefined;
@@ -289,11 +301,27 @@ async function startChecked(host: ComponentHost, { entry, recompile }: Compiled)
     const again = await recompile();
     if (!again.ok) throw new Error(again.error);
     try {
-      return await host.start();
+      return await begin();
     } catch (error) {
       host.stop();
       throw error;
     }
+  }
+}
+
+/** `started`, or a rejection once `limitMs` have passed without it. */
+async function within(started: Promise<string>, limitMs: number): Promise<string> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`no manifest within ${limitMs} ms: the start was stopped`)),
+      limitMs,
+    );
+  });
+  try {
+    return await Promise.race([started, late]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

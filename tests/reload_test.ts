@@ -5,12 +5,13 @@
  */
 import assert from "node:assert/strict";
 import { writeAtomic } from "../runtime/write_atomic.ts";
-import { buildFixtures, type Pier, startPier } from "./harness.ts";
+import { buildFixtures, componentsWithManifests, type Pier, startPier } from "./harness.ts";
 
 const fixtures = await buildFixtures([
   "reload_v1",
   "reload_v2",
   "reload_badmanifest",
+  "reload_loop",
   "badinit",
   "jobs",
   "fixture",
@@ -189,7 +190,13 @@ Deno.test("under load, a component replaced 10 times, one added and one removed:
 });
 
 Deno.test("a broken new version leaves the running one serving, with the error, its time and file in /_/health", async () => {
-  const pier = await startPier({ components: { keep: fixtures.reload_v1, other: fixtures.jobs } });
+  // A short time limit: a start that never ends is stopped after 10 s, the least a reload waits.
+  const pier = await startPier(
+    await componentsWithManifests({
+      keep: [fixtures.reload_v1, { limits: { timeoutMs: 1000 } }],
+      other: [fixtures.jobs],
+    }),
+  );
   const keep = `${pier.componentsDir}/keep.wasm`;
   try {
     assert.deepEqual(await get(pier, "/reload/version"), [200, "v1"]);
@@ -201,12 +208,17 @@ Deno.test("a broken new version leaves the running one serving, with the error, 
         () => replace(keep, fixtures.reload_badmanifest),
         /init failed/,
       ],
+      [
+        "a start that never ends",
+        () => replace(keep, fixtures.reload_loop),
+        /no manifest within 10000 ms/,
+      ],
     ];
     let after = new Date().toISOString();
     for (const [what, write, error] of cases) {
       await write();
       const rejected = await rejection(pier, "keep", after);
-      assert.match(rejected.error, error, what);
+      assert.match(rejected.error, error, `${what}: ${rejected.error}`);
       assert.equal(rejected.file, keep);
       after = rejected.at;
       assert.deepEqual(await get(pier, "/reload/version"), [200, "v1"], what);
