@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { buildCommand, componentSources, upToDate } from "./tools/build.ts";
+import { buildInProcess, staleSources, watchSources } from "./tools/watch_sources.ts";
 import { type Config, ConfigError, parseConfig, USAGE } from "./runtime/config.ts";
 import { setLogFormat } from "./runtime/log.ts";
 import { loadPermissions, type Permissions } from "./runtime/permissions.ts";
@@ -16,6 +16,8 @@ import { resolve } from "./runtime/paths.ts";
 import { componentGrants, serverPermissionFlags, UNSTABLE_FLAGS } from "./runtime/sandbox.ts";
 
 const ENV_VARS = ["PIER_COMPONENTS", "PIER_DATA", "PORT", "PIER_HOSTNAME", "PIER_PROCESSES"];
+/** Rebuild component sources as they change (see `tools/watch_sources.ts`). */
+const WATCH_FLAG = "--watch";
 
 /**
  * Builds the TypeScript components in `dir` whose sources changed, in a
@@ -23,15 +25,10 @@ const ENV_VARS = ["PIER_COMPONENTS", "PIER_DATA", "PORT", "PIER_HOSTNAME", "PIER
  * that fails to build keeps its previous `.wasm`, so serving goes on.
  */
 async function buildStaleComponents(dir: string): Promise<void> {
-  const sources = await componentSources(dir);
   // Each build records what it read: unchanged sources need no build process at all.
-  const changed = await Promise.all(sources.map(async (source) => !await upToDate(source)));
-  if (!changed.includes(true)) return;
-  const { code } = await new Deno.Command(Deno.execPath(), {
-    args: buildCommand([dir]),
-    stdin: "null",
-  }).spawn().status;
-  if (code !== 0) {
+  const stale = await staleSources(dir);
+  if (stale.length === 0) return;
+  if (!await buildInProcess(stale)) {
     console.error("some components failed to build (see above); serving what there is");
   }
 }
@@ -78,10 +75,12 @@ function serverCommand(config: Config, grants: Permissions[]): string[] {
 }
 
 async function main(): Promise<number> {
+  // `--watch` is the launcher's alone: the server process never sees it.
+  const watch = Deno.args.includes(WATCH_FLAG);
   let config;
   try {
     config = parseConfig(
-      Deno.args,
+      Deno.args.filter((arg) => arg !== WATCH_FLAG),
       (name) => ENV_VARS.includes(name) ? Deno.env.get(name) : undefined,
     );
   } catch (error) {
@@ -111,6 +110,8 @@ async function main(): Promise<number> {
     // thread: two arenas in all keep idle memory a third lower, at no measured cost in speed.
     env: { MALLOC_ARENA_MAX: "2" },
   });
+  let stopWatchingSources: (() => void) | undefined;
+  if (watch) stopWatchingSources = await watchSources(componentsDir);
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     Deno.addSignalListener(signal, () => supervisor.stop(signal));
   }
@@ -132,6 +133,7 @@ async function main(): Promise<number> {
   );
   const code = await supervisor.run(config.port);
   watching.abort();
+  stopWatchingSources?.();
   return code;
 }
 

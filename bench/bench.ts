@@ -7,10 +7,11 @@
  *
  * Flags: `--duration S` (seconds per load run, default 5), `--connections N`
  * (default 16), `--fib N` (default 25), `--only a,b` (rows: hello, db, fib,
- * start, rss, log), `--log-runs N` (runs each way of the log row, default 2),
- * `--json FILE` (also write the raw results), `--pier DIR` (benchmark the
- * Pier checkout in DIR instead of this one, to compare two), `--processes N`
- * (with N > 1, the hello rows also run Pier with `--processes N`).
+ * start, rss, log, reload), `--log-runs N` (runs each way of the log row,
+ * default 2), `--json FILE` (also write the raw results), `--pier DIR`
+ * (benchmark the Pier checkout in DIR instead of this one, to compare two),
+ * `--processes N` (with N > 1, the hello rows also run Pier with
+ * `--processes N`).
  *
  * @module
  */
@@ -19,6 +20,7 @@ import type { EngineName } from "../tools/componentize.ts";
 import { customSection } from "../tools/custom_section.ts";
 import { startFlags } from "../tools/pier_process.ts";
 import { fromFileUrl } from "../runtime/paths.ts";
+import { writeAtomic } from "../runtime/write_atomic.ts";
 import { buildGuest, buildWatGuest } from "./build.ts";
 import { buildComponents } from "../tools/build.ts";
 
@@ -634,6 +636,8 @@ async function buildAll() {
     ["proxy", "proxy.js", "spidermonkey", "wasi:http/proxy@0.2.12"],
     ["pier-quickjs", "pier.js", "quickjs", undefined],
     ["pier-wat", "hello.wat", "wat", undefined],
+    ["reload-a", "reload_a.js", "spidermonkey", undefined],
+    ["reload-b", "reload_b.js", "spidermonkey", undefined],
   ];
   const built: Record<string, string | Error> = {};
   const queue = [...jobs];
@@ -752,6 +756,162 @@ function cpuModel(): string {
   } catch {
     return "unknown CPU";
   }
+}
+
+// ---------------------------------------------------------------------------
+// Row 10: hot reload.
+
+/** Milliseconds from `since` until `url` answers `body` (polled every 5 ms). */
+async function untilServes(url: string, body: string, since: number, timeoutMs = 300_000) {
+  while (performance.now() - since < timeoutMs) {
+    const response = await fetch(url);
+    if (await response.text() === body) return performance.now() - since;
+    await sleep(5);
+  }
+  throw new Error(`${url} never answered ${JSON.stringify(body)}`);
+}
+
+/**
+ * The number in the first group of the last line matching `pattern` (global)
+ * that `proc` printed, read 50 ms from now: the line comes by another pipe than
+ * the response that shows its effect, and the request log soon pushes it out
+ * of the output kept.
+ */
+async function lastLogged(proc: Proc, pattern: RegExp): Promise<number> {
+  await sleep(50);
+  const last = [...proc.output().matchAll(pattern)].at(-1);
+  if (!last) throw new Error(`${proc.name} never printed ${pattern}`);
+  return Number(last[1]);
+}
+
+const median = (values: number[]) => [...values].sort((x, y) => x - y)[values.length >> 1];
+
+/** A component source for the watch mode answering `GET /greet` with `greeting`. */
+const greetSource = (greeting: string) =>
+  `import { defineComponent, text } from "@pier/guest";
+export default defineComponent({ routes: { "GET /greet": () => text(${
+    JSON.stringify(greeting)
+  }) } });
+`;
+
+/**
+ * Time from a component's file written to the first response from its new
+ * version: a `.wasm` replaced by another whose compiled form is cached (two
+ * versions taking turns), idle and under load, with the load's latency
+ * steady and during swaps; and a `.ts` saved under `--watch` (its build, then
+ * the rest).
+ */
+async function reloadBench(root: string, a: string, b: string) {
+  const dir = `${root}/reload`;
+  await Deno.mkdir(`${dir}/components`, { recursive: true });
+  await Deno.mkdir(`${dir}/data`, { recursive: true });
+  const target = `${dir}/components/reload.wasm`;
+  await Deno.copyFile(a, target);
+  const bytes: Record<string, Uint8Array> = {
+    a: await Deno.readFile(a),
+    b: await Deno.readFile(b),
+  };
+  const pier = await startPier(dir, "/version");
+  const url = `${pier.url}/version`;
+  let current = "a";
+  /** The server's own part of each swap: from seeing the change to the swap. */
+  const serverMs: number[] = [];
+  const swap = async () => {
+    const next = current === "a" ? "b" : "a";
+    const since = performance.now();
+    await writeAtomic(target, bytes[next]);
+    const took = await untilServes(url, next, since);
+    serverMs.push(await lastLogged(pier.proc, /reload: reloaded in (\d+) ms/g));
+    current = next;
+    return took;
+  };
+  console.log("reload: a .wasm replaced by one whose compiled form is cached");
+  // Version b's first load compiles it into the cache: not measured.
+  await swap();
+  await swap();
+  const idle: number[] = [];
+  for (let i = 0; i < 7; i++) idle.push(await swap());
+  console.log(`  idle: ${idle.map(fmtMs).join(", ")}`);
+  const idleServerMs = serverMs.slice(2);
+  const steady = await load("Pier steady", url, pier);
+  let loading = true;
+  const during = load("Pier during swaps", url, pier).finally(() => loading = false);
+  const loaded: number[] = [];
+  while (loading) loaded.push(await swap());
+  const swapping = await during;
+  console.log(`  under load: ${loaded.map(fmtMs).join(", ")}`);
+  await stop(pier);
+
+  console.log("reload: a .ts saved under --watch");
+  const tsDir = `${root}/reload-ts`;
+  await Deno.mkdir(`${tsDir}/components`, { recursive: true });
+  const source = `${tsDir}/components/greet.ts`;
+  await Deno.writeTextFile(source, greetSource("first"));
+  const watching = await startPier(tsDir, "/greet", {}, ["--watch"]);
+  const ts: { total: number; build: number; reload: number; transpile: number }[] = [];
+  for (const greeting of ["second", "third"]) {
+    const since = performance.now();
+    await Deno.writeTextFile(source, greetSource(greeting));
+    const total = await untilServes(`${watching.url}/greet`, greeting, since);
+    const log = (pattern: RegExp) => lastLogged(watching.proc, pattern);
+    ts.push({
+      total,
+      build: await log(/built with \S+ in ([\d.]+) s/g) * 1000,
+      reload: await log(/greet: reloaded in (\d+) ms/g),
+      // A new build's bytes are new to the compile cache: jco transpiles them.
+      transpile: await log(/greet: [\d.]+ MB, cache miss, (\d+) ms/g),
+    });
+  }
+  await stop(watching);
+  const tsLine = ts.map(({ total, build }) => `build ${fmtMs(build)} + ${fmtMs(total - build)}`)
+    .join(", ");
+  const tsServer = ts.map(({ reload, transpile }) =>
+    `${fmtMs(reload)} (transpile ${fmtMs(transpile)})`
+  ).join(", ");
+  console.log(`  ${tsLine}; the server's reloads: ${tsServer}`);
+
+  const idleMs = median(idle);
+  const wasmLine = [
+    `new version answers ${fmtMs(idleMs)} after the write`,
+    `(median of ${idle.length}, max ${fmtMs(Math.max(...idle))};`,
+    `the server's swap ${fmtMs(median(idleServerMs))});`,
+    `under load ${fmtMs(median(loaded))} (median of ${loaded.length})`,
+  ].join(" ");
+  const rest = Math.max(...ts.map(({ total, build }) => total - build));
+  const rows: Row[] = [
+    {
+      n: "10",
+      bench: "reload: .wasm changed, cache warm",
+      system: "Pier, SpiderMonkey guest",
+      result: wasmLine,
+      target: met(idleMs < 1000, "< 1 s"),
+    },
+    {
+      n: "10",
+      bench: "reload: load, steady",
+      system: "Pier, SpiderMonkey guest",
+      load: steady,
+    },
+    {
+      n: "10",
+      bench: "reload: load, during swaps",
+      system: "Pier, SpiderMonkey guest",
+      load: swapping,
+      result: `${loaded.length} swaps during the run`,
+      ratio: `p99 ${pct(swapping.p99, steady.p99)} of steady`,
+    },
+    {
+      n: "10",
+      bench: "reload: .ts saved (--watch)",
+      system: "Pier, SpiderMonkey guest",
+      result: `${tsLine} to the new version's first response; server: ${tsServer}`,
+      target: met(rest < 1000, "build + < 1 s"),
+    },
+  ];
+  return {
+    rows,
+    results: { idle, serverMs, loaded, steady, swapping, ts },
+  };
 }
 
 async function main() {
@@ -1126,6 +1286,14 @@ async function main() {
         (results.requestLog as Record<string, unknown>)[guest] = runs;
         rows.push(...requestLogRows(guest, runs));
       }
+    }
+    if (wanted("reload")) {
+      const [a, b] = [built["reload-a"], built["reload-b"]];
+      if (a instanceof Error) throw a;
+      if (b instanceof Error) throw b;
+      const reload = await reloadBench(root, a, b);
+      results.reload = reload.results;
+      rows.push(...reload.rows);
     }
   } finally {
     for (const proc of [...running]) await stop(proc);

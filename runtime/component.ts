@@ -6,6 +6,7 @@
  * ```
  * loading --load--> loaded --fail--> failed   (a start from the cached manifest failed)
  *    \----------------fail--------->/
+ * loaded or failed --retire--> retired        (a reload replaced or removed it)
  * ```
  *
  * @module
@@ -19,9 +20,19 @@ import type { Permissions } from "./permissions.ts";
 /**
  * `loading` while the loader works on it; `loaded` once its routes are
  * registered and its host serves them (started, or started by the first
- * request); `failed` with the reason, answered with 503.
+ * request); `failed` with the reason, answered with 503; `retired` once a
+ * reload put another version in its place or removed it (its host drains).
  */
-export type ComponentState = "loading" | "loaded" | "failed";
+export type ComponentState = "loading" | "loaded" | "failed" | "retired";
+
+/** A new version of a component that a reload could not put in place. */
+export interface Rejected {
+  /** When (ISO 8601). */
+  at: string;
+  /** The component file the new version came from. */
+  file: string;
+  error: string;
+}
 
 /** A component and what became of it. */
 export class ComponentRecord {
@@ -43,6 +54,8 @@ export class ComponentRecord {
   imports?: string[];
   /** When it failed (ms since the epoch). */
   failedAt?: number;
+  /** The last new version a reload refused; this one kept serving. */
+  rejected?: Rejected;
 
   /** Its counters, for `/_/metrics`. */
   readonly metrics: ComponentMetrics;
@@ -95,11 +108,29 @@ export class ComponentRecord {
 
   /** → failed: a step failed, or the component could not start. Logged. */
   fail(error: string): void {
+    // A retired version's late start failure concerns nobody.
+    if (this.#state === "retired") return;
     this.#state = "failed";
     this.#error = error;
     this.failedAt = Date.now();
     this.metrics.noteError(error, this.failedAt);
     log.error(`${this.name}: ${error}`);
+  }
+
+  /** → retired: a reload replaced or removed it; its routes are no longer registered. */
+  retire(): void {
+    this.#state = "retired";
+  }
+
+  /**
+   * A new version from `file` could not replace this one, which keeps
+   * serving (if it did): logged and kept in {@link rejected}.
+   */
+  reject(file: string, error: string): void {
+    this.rejected = { at: new Date().toISOString(), file, error };
+    // A failed record logged its error when it failed.
+    if (this.#state === "failed") return;
+    log.error(`${this.name}: new version refused (the running version keeps serving): ${error}`);
   }
 
   /** A part of the component was kept out (a route, a SQL function): logged and kept in `warnings`. */

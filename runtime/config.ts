@@ -50,6 +50,8 @@ Options (each also from an environment variable):
   --request-log L    on (default) or off: a log line per request
   --processes N      server processes sharing the port and the data dir
                      (PIER_PROCESSES, default ${DEFAULT_PROCESSES}; Linux)
+  --watch            rebuild a components/*.ts when it (or what it imports)
+                     changes; the server reloads it (see Hot reload)
   --help             print this text
 `;
 

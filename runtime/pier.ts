@@ -12,7 +12,9 @@ import { CACHE_DIR, DB_FILE } from "./data_dir.ts";
 import { log, setLogFormat } from "./log.ts";
 import { exposition, watchEventLoop } from "./metrics.ts";
 import type { ComponentRecord } from "./component.ts";
-import { type Deferred, loadComponents } from "./registry.ts";
+import { type Deferred, loadComponents, type LoadContext } from "./registry.ts";
+import { Reloader, snapshot } from "./reload/reloader.ts";
+import { watchDirectory } from "./reload/watch.ts";
 import { PIER_VERSION } from "./version.ts";
 import { Router } from "./routing/router.ts";
 import { jobRoutes } from "./scheduling/api.ts";
@@ -43,7 +45,9 @@ globalThis.addEventListener("error", (event) => {
  */
 async function startDeferred(deferred: Deferred[], jobs: ComponentJobs) {
   for (const { record, start } of deferred) {
-    const changed = await start();
+    // A reload may replace a component before or while it starts: its jobs are the new one's.
+    const changed = record.state !== "retired" && await start();
+    if (record.state === "retired") continue;
     if (record.state !== "loaded") jobs.unregister(record.name);
     else if (changed) jobs.register(record);
   }
@@ -83,7 +87,7 @@ async function main(): Promise<number> {
         // Several server processes may serve the port: this answer is this one's.
         pid: Deno.pid,
         components: components.map((
-          { name, state, error, warnings, routes, size, cache, host },
+          { name, state, error, warnings, routes, size, cache, host, rejected },
         ) => ({
           name,
           state,
@@ -94,6 +98,7 @@ async function main(): Promise<number> {
           routes,
           size,
           cache,
+          rejected,
         })),
       }),
   });
@@ -119,7 +124,7 @@ async function main(): Promise<number> {
     tables.pier.add(method, path, { kind: "pier", handler });
   }
 
-  const { records, deferred } = await loadComponents({
+  const context: LoadContext = {
     componentsDir,
     dataDir,
     router: tables.components,
@@ -128,9 +133,14 @@ async function main(): Promise<number> {
     workerIdleMs: idleMs,
     // The sandbox grants exactly the variables the permission manifests name.
     env: (name) => Deno.env.get(name),
-  });
+  };
+  // Taken before loading, so that a change made while Pier loads is reloaded.
+  const baseline = await snapshot(componentsDir);
+  const { records, deferred } = await loadComponents(context);
   components.push(...records);
   for (const component of components) if (component.state === "loaded") jobs.register(component);
+  const reloader = new Reloader(context, components, jobs, baseline);
+  const stopWatching = watchDirectory(componentsDir, () => void reloader.reconcile());
 
   const handler = createHandler(tables, { requestLog: config.requestLog });
   let closeConnections = false;
@@ -159,7 +169,10 @@ async function main(): Promise<number> {
   return await shutdownOnSignals(config.graceSeconds * 1000, {
     // Deno.serve's shutdown closes the listener at once and resolves when every response
     // in flight has been sent, streamed bodies included; no job run starts any more.
-    drain: () => Promise.allSettled([server.shutdown(), jobs.close()]),
+    drain: () => {
+      stopWatching();
+      return Promise.allSettled([server.shutdown(), jobs.close()]);
+    },
     closeConnections: () => closeConnections = true,
     cut: () => {
       for (const component of components) component.host?.stop("Pier is shutting down");

@@ -11,6 +11,10 @@
  * 5. **register** the routes and SQL functions of each one's manifest, in
  *    discovery order.
  *
+ * A reload (`reload/reloader.ts`) takes one component through steps 2 to 4
+ * ({@link prepareComponent}), then swaps it in with {@link register} and
+ * {@link unregister}.
+ *
  * @module
  */
 import type { Hosts } from "./capabilities/sides.ts";
@@ -22,7 +26,7 @@ import { sha256 } from "./hash.ts";
 import { writeAtomic } from "./write_atomic.ts";
 import { compileAll, type CompileResult } from "./compile/compiler.ts";
 import { ComponentRecord } from "./component.ts";
-import { discover } from "./discovery.ts";
+import { discover, type Discovered } from "./discovery.ts";
 import { ComponentHost, type ComponentInit } from "./isolation/component_host.ts";
 import { NativeHost } from "./isolation/native_host.ts";
 import { outboundFor } from "./capabilities/outbound/native.ts";
@@ -39,6 +43,7 @@ import {
 import { assertComponentRoute } from "./routing/pier_paths.ts";
 import { type Method, parseMethod, RouteError, type Router } from "./routing/router.ts";
 import { type ComponentTarget, describeTarget } from "./routing/targets.ts";
+import { grantsBeyondProcess } from "./sandbox.ts";
 
 /** Where components come from and what they can reach. */
 export interface LoadContext {
@@ -140,7 +145,36 @@ export async function loadComponents(context: LoadContext): Promise<Loaded> {
   return { records, deferred };
 }
 
-/** Step 2: the permission manifest of component `name`, and the directories it grants. */
+/**
+ * Loads one component as a change in the components directory asks: steps 2
+ * to 4, started at once (never from a cached manifest, so that a version
+ * that cannot start is known before it replaces anything). Its routes are not
+ * registered: resolves to its record, loaded or failed.
+ */
+export async function prepareComponent(
+  { name, path, engine }: Discovered,
+  context: LoadContext,
+): Promise<ComponentRecord> {
+  let permitted: Permitted;
+  try {
+    permitted = { ...await permit(name, path, context), engine };
+  } catch (error) {
+    return failed(name, path, (error as Error).message);
+  }
+  if (engine === "native") await startNative(permitted, context, true);
+  else {
+    for (const compiled of await compile([permitted], context)) {
+      await start(compiled, context, true);
+    }
+  }
+  return permitted.record;
+}
+
+/**
+ * Step 2: the permission manifest of component `name`, and the directories it
+ * grants. Grants this process's Deno flags lack (a host, a variable added
+ * since the launch) are refused: only a new server process can have them.
+ */
 async function permit(
   name: string,
   path: string,
@@ -152,6 +186,13 @@ async function permit(
     log.info(`${name}: no ${name}.permissions.json: all capabilities denied`);
   }
   const file = permissionsPath(componentsDir, name);
+  const beyond = grantsBeyondProcess(permissions);
+  if (beyond.length) {
+    throw new Error(
+      `${file} grants ${beyond.join(", ")}, beyond the server process's Deno flags: ` +
+        "this needs a process hand-over (a new server process launched with the new flags)",
+    );
+  }
   const readDirs = await readRoots(permissions.read, dataDir, file);
   const record = new ComponentRecord(name, path);
   record.permissions = permissions;
@@ -190,13 +231,23 @@ async function compile(permitted: Permitted[], context: LoadContext): Promise<Co
   });
 }
 
+/** How long a reload waits at least for a new version's manifest (see {@link start}). */
+const RELOAD_START_MS = 10_000;
+
 /**
  * Step 4: makes the component's host and starts it; with the manifest it
  * returned last time cached, loads it from that and returns its start, to be
  * made once Pier listens. SQL functions do not wait, so a component with any
- * starts now.
+ * starts now. A `reload` starts now, and a start that has not returned the
+ * manifest within the component's time limit (at least
+ * {@link RELOAD_START_MS}) fails: a guest that never returns would hold up
+ * every later reload.
  */
-async function start(component: Compiled, context: LoadContext): Promise<Deferred | undefined> {
+async function start(
+  component: Compiled,
+  context: LoadContext,
+  reload = false,
+): Promise<Deferred | undefined> {
   const { record, entry, permissions, readDirs } = component;
   const name = record.name;
   const missing = ungranted(entry.imports, permissions);
@@ -214,19 +265,21 @@ async function start(component: Compiled, context: LoadContext): Promise<Deferre
   const cachedText = await Deno.readTextFile(cachedPath).catch(() => undefined);
   /** Starts the host and keeps the manifest it returns for the next start. */
   const startKept = async () => {
-    const text = await startChecked(host, component);
+    const limitMs = reload ? Math.max(host.timeoutMs, RELOAD_START_MS) : undefined;
+    const text = await startChecked(host, component, limitMs);
     // Best effort: without it the next start only waits for the component.
     if (text !== cachedText) await writeAtomic(cachedPath, text).catch(() => {});
     return text;
   };
 
   const cached = cachedText === undefined ? undefined : tryParseManifest(cachedText);
-  if (cached && cached.sqliteFunctions.length === 0) {
+  if (!reload && cached && cached.sqliteFunctions.length === 0) {
     record.load(host, cached);
     const later = async () => {
       try {
         const text = await startKept();
-        if (text === cachedText) return false;
+        // A reload may have replaced it meanwhile: its routes are another version's now.
+        if (text === cachedText || record.state === "retired") return false;
         replaceManifest(record, parseManifest(text), context);
         return true;
       } catch (error) {
@@ -245,8 +298,15 @@ async function start(component: Compiled, context: LoadContext): Promise<Deferre
   return undefined;
 }
 
-/** Step 4 for a native component: its process starts now (nothing to compile or cache). */
-async function startNative(component: Permitted, context: LoadContext): Promise<undefined> {
+/**
+ * Step 4 for a native component: its process starts now (nothing to compile
+ * or cache); a `reload`'s start is bounded as {@link start}'s is.
+ */
+async function startNative(
+  component: Permitted,
+  context: LoadContext,
+  reload = false,
+): Promise<undefined> {
   const { record, permissions, readDirs } = component;
   const host = new NativeHost({
     name: record.name,
@@ -257,8 +317,9 @@ async function startNative(component: Permitted, context: LoadContext): Promise<
     capabilities: new ComponentCapabilities(record.name, permissions, context.hosts),
     outbound: outboundFor(record.name, permissions),
   });
+  const limitMs = Math.max(host.timeoutMs, RELOAD_START_MS);
   try {
-    record.load(host, parseManifest(await host.start()));
+    record.load(host, parseManifest(await (reload ? within(host.start(), limitMs) : host.start())));
   } catch (error) {
     host.stop();
     record.fail(`init failed: ${(error as Error).message}`);
@@ -267,13 +328,18 @@ async function startNative(component: Permitted, context: LoadContext): Promise<
 }
 
 /**
- * Starts `host`; when it fails on a cache entry that was not just built,
- * checks the entry against its hashes and, if it is damaged, rebuilds it and
- * starts once more.
+ * Starts `host` (within `limitMs`, when given); when it fails on a cache entry
+ * that was not just built, checks the entry against its hashes and, if it is
+ * damaged, rebuilds it and starts once more.
  */
-async function startChecked(host: ComponentHost, { entry, recompile }: Compiled): Promise<string> {
+async function startChecked(
+  host: ComponentHost,
+  { entry, recompile }: Compiled,
+  limitMs?: number,
+): Promise<string> {
+  const begin = () => limitMs === undefined ? host.start() : within(host.start(), limitMs);
   try {
-    return await host.start();
+    return await begin();
   } catch (error) {
     host.stop();
     const problem = entry.hit ? await checkEntry(entry.dir, "hashes") : undefined;
@@ -282,11 +348,27 @@ async function startChecked(host: ComponentHost, { entry, recompile }: Compiled)
     const again = await recompile();
     if (!again.ok) throw new Error(again.error);
     try {
-      return await host.start();
+      return await begin();
     } catch (error) {
       host.stop();
       throw error;
     }
+  }
+}
+
+/** `started`, or a rejection once `limitMs` have passed without it. */
+async function within(started: Promise<string>, limitMs: number): Promise<string> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`no manifest within ${limitMs} ms: the start was stopped`)),
+      limitMs,
+    );
+  });
+  try {
+    return await Promise.race([started, late]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -308,8 +390,11 @@ function tryParseManifest(text: string): Manifest | undefined {
   }
 }
 
-/** Step 5: registers the routes and SQL functions of a loaded component's manifest. */
-function register(record: ComponentRecord, context: LoadContext) {
+/**
+ * Step 5: registers the routes and SQL functions of a loaded component's
+ * manifest; one that cannot be registered is refused, in `record.warnings`.
+ */
+export function register(record: ComponentRecord, context: LoadContext): void {
   const manifest = record.manifest!;
   for (const { method, path } of manifest.httpHandlers) {
     try {
@@ -328,10 +413,10 @@ function register(record: ComponentRecord, context: LoadContext) {
 }
 
 /**
- * Puts the manifest a component returned in place of the cached one it was
- * serving from: its routes and SQL functions follow the new manifest.
+ * Takes the routes and SQL functions of `record` out of the tables: its routes
+ * answer 404 (or lead to what is registered next).
  */
-function replaceManifest(record: ComponentRecord, manifest: Manifest, context: LoadContext) {
+export function unregister(record: ComponentRecord, context: LoadContext): void {
   for (const route of record.routes) {
     const [method, path] = route.split(" ") as [Method, string];
     context.router.remove(
@@ -340,6 +425,31 @@ function replaceManifest(record: ComponentRecord, manifest: Manifest, context: L
       (target) => target.kind === "component" && target.component === record,
     );
   }
+  context.sqlFunctions.release(record.name);
+}
+
+/**
+ * Registers again what {@link unregister} took out of a component that was
+ * registered (a new version of it could not be): its routes as they were,
+ * free since, and its SQL functions.
+ */
+export function restore(record: ComponentRecord, context: LoadContext): void {
+  for (const route of record.routes) {
+    const [method, path] = route.split(" ") as [Method, string];
+    context.router.add(method, path, { kind: "component", component: record }, describeTarget);
+  }
+  if (record.host && record.manifest) {
+    // Any refused now was refused the first time too, and is in its warnings.
+    context.sqlFunctions.register(record.host, record.manifest.sqliteFunctions);
+  }
+}
+
+/**
+ * Puts the manifest a component returned in place of the cached one it was
+ * serving from: its routes and SQL functions follow the new manifest.
+ */
+function replaceManifest(record: ComponentRecord, manifest: Manifest, context: LoadContext) {
+  unregister(record, context);
   record.replaceManifest(manifest);
   register(record, context);
   log.warn(

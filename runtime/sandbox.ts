@@ -83,6 +83,23 @@ export function serverPermissionFlags(config: Config, grants: Permissions[]): st
   });
 }
 
+/**
+ * What `permissions` grant beyond this process's own Deno permissions (hosts,
+ * environment variables), as `net: host` or `env: NAME`: a server process
+ * launched before such a grant cannot serve it; only one launched with new
+ * flags can.
+ */
+export function grantsBeyondProcess(permissions: Permissions): string[] {
+  const granted = (descriptor: Deno.PermissionDescriptor) =>
+    Deno.permissions.querySync(descriptor).state === "granted";
+  const access = netAccess(permissions.net);
+  const net = access === true
+    ? (granted({ name: "net" }) ? [] : ["net: every host (a *.domain grant)"])
+    : access.filter((host) => !granted({ name: "net", host })).map((host) => `net: ${host}`);
+  const env = permissions.env.filter((variable) => !granted({ name: "env", variable }));
+  return [...net, ...env.map((variable) => `env: ${variable}`)];
+}
+
 /** The `deno run` permission flags of a database process: its database's directory, nothing else. */
 export function databaseProcessFlags(dir: string): string[] {
   return permissionFlags({ read: [dir], write: [dir] });

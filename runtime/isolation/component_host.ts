@@ -131,6 +131,11 @@ export class ComponentHost {
     return this.#links.filter((link) => link.running).length;
   }
 
+  /** Requests (and job runs) admitted and not finished, streamed bodies included. */
+  get inFlight(): number {
+    return this.#links.reduce((sum, link) => sum + link.load, this.#entering);
+  }
+
   /** Guest instances alive in its workers now. */
   get instances(): number {
     return this.#links.reduce((sum, link) => sum + link.instances, 0);
@@ -207,6 +212,8 @@ export class ComponentHost {
         this.#watchIdle();
       },
       (error) => {
+        // Stopped with the whole component (a reload replaced it, a shutdown): nothing went wrong.
+        if (!this.#links.includes(link)) return;
         log.error(`${this.name}: an extra worker could not start: ${error.message}`);
         link.stop("could not start");
       },
@@ -241,8 +248,7 @@ export class ComponentHost {
    * body given as a function is read only once the request holds its place.
    */
   async fetch(request: ComponentRequest): Promise<Response> {
-    const inFlight = this.#links.reduce((sum, link) => sum + link.load, this.#entering);
-    admit(inFlight, this.options.permissions.limits.concurrency);
+    admit(this.inFlight, this.options.permissions.limits.concurrency);
     this.#entering++;
     let link: WorkerLink | undefined;
     let head: RequestHead;

@@ -29,6 +29,8 @@ export interface ComponentEngine {
   readonly workers: number;
   /** Its guest instances alive now. */
   readonly instances: number;
+  /** Requests (and job runs) admitted and not finished, streamed bodies included. */
+  readonly inFlight: number;
   /** Starts it; resolves with the component's manifest JSON. */
   start(urgent?: boolean): Promise<string>;
   /** Sends a request through it; rejects with `GuestError`. */
@@ -37,4 +39,19 @@ export interface ComponentEngine {
   callSqlFunction(name: string, args: WitValue[]): Promise<WitValue>;
   /** Stops it; its requests in flight fail (503) with `reason`. */
   stop(reason?: string): void;
+}
+
+const DRAIN_POLL_MS = 20;
+
+/**
+ * Stops `engine` once the requests in flight on it have ended, or once its
+ * time limit has cut them. For a version a reload replaced: no new request
+ * reaches it any more.
+ */
+export async function drain(engine: ComponentEngine, reason: string): Promise<void> {
+  const deadline = performance.now() + engine.timeoutMs + DRAIN_POLL_MS;
+  while (engine.inFlight > 0 && performance.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS));
+  }
+  engine.stop(reason);
 }

@@ -164,6 +164,10 @@ export class NativeHost implements ComponentEngine {
     return this.workers;
   }
 
+  get inFlight(): number {
+    return (this.#child?.pending.size ?? 0) + this.#entering;
+  }
+
   /** Starts the process (after the crash backoff); resolves with the manifest JSON. */
   start(): Promise<string> {
     this.#stopped = false;
@@ -476,10 +480,7 @@ export class NativeHost implements ComponentEngine {
   }
 
   async fetch(request: ComponentRequest): Promise<Response> {
-    admit(
-      (this.#child?.pending.size ?? 0) + this.#entering,
-      this.options.permissions.limits.concurrency,
-    );
+    admit(this.inFlight, this.options.permissions.limits.concurrency);
     this.#entering++;
     let body: Uint8Array | null;
     try {

@@ -57,6 +57,18 @@ export class SqlFunctionRegistry {
     return refused;
   }
 
+  /**
+   * Takes back every function `component` registered (a reload replaces or
+   * removes it): until registered again, a call fails with "no such function".
+   */
+  release(component: string): void {
+    for (const [name, owner] of this.#owners) {
+      if (owner !== component) continue;
+      this.#owners.delete(name);
+      this.database.removeFunction(name);
+    }
+  }
+
   #check(fn: SqliteFunction): string | undefined {
     if (!NAME.test(fn.name)) return "not a valid SQL name";
     const owner = this.#owners.get(fn.name.toLowerCase());

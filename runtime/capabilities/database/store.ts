@@ -150,6 +150,14 @@ export class DatabaseHost {
     }
   }
 
+  /**
+   * Forgets SQL function `name`: the database processes keep it declared
+   * (SQLite cannot drop one), but a call of it fails from now on.
+   */
+  removeFunction(name: string): void {
+    this.#functions.delete(name.toLowerCase());
+  }
+
   async #call(name: string, args: WireValue[]): Promise<WireValue> {
     const fn = this.#functions.get(name.toLowerCase());
     if (!fn) throw new Error(`no such function: ${name}`);
