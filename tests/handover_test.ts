@@ -76,11 +76,14 @@ class Connection {
     }, REQUEST_LIMIT_MS);
     try {
       const connection = close ? "connection: close\r\n" : "";
-      await this.conn.write(
-        new TextEncoder().encode(
-          `GET ${url.pathname} HTTP/1.1\r\nhost: ${url.host}\r\n${connection}\r\n`,
-        ),
-      );
+      const request = `GET ${url.pathname} HTTP/1.1\r\nhost: ${url.host}\r\n${connection}\r\n`;
+      try {
+        await this.conn.write(new TextEncoder().encode(request));
+      } catch (error) {
+        // Reset before the request went out: the connection sat in a closing listener's queue.
+        if (this.answered === 0) throw new Unanswered(`${error}`);
+        throw error;
+      }
       const head = await this.#until("\r\n\r\n", true);
       const status = Number(head.match(/^HTTP\/1\.1 (\d{3}) /)?.[1]);
       this.closing = /\r\nconnection: close/i.test(head);
@@ -199,6 +202,9 @@ function assertNoFailure(tally: Tally): string {
   assert.ok(served >= 200, `only ${served} requests served: ${summary}`);
   console.log(`  ${summary}; closed unanswered: ${tally.unanswered.length}`);
   for (const each of new Set(tally.unanswered)) console.log(`    ${each}`);
+  // The kernel resets connections still queued on a listener that closes (unless
+  // net.ipv4.tcp_migrate_req is set), and Deno's shutdown closes accepted ones it has not read:
+  // see README, Hand-over.
   assert.ok(
     tally.unanswered.length <= served / 50,
     `${tally.unanswered.length} closed unanswered of ${served}`,
