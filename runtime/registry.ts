@@ -29,6 +29,7 @@ import { ComponentRecord } from "./component.ts";
 import { discover, type Discovered } from "./discovery.ts";
 import { ComponentHost, type ComponentInit } from "./isolation/component_host.ts";
 import { NativeHost } from "./isolation/native_host.ts";
+import type { ComponentEngine } from "./isolation/engine.ts";
 import { outboundFor } from "./capabilities/outbound/native.ts";
 import { log } from "./log.ts";
 import { type Manifest, parseManifest } from "./manifest.ts";
@@ -161,7 +162,7 @@ export async function prepareComponent(
   } catch (error) {
     return failed(name, path, (error as Error).message);
   }
-  if (engine === "native") await startNative(permitted, context, true);
+  if (engine === "native") await startNative(permitted, context);
   else {
     for (const compiled of await compile([permitted], context)) {
       await start(compiled, context, true);
@@ -231,17 +232,17 @@ async function compile(permitted: Permitted[], context: LoadContext): Promise<Co
   });
 }
 
-/** How long a reload waits at least for a new version's manifest (see {@link start}). */
-const RELOAD_START_MS = 10_000;
+/** How long a start waits at least for the component's manifest (see {@link start}). */
+const START_MIN_MS = 10_000;
 
 /**
  * Step 4: makes the component's host and starts it; with the manifest it
  * returned last time cached, loads it from that and returns its start, to be
  * made once Pier listens. SQL functions do not wait, so a component with any
- * starts now. A `reload` starts now, and a start that has not returned the
- * manifest within the component's time limit (at least
- * {@link RELOAD_START_MS}) fails: a guest that never returns would hold up
- * every later reload.
+ * starts now, and so does a `reload`. A start that has not returned the
+ * manifest within the component's time limit (at least {@link START_MIN_MS})
+ * fails: a guest that never returns would keep Pier from listening, or hold
+ * up every later reload.
  */
 async function start(
   component: Compiled,
@@ -265,8 +266,7 @@ async function start(
   const cachedText = await Deno.readTextFile(cachedPath).catch(() => undefined);
   /** Starts the host and keeps the manifest it returns for the next start. */
   const startKept = async () => {
-    const limitMs = reload ? Math.max(host.timeoutMs, RELOAD_START_MS) : undefined;
-    const text = await startChecked(host, component, limitMs);
+    const text = await startChecked(host, component, startLimitMs(host));
     // Best effort: without it the next start only waits for the component.
     if (text !== cachedText) await writeAtomic(cachedPath, text).catch(() => {});
     return text;
@@ -300,13 +300,9 @@ async function start(
 
 /**
  * Step 4 for a native component: its process starts now (nothing to compile
- * or cache); a `reload`'s start is bounded as {@link start}'s is.
+ * or cache); bounded as {@link start}'s is.
  */
-async function startNative(
-  component: Permitted,
-  context: LoadContext,
-  reload = false,
-): Promise<undefined> {
+async function startNative(component: Permitted, context: LoadContext): Promise<undefined> {
   const { record, permissions, readDirs } = component;
   const host = new NativeHost({
     name: record.name,
@@ -317,9 +313,8 @@ async function startNative(
     capabilities: new ComponentCapabilities(record.name, permissions, context.hosts),
     outbound: outboundFor(record.name, permissions),
   });
-  const limitMs = Math.max(host.timeoutMs, RELOAD_START_MS);
   try {
-    record.load(host, parseManifest(await (reload ? within(host.start(), limitMs) : host.start())));
+    record.load(host, parseManifest(await within(host.start(), startLimitMs(host))));
   } catch (error) {
     host.stop();
     record.fail(`init failed: ${(error as Error).message}`);
@@ -327,17 +322,20 @@ async function startNative(
   return undefined;
 }
 
+/** How long `host` may take to return its manifest. */
+const startLimitMs = (host: ComponentEngine) => Math.max(host.timeoutMs, START_MIN_MS);
+
 /**
- * Starts `host` (within `limitMs`, when given); when it fails on a cache entry
+ * Starts `host` within `limitMs`; when it fails on a cache entry
  * that was not just built, checks the entry against its hashes and, if it is
  * damaged, rebuilds it and starts once more.
  */
 async function startChecked(
   host: ComponentHost,
   { entry, recompile }: Compiled,
-  limitMs?: number,
+  limitMs: number,
 ): Promise<string> {
-  const begin = () => limitMs === undefined ? host.start() : within(host.start(), limitMs);
+  const begin = () => within(host.start(), limitMs);
   try {
     return await begin();
   } catch (error) {

@@ -466,3 +466,29 @@ Deno.test("copies of one component compiled at once share one entry that stays w
     await Deno.remove(root, { recursive: true });
   }
 });
+
+Deno.test("a component whose manifest call never returns does not keep Pier from listening", async () => {
+  const { reload_loop: looping } = await buildFixtures(["reload_loop"]);
+  const componentsDir = await Deno.makeTempDir({ prefix: "pier-looping-" });
+  await Deno.copyFile(looping, `${componentsDir}/looping.wasm`);
+  await Deno.copyFile(fixtures.fixture, `${componentsDir}/fixture.wasm`);
+  // Its start may take its time limit, and at least 10 s.
+  await Deno.writeTextFile(
+    `${componentsDir}/looping.permissions.json`,
+    JSON.stringify({ limits: { timeoutMs: 1000 } }),
+  );
+  const pier = await startPier({ componentsDir });
+  try {
+    // Pier listens once the looping start is stopped at its limit; the neighbour serves.
+    const echo = await pier.fetch("/echo/neighbour");
+    assert.equal(echo.status, 200);
+    await echo.body?.cancel();
+    await pier.waitForLog(/looping: init failed: no manifest within 10000 ms/, 60_000);
+    const health = await json(await pier.fetch("/_/health"));
+    const looping = health.components.find((c: { name: string }) => c.name === "looping");
+    assert.equal(looping.state, "failed");
+  } finally {
+    await pier.stop();
+    await Deno.remove(componentsDir, { recursive: true });
+  }
+});
