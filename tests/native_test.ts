@@ -224,3 +224,67 @@ Deno.test("native engine: refused at load: a .wasm and a .js of one name, a modu
     await pier.stop();
   }
 });
+
+Deno.test("a native component is replaced and removed while Pier serves (hot reload)", async () => {
+  const [v1, v2] = await Promise.all([
+    buildNative(["native_reload_v1"]),
+    buildNative(["native_reload_v2"]),
+  ]);
+  const componentsDir = await buildNative(["native_neighbour"]);
+  const served = `${componentsDir}/svc.js`;
+  await Deno.copyFile(`${v1}/native_reload_v1.js`, served);
+  const pier = await startPier({ componentsDir });
+  /** Polls `/version` until it answers `expected` (a generous bound: not frozen). */
+  const untilVersion = async (expected: string | number) => {
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const response = await pier.fetch("/version");
+      const body = await response.text();
+      if (expected === response.status || expected === body) return;
+      if (Date.now() > deadline) assert.fail(`/version still answers ${response.status} ${body}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  };
+  try {
+    assert.equal(await (await pier.fetch("/version")).text(), "v1");
+    const firstPid = await processOf("svc", pier);
+    await Deno.copyFile(`${v2}/native_reload_v2.js`, `${served}.new`);
+    await Deno.rename(`${served}.new`, served);
+    await untilVersion("v2");
+    await pier.waitForLog(/svc: reloaded in \d+ ms/);
+    await neighboursAnswer(pier);
+    // The old version's process is stopped once drained.
+    const deadline = Date.now() + 20_000;
+    while (await alive(firstPid)) {
+      if (Date.now() > deadline) assert.fail(`the old process ${firstPid} still runs`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    await Deno.remove(served);
+    await untilVersion(404);
+    await neighboursAnswer(pier);
+  } finally {
+    await pier.stop();
+    for (const dir of [v1, v2, componentsDir]) await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** The pid of the native process running component `name` (a child of the server process). */
+async function processOf(name: string, pier: Pier): Promise<number> {
+  for await (const entry of Deno.readDir("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    const cmdline = await Deno.readTextFile(`/proc/${entry.name}/cmdline`).catch(() => "");
+    if (cmdline.includes("deno") && cmdline.includes(`${name}.js`)) {
+      const stat = await Deno.readTextFile(`/proc/${entry.name}/stat`).catch(() => "");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (ppid === pier.pid || (await parentOf(ppid)) === pier.pid) return Number(entry.name);
+    }
+  }
+  throw new Error(`no process runs ${name}.js`);
+}
+
+async function parentOf(pid: number): Promise<number> {
+  const stat = await Deno.readTextFile(`/proc/${pid}/stat`).catch(() => "");
+  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+}
+
+const alive = (pid: number) => Deno.stat(`/proc/${pid}`).then(() => true, () => false);
