@@ -9,9 +9,9 @@ import {
   buildOnce,
   bundle,
   componentize,
+  componentizeKey,
   componentizeWat,
   type EngineName,
-  ENGINES,
   worldOf,
 } from "../tools/componentize.ts";
 import { sha256 } from "../runtime/hash.ts";
@@ -29,7 +29,7 @@ export async function buildGuest(
   const source = `${ROOT}/bench/guests/${entry}`;
   const js = await bundle(source);
   world ??= await worldOf(source);
-  const key = await sha256(`${ENGINES[engine]}\n${world ?? ""}\n${js}`);
+  const key = await sha256(`${await componentizeKey(engine)}\n${world ?? ""}\n${js}`);
   const out = `${BUILD_DIR}/${entry.replace(/\.js$/, "")}-${engine}-${key.slice(0, 16)}.wasm`;
   return await buildOnce(out, () => componentize(js, { engine, world }));
 }

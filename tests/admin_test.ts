@@ -13,9 +13,17 @@ import { adminRoutes } from "../runtime/admin/page.ts";
 import { isLoopback } from "../runtime/admin/auth.ts";
 import { RecentLoad } from "../runtime/admin/load.ts";
 import { ComponentMetrics } from "../runtime/metrics.ts";
+import { componentizeWat } from "../tools/componentize.ts";
 import { buildFixtures, componentsWithManifests, ensureChromium, startPier } from "./harness.ts";
 
 const fixtures = await buildFixtures(["jobs", "metrics", "badinit"]);
+const plain = await Deno.makeTempFile({ prefix: "pier-plain-", suffix: ".wasm" });
+await Deno.writeFile(
+  plain,
+  await componentizeWat(
+    await Deno.readTextFile(new URL("../bench/guests/hello.wat", import.meta.url)),
+  ),
+);
 const TOKEN = "admin-test-token";
 const ARTIFACTS = new URL("../.build/artifacts/", import.meta.url);
 
@@ -276,7 +284,7 @@ const SECRET = { name: "ADMIN_TEST_SECRET", value: "admin-test-secret-value-7f3a
 Deno.test("admin page in Chromium: components, grants, a failed one, run now, log out", async () => {
   const { componentsDir, dataDir } = await componentsWithManifests({
     jobs: [fixtures.jobs, { db: "read" }],
-    // Both import the database, key-value, filesystem and outbound HTTP, not the environment.
+    // Both import every capability of Pier's world (componentize-js imports the whole world).
     metrics: [fixtures.metrics, {
       kv: ["mine"],
       net: ["api.example.com"],
@@ -284,6 +292,8 @@ Deno.test("admin page in Chromium: components, grants, a failed one, run now, lo
       limits: { timeoutMs: 1000 },
     }],
     badinit: [fixtures.badinit],
+    // Hand-written WebAssembly that imports nothing: its grant is unused.
+    plain: [plain, { kv: ["unused"] }],
   });
   const pier = await startPier({
     componentsDir,
@@ -334,11 +344,17 @@ Deno.test("admin page in Chromium: components, grants, a failed one, run now, lo
     assert.equal((await status("metrics", "filesystem"))[0], "denied");
     assert.deepEqual(
       await status("metrics", "environment"),
-      ["unused", `${SECRET.name}\nnot imported: the grant is unused`],
+      ["granted", `${SECRET.name}\nimported`],
+    );
+    assert.deepEqual(
+      await status("plain", "keyvalue"),
+      ["unused", "unused\nnot imported: the grant is unused"],
     );
     assert.deepEqual(await status("jobs", "database"), ["granted", "read\nimported"]);
     assert.equal((await status("jobs", "keyvalue"))[0], "denied");
-    assert.equal((await status("jobs", "environment"))[0], "none");
+    // Imported (its toolchain always does) and not granted: it sees an empty environment.
+    assert.equal((await status("jobs", "environment"))[0], "quiet");
+    assert.equal((await status("plain", "environment"))[0], "none");
 
     // The failed component: a box with its state, file and error; its row in red.
     const box = `document.querySelector(".failed-box[data-component=badinit]")`;

@@ -5,7 +5,13 @@
  *
  * @module
  */
-import { buildOnce, bundle, componentize, ENGINES, worldOf } from "../tools/componentize.ts";
+import {
+  buildOnce,
+  bundle,
+  componentize,
+  componentizeKey,
+  worldOf,
+} from "../tools/componentize.ts";
 import { sha256 } from "../runtime/hash.ts";
 import { fromFileUrl } from "../runtime/paths.ts";
 
@@ -22,7 +28,7 @@ const BUILD_DIR = `${ROOT}/.build/components`;
 export async function buildComponent(source: string): Promise<string> {
   const js = await bundle(source);
   const world = await worldOf(source);
-  const key = await sha256(ENGINES.spidermonkey + (world ?? "") + js);
+  const key = await sha256((await componentizeKey("spidermonkey")) + (world ?? "") + js);
   return await buildOnce(
     `${BUILD_DIR}/${key.slice(0, 24)}.wasm`,
     () => componentize(js, { world }),

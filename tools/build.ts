@@ -178,10 +178,11 @@ const INPUTS_DIR = join(ROOT, ".build", "inputs");
 const inputsPath = async (source: string, wasm: string) =>
   join(INPUTS_DIR, `${(await sha256(`${resolve(source)}\n${resolve(wasm)}`)).slice(0, 32)}.json`);
 
-/** Files whose change can change any build: the engines' pins and the build tool itself. */
+/** Files whose change can change any build: the engines' pins, the world, the build tool itself. */
 const TOOL_FILES = [
   "deno.json",
   "deno.lock",
+  "wit/component.wit",
   "tools/build.ts",
   "tools/componentize.ts",
   "tools/custom_section.ts",
@@ -277,7 +278,7 @@ async function plan(
   const name = basename(source).replace(/\.ts$/, "");
   const result: BuildResult = { name, source, wasm: "", status: "fresh", ms: 0 };
   const planned: Planned = { result, started, config: "", bundle: "", key: "", stale: false };
-  const { bundle, DEFAULT_ENGINE, ENGINES } = await import("./componentize.ts");
+  const { bundle, componentizeKey, DEFAULT_ENGINE, ENGINES } = await import("./componentize.ts");
   try {
     const nameProblem = componentNameProblem(name);
     if (nameProblem) throw new Error(nameProblem);
@@ -309,7 +310,7 @@ async function plan(
         } stayed imported (a WASI import is for the WebAssembly engines only)`,
       );
     }
-    const engineKey = native ? NATIVE_KEY : ENGINES[engine as EngineName];
+    const engineKey = native ? NATIVE_KEY : await componentizeKey(engine as EngineName);
     planned.key = await sha256(`${engineKey}\n${planned.bundle}`);
     planned.stale = await readStamp(result.wasm) !== planned.key;
     planned.inputs = await inputsOf(planned, cwd, bundledAt);

@@ -10,6 +10,7 @@ import { componentize as componentizeJs } from "@bytecodealliance/componentize-j
 import { componentEmbed, componentNew, parse } from "@bytecodealliance/jco-transpile/wasm-tools";
 import { dirname, fromFileUrl } from "../runtime/paths.ts";
 import { writeAtomic } from "../runtime/write_atomic.ts";
+import { sha256 } from "../runtime/hash.ts";
 
 /** The WIT directory and world every Pier component targets. */
 const WIT_DIR = fromFileUrl(new URL("../wit", import.meta.url));
@@ -25,6 +26,30 @@ export const ENGINES = {
 
 /** The name of a guest engine. */
 export type EngineName = keyof typeof ENGINES;
+
+/**
+ * What a componentized build depends on besides its bundle: the engine's
+ * package and every file of the WIT it is built against, so that a change
+ * to the world builds components again.
+ */
+export async function componentizeKey(engine: EngineName): Promise<string> {
+  const files: string[] = [];
+  const walk = async (dir: string) => {
+    for await (const entry of Deno.readDir(dir)) {
+      const path = `${dir}/${entry.name}`;
+      if (entry.isDirectory) await walk(path);
+      else files.push(path);
+    }
+  };
+  await walk(WIT_DIR);
+  const texts = await Promise.all(
+    files.sort().map(async (path) => [
+      path.slice(WIT_DIR.length),
+      await Deno.readTextFile(path),
+    ]),
+  );
+  return `${ENGINES[engine]}\n${await sha256(JSON.stringify(texts))}`;
+}
 
 /** The engine that builds a component whose source names none. */
 export const DEFAULT_ENGINE: EngineName = "spidermonkey";
