@@ -57,7 +57,13 @@ class Connection {
   private constructor(private conn: Deno.TcpConn) {}
 
   static async open(url: URL): Promise<Connection> {
-    return new Connection(await Deno.connect({ hostname: url.hostname, port: Number(url.port) }));
+    try {
+      return new Connection(await Deno.connect({ hostname: url.hostname, port: Number(url.port) }));
+    } catch (error) {
+      // Reset while connecting: it sat in a closing listener's queue; no request went out.
+      if (error instanceof Deno.errors.ConnectionReset) throw new Unanswered(`${error}`);
+      throw error;
+    }
   }
 
   close(): void {
