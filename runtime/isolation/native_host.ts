@@ -35,7 +35,13 @@ import {
   type ResponseHead,
   type ToChild,
 } from "./native_protocol.ts";
-import { GuestError, SQL_FUNCTION_TIMEOUT_MS, wholeBody } from "./worker_link.ts";
+import {
+  creditedBody,
+  GuestError,
+  SQL_FUNCTION_TIMEOUT_MS,
+  type StreamedBody,
+  wholeBody,
+} from "./worker_link.ts";
 
 const CHILD = fromFileUrl(new URL("./native_child.ts", import.meta.url));
 
@@ -70,11 +76,8 @@ export interface OutboundRequest {
   body: Uint8Array<ArrayBuffer> | null;
 }
 
-interface Pending {
+interface Pending extends StreamedBody {
   head: PromiseWithResolvers<Response>;
-  body?: ReadableStreamDefaultController<Uint8Array>;
-  /** Body bytes received and not yet credited back to the child. */
-  uncredited: number;
   timer: ReturnType<typeof setTimeout>;
 }
 
@@ -367,18 +370,10 @@ export class NativeHost implements ComponentEngine {
           break;
         }
         case "head": {
-          const body = new ReadableStream<Uint8Array>({
-            start: (controller) => void (pending.body = controller),
-            pull: () => {
-              if (pending.uncredited === 0) return;
-              this.#send(child, { t: "credit", id: message.id, bytes: pending.uncredited });
-              pending.uncredited = 0;
-            },
-            cancel: () => {
-              pending.body = undefined;
-              this.#send(child, { t: "cancel", id: message.id });
-            },
-          }, { highWaterMark: 0 });
+          const body = creditedBody(pending, {
+            credit: (bytes) => this.#send(child, { t: "credit", id: message.id, bytes }),
+            cancel: () => this.#send(child, { t: "cancel", id: message.id }),
+          });
           pending.head.resolve(this.#response(message, body));
           break;
         }

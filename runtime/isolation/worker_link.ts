@@ -50,11 +50,8 @@ export class GuestError extends Error {
   }
 }
 
-interface Pending {
+interface Pending extends StreamedBody {
   head: PromiseWithResolvers<Response>;
-  body?: ReadableStreamDefaultController<Uint8Array>;
-  /** Body bytes received from the worker and not yet credited back to it. */
-  uncredited: number;
   /** When the request runs past its time limit (`performance.now()` time). */
   deadline: number;
 }
@@ -82,6 +79,38 @@ const bodySizes = new WeakMap<Response, number>();
 /** The body size of `response` if the guest sent it whole (not streamed). */
 export function bodySize(response: Response): number | undefined {
   return bodySizes.get(response);
+}
+
+/** What a streamed body needs of its request's entry: where chunks go, and what is owed back. */
+export interface StreamedBody {
+  body?: ReadableStreamDefaultController<Uint8Array>;
+  /** Body bytes received from the guest and not yet credited back to it. */
+  uncredited: number;
+}
+
+/**
+ * The body of a response the guest streams, for both engines: chunks are
+ * enqueued into `entry.body`. With no high-water mark, pull means the client
+ * took everything queued: the guest may send that much more (`credit`, see the
+ * worker's `ResponseChannel`). A client that goes away drops the rest, and
+ * the guest is told (`cancel`).
+ */
+export function creditedBody(
+  entry: StreamedBody,
+  tell: { credit(bytes: number): void; cancel(): void },
+): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>({
+    start: (controller) => void (entry.body = controller),
+    pull: () => {
+      if (entry.uncredited === 0) return;
+      tell.credit(entry.uncredited);
+      entry.uncredited = 0;
+    },
+    cancel: () => {
+      entry.body = undefined;
+      tell.cancel();
+    },
+  }, { highWaterMark: 0 });
 }
 
 /** Records that `response`'s body was sent whole, `size` bytes (for the request log). */
@@ -357,21 +386,10 @@ export class WorkerLink {
         break;
       }
       case "head": {
-        const body = new ReadableStream<Uint8Array>({
-          start: (controller) => void (pending.body = controller),
-          // With no high-water mark, pull means the client took everything queued: the
-          // worker may send that much more (see the worker's `ResponseChannel`).
-          pull: () => {
-            if (pending.uncredited === 0) return;
-            this.#outbox.post({ type: "credit", id: message.id, bytes: pending.uncredited });
-            pending.uncredited = 0;
-          },
-          cancel: () => {
-            // The client went away: drop the rest of the body, tell the guest.
-            pending.body = undefined;
-            this.#outbox.post({ type: "cancel", id: message.id });
-          },
-        }, { highWaterMark: 0 });
+        const body = creditedBody(pending, {
+          credit: (bytes) => this.#outbox.post({ type: "credit", id: message.id, bytes }),
+          cancel: () => this.#outbox.post({ type: "cancel", id: message.id }),
+        });
         // A 204 or 304 has no body, whatever the guest wrote.
         const nullBody = NULL_BODY_STATUSES.has(message.status);
         pending.head.resolve(
