@@ -681,6 +681,43 @@ function treeRssMb(pid: number): number {
 }
 
 /**
+ * Starts Pier on `dir` three times, each until `probe` answers; returns each
+ * start's ms to the first 200. The third time, once every component of the
+ * `c<i>` set is running and has served a request and all idled 2 s, calls
+ * `measure` with it.
+ */
+async function threeStarts(
+  dir: string,
+  probe: string,
+  env: Record<string, string>,
+  measure: (pier: Started) => void,
+): Promise<number[]> {
+  const runs: number[] = [];
+  for (let run = 0; run < 3; run++) {
+    const pier = await startPier(dir, probe, env);
+    runs.push(pier.firstOkMs);
+    if (run === 2) {
+      await allRunning(pier.url);
+      for (let i = 0; i < MANY; i++) await (await fetch(`${pier.url}/c${i}/hello`)).text();
+      await sleep(2000);
+      measure(pier);
+    }
+    await stop(pier);
+  }
+  return runs;
+}
+
+/** `rss` (MB) of Pier's server process serving no components (in `dir`), idle 2 s after its start. */
+async function idleRss(dir: string, rss: (pid: number) => number): Promise<number> {
+  await Deno.mkdir(`${dir}/components`, { recursive: true });
+  const idle = await startPier(dir, "/_/health");
+  await sleep(2000);
+  const mb = rss(idle.serverPid);
+  await stop(idle);
+  return mb;
+}
+
+/**
  * Rows 7-8 for the native engine: ten native components (one process each),
  * process start to the first 200 (median of 3), and the idle RSS each adds
  * (the server process and its children, against Pier with no component).
@@ -704,25 +741,9 @@ async function nativeStartup(
   }
   const probe = `/c${MANY - 1}/hello`;
   console.log(`native start-up: ${MANY} native components, process start to the first 200`);
-  const runs: number[] = [];
   let rss10 = 0;
-  for (let run = 0; run < 3; run++) {
-    const pier = await startPier(dir, probe, env);
-    runs.push(pier.firstOkMs);
-    if (run === 2) {
-      await allRunning(pier.url);
-      for (let i = 0; i < MANY; i++) await (await fetch(`${pier.url}/c${i}/hello`)).text();
-      await sleep(2000);
-      rss10 = treeRssMb(pier.serverPid);
-    }
-    await stop(pier);
-  }
-  const empty = `${dir}-empty`;
-  await Deno.mkdir(`${empty}/components`, { recursive: true });
-  const idle = await startPier(empty, "/_/health");
-  await sleep(2000);
-  const rss0 = treeRssMb(idle.serverPid);
-  await stop(idle);
+  const runs = await threeStarts(dir, probe, env, (pier) => rss10 = treeRssMb(pier.serverPid));
+  const rss0 = await idleRss(`${dir}-empty`, treeRssMb);
   const warmMs = runs.sort((a, b) => a - b)[1];
   const perComponent = (rss10 - rss0) / MANY;
   console.log(`  ${runs.map(fmtMs).join(", ")}; RSS ${rss0.toFixed(0)} → ${rss10.toFixed(0)} MB`);
@@ -1208,31 +1229,16 @@ async function main() {
       const cold = await startPier(dir, probe, env);
       console.log(`  cold cache: ${fmtMs(cold.firstOkMs)}`);
       await stop(cold);
-      const warmRuns: number[] = [];
       let rss10 = 0;
       let launcherRss = 0;
-      for (let run = 0; run < 3; run++) {
-        const warm = await startPier(dir, probe, env);
-        warmRuns.push(warm.firstOkMs);
-        if (run === 2) {
-          // Idle, but every component running and each having served a request.
-          await allRunning(warm.url);
-          for (let i = 0; i < MANY; i++) await (await fetch(`${warm.url}/c${i}/hello`)).text();
-          await sleep(2000);
-          rss10 = rssMb(warm.serverPid);
-          launcherRss = rssMb(warm.proc.child.pid);
-        }
-        await stop(warm);
-      }
+      const warmRuns = await threeStarts(dir, probe, env, (warm) => {
+        rss10 = rssMb(warm.serverPid);
+        launcherRss = rssMb(warm.proc.child.pid);
+      });
       const warmMs = warmRuns.sort((a, b) => a - b)[1];
       console.log(`  warm cache: ${warmRuns.map(fmtMs).join(", ")} (median ${fmtMs(warmMs)})`);
 
-      const empty = `${root}/empty`;
-      await Deno.mkdir(`${empty}/components`, { recursive: true });
-      const idle = await startPier(empty, "/_/health");
-      await sleep(2000);
-      const rss0 = rssMb(idle.serverPid);
-      await stop(idle);
+      const rss0 = await idleRss(`${root}/empty`, rssMb);
       const perComponent = (rss10 - rss0) / MANY;
       console.log(
         `  idle RSS of the server process: ${rss0.toFixed(0)} MB with 0 components, ${
