@@ -28,6 +28,7 @@ import {
   type Reply,
   type Request,
 } from "./wire.ts";
+import { concatBytes } from "../../bytes.ts";
 
 /**
  * node:sqlite methods that Deno 2.9 implements but its bundled type
@@ -250,19 +251,38 @@ class Connection {
   }
 }
 
-/** Frames over stdin and stdout, read and written synchronously. */
+/**
+ * Frames over stdin and stdout, read and written synchronously. The answers
+ * to the requests one read brought go out in one write, once they are all
+ * answered: each write wakes the server, and the server sends what a turn of
+ * its event loop produced in one write too (see `process.ts`).
+ */
 class Io {
   #frames = new FrameReader();
   /** Requests that arrived while a function call waited for its result. */
   #early: Request[] = [];
+  /** Frames not written yet. */
+  #out: Uint8Array[] = [];
 
   /** The next request; undefined when the server closed stdin. */
   next(): Request | undefined {
-    return this.#early.shift() ?? this.#read() as Request | undefined;
+    const buffered = this.#early.shift() ?? this.#frames.next() as Request | undefined;
+    if (buffered) return buffered;
+    // Nothing left of the last read: what it asked is answered, the server gets it before we wait.
+    this.flush();
+    return this.#read() as Request | undefined;
   }
 
+  /** Queues `message` for the next {@link flush}. */
   send(message: unknown) {
-    const bytes = frame(message);
+    this.#out.push(frame(message));
+  }
+
+  /** Writes the queued frames. */
+  flush() {
+    if (this.#out.length === 0) return;
+    const bytes = concatBytes(this.#out);
+    this.#out = [];
     for (let written = 0; written < bytes.byteLength;) {
       written += Deno.stdout.writeSync(bytes.subarray(written));
     }
@@ -271,6 +291,7 @@ class Io {
   /** Calls a component's SQL function through the server; blocks until it answers. */
   call(name: string, args: SQLInputValue[]): FunctionResult {
     this.send({ op: "call", name, args: args.map(encodeValue) });
+    this.flush();
     for (;;) {
       const message = this.#read() as FunctionResult | Request | undefined;
       if (message === undefined) Deno.exit(0);

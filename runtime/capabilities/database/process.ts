@@ -9,6 +9,7 @@
  * @module
  */
 import { dirname, fromFileUrl } from "../../paths.ts";
+import { concatBytes } from "../../bytes.ts";
 import { databaseProcessFlags } from "../../sandbox.ts";
 import {
   frame,
@@ -60,6 +61,8 @@ export class DbProcess {
   /** A read transaction ended: its COMMIT goes with the next statement (see {@link endLater}). */
   #endPending = false;
   #endTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Frames for the process, sent at the end of the turn (see {@link #send}). */
+  #queued: Uint8Array[] = [];
 
   constructor(
     readonly path: string,
@@ -127,6 +130,7 @@ export class DbProcess {
     this.#endPending = false;
     this.#child = undefined;
     this.#stdin = undefined;
+    this.#queued = [];
     try {
       child.kill("SIGKILL");
     } catch {
@@ -152,6 +156,8 @@ export class DbProcess {
     this.#endTimer = undefined;
     this.#endPending = false;
     const child = this.#child;
+    // What this turn queued goes first: the process answers it, then ends.
+    this.#flush();
     this.#stdin?.close().catch(() => {});
     this.#child = undefined;
     this.#stdin = undefined;
@@ -191,9 +197,21 @@ export class DbProcess {
     if (functions.length) this.request({ op: "functions", functions }).catch(() => {});
   }
 
+  /**
+   * Queues `message`; what a turn of the event loop queued goes out in one
+   * write (each write wakes the process, and the process answers what one
+   * read brought in one write: `child.ts`).
+   */
   #send(message: Request | FunctionResult) {
+    if (this.#queued.length === 0) queueMicrotask(() => this.#flush());
+    this.#queued.push(frame(message));
+  }
+
+  #flush() {
+    const frames = this.#queued;
+    this.#queued = [];
     // A write to a process that died fails; its exit fails the pending requests.
-    this.#stdin?.write(frame(message)).catch(() => {});
+    if (frames.length) this.#stdin?.write(concatBytes(frames)).catch(() => {});
   }
 
   async #read(child: Deno.ChildProcess) {
