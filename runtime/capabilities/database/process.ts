@@ -46,18 +46,33 @@ export interface ProcessHooks {
   stopped(process: DbProcess, reason: string): void;
 }
 
+/** A request sent and not answered yet. */
 interface Pending {
+  request: Request;
+  deadline?: Deadline;
+  /** A standalone read: sent again to a new process when it was only queued behind the culprit. */
+  again: boolean;
   resolve: (value: unknown) => void;
   reject: (error: Error) => void;
-  timer?: ReturnType<typeof setTimeout>;
 }
+
+/** How long a statement that starts after its request's time limit may still run. */
+const LATE_START_MS = 100;
 
 /** One database process, started when first needed and again after it was killed. */
 export class DbProcess {
   #child: Deno.ChildProcess | undefined;
   #stdin: WritableStreamDefaultWriter<Uint8Array> | undefined;
-  /** Requests sent and not answered yet, oldest first (the process answers in order). */
+  /**
+   * Requests sent and not answered yet, oldest first: the process answers in
+   * order, one at a time, so the first is the one it runs.
+   */
   #pending: Pending[] = [];
+  /** Since when the first of {@link #pending} runs, or the process idles (`performance.now()`). */
+  #since = performance.now();
+  /** The one timer that stops the running statement at its deadline (see {@link #watch}). */
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timerAt = Infinity;
   /** A read transaction ended: its COMMIT goes with the next statement (see {@link endLater}). */
   #endPending = false;
   #endTimer: ReturnType<typeof setTimeout> | undefined;
@@ -80,31 +95,77 @@ export class DbProcess {
     return this.#pending.length > 0;
   }
 
+  /** Requests sent and not answered yet. */
+  get queued(): number {
+    return this.#pending.length;
+  }
+
+  /**
+   * How long the process has been running its current request, or, when it
+   * has none, been idle (ms).
+   */
+  get sinceMs(): number {
+    return performance.now() - this.#since;
+  }
+
   /**
    * Sends `request` and resolves with its answer's value; rejects with the
    * process's error, or when the process is killed (past `deadline`, or by
-   * {@link kill}).
+   * {@link kill}). A standalone read (`again`) queued behind a statement
+   * that gets the process killed is sent again to the next process: it had
+   * not started (the process runs one request at a time, in order).
    */
-  request(request: Request, deadline?: Deadline): Promise<unknown> {
+  request(request: Request, deadline?: Deadline, again = false): Promise<unknown> {
+    return new Promise((resolve, reject) =>
+      this.#push({ request, deadline, again, resolve, reject })
+    );
+  }
+
+  #push(pending: Pending) {
     if (!this.#child) this.#spawn();
-    if (request.op === "run" && this.#endPending) {
-      request = { ...request, endFirst: true };
+    if (pending.request.op === "run" && this.#endPending) {
+      pending.request = { ...pending.request, endFirst: true };
       this.#endPending = false;
     }
-    return new Promise((resolve, reject) => {
-      const pending: Pending = { resolve, reject };
-      if (deadline) {
-        pending.timer = setTimeout(
-          () =>
-            this.kill(
-              `statement stopped: it ran past its request's time limit of ${deadline.limitMs} ms`,
-            ),
-          Math.max(0, deadline.at - performance.now()),
-        );
-      }
-      this.#pending.push(pending);
-      this.#send(request);
-    });
+    if (this.#pending.length === 0) this.#since = performance.now();
+    this.#pending.push(pending);
+    this.#send(pending.request);
+    this.#watch();
+  }
+
+  /**
+   * Keeps one timer, at the deadline of the request the process runs (the
+   * first unanswered one; one that starts past its deadline gets
+   * {@link LATE_START_MS}). A timer armed for an earlier request that was
+   * answered meanwhile fires early and is armed again: cheaper than a timer
+   * per request.
+   */
+  #watch() {
+    const first = this.#pending[0];
+    if (!first?.deadline || this.#timerAt <= this.#stopAt(first.deadline)) return;
+    this.#stopTimer();
+    this.#timerAt = this.#stopAt(first.deadline);
+    this.#timer = setTimeout(() => {
+      this.#stopTimer();
+      const running = this.#pending[0]?.deadline;
+      if (!running) return;
+      if (performance.now() < this.#stopAt(running)) return this.#watch();
+      this.kill(
+        `statement stopped: it ran past its request's time limit of ${running.limitMs} ms`,
+        true,
+      );
+    }, Math.max(0, this.#timerAt - performance.now()));
+  }
+
+  #stopTimer() {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
+  }
+
+  /** When the running request with `deadline` is stopped. */
+  #stopAt(deadline: Deadline): number {
+    return Math.max(deadline.at, this.#since + LATE_START_MS);
   }
 
   /**
@@ -123,14 +184,20 @@ export class DbProcess {
     }, END_DELAY_MS);
   }
 
-  /** Kills the process: every unanswered request fails with `reason`. */
-  kill(reason: string): void {
+  /**
+   * Kills the process: every unanswered request fails with `reason`, but
+   * standalone reads queued behind the one it ran, which go to a new process.
+   * `runningFailed`: the request it ran is the culprit (it fails too, even a
+   * standalone read); otherwise a standalone read it ran is sent again.
+   */
+  kill(reason: string, runningFailed = false): void {
     const child = this.#child;
     if (!child) return;
     this.#endPending = false;
     this.#child = undefined;
     this.#stdin = undefined;
     this.#queued = [];
+    this.#stopTimer();
     try {
       child.kill("SIGKILL");
     } catch {
@@ -138,11 +205,10 @@ export class DbProcess {
     }
     const pending = this.#pending;
     this.#pending = [];
-    for (const each of pending) {
-      clearTimeout(each.timer);
-      each.reject(new Error(reason));
-    }
+    const again = pending.filter((each, i) => each.again && !(i === 0 && runningFailed));
+    for (const each of pending) if (!again.includes(each)) each.reject(new Error(reason));
     this.hooks.stopped(this, reason);
+    for (const each of again) this.#push(each);
   }
 
   /**
@@ -155,6 +221,7 @@ export class DbProcess {
     clearTimeout(this.#endTimer);
     this.#endTimer = undefined;
     this.#endPending = false;
+    this.#stopTimer();
     const child = this.#child;
     // What this turn queued goes first: the process answers it, then ends.
     this.#flush();
@@ -191,7 +258,9 @@ export class DbProcess {
     this.#stdin = child.stdin.getWriter();
     void this.#read(child);
     child.status.then((status) => {
-      if (this.#child === child) this.kill(`the database process exited (code ${status.code})`);
+      if (this.#child === child) {
+        this.kill(`the database process exited (code ${status.code})`, true);
+      }
     });
     const functions = this.hooks.functions();
     if (functions.length) this.request({ op: "functions", functions }).catch(() => {});
@@ -242,7 +311,9 @@ export class DbProcess {
     }
     const pending = this.#pending.shift();
     if (!pending) return;
-    clearTimeout(pending.timer);
+    // The next one starts now; the timer, armed for an earlier deadline, fires early if at all.
+    this.#since = performance.now();
+    this.#watch();
     if (message.ok) pending.resolve(message.value);
     else pending.reject(new Error(message.error));
   }

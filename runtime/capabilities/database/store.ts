@@ -13,8 +13,11 @@
  * grant uses one of a few read-only processes, started as load needs them
  * and stopped once idle (one stays); each has its own lock, so read
  * transactions of concurrent requests run side by side (WAL keeps each on its
- * snapshot). What a component may not do is refused by an authorizer in the
- * database process (`child.ts`).
+ * snapshot). A standalone read takes no lock: it queues on a read process no
+ * transaction holds, behind the reads sent before it, so that concurrent
+ * reads travel together (one wake-up of each process for many). What a
+ * component may not do is refused by an authorizer in the database process
+ * (`child.ts`).
  *
  * @module
  */
@@ -114,6 +117,15 @@ export type DatabaseGrant = "none" | "read" | "write";
 /** Read-only processes at most, for read transactions side by side. */
 const READERS = 4;
 
+/**
+ * A standalone read queues behind the statement a read process runs while
+ * that one has run less than this (ms); a slower one sends it elsewhere.
+ */
+const PIPELINE_MS = 2;
+
+/** Standalone reads queued on one read process at most. */
+const PIPELINE_DEPTH = 32;
+
 /** A SQL function of a component, callable from any component's SQL. */
 export type SqlFunction = (args: SQLOutputValue[]) => Promise<SQLInputValue>;
 
@@ -181,16 +193,40 @@ export class DatabaseHost {
       );
     }
     if (grant === "write") return this.#writer;
-    const free = this.#readers.find((each) => each.lock.queued === 0);
+    const free = this.#readers.find((each) => each.lock.queued === 0 && !each.process.busy) ??
+      this.#readers.find((each) => each.lock.queued === 0);
     if (free) return free;
     // Each reader is a process of its own (~40 MB): a new one only when every one is busy.
-    if (this.#readers.length < READERS) {
-      const reader = this.#open("read", "a database read connection");
-      this.#readers.push(reader);
-      if (this.#readers.length > 1) this.#watchIdle();
-      return reader;
-    }
+    if (this.#readers.length < READERS) return this.#newReader();
     return this.#readers.reduce((best, each) => each.lock.queued < best.lock.queued ? each : best);
+  }
+
+  #newReader(): Connection {
+    const reader = this.#open("read", "a database read connection");
+    this.#readers.push(reader);
+    if (this.#readers.length > 1) this.#watchIdle();
+    return reader;
+  }
+
+  /**
+   * The read process a standalone read is sent to without waiting for it to
+   * answer the reads before (they go out together and come back together:
+   * one wake-up of each side for many): the first one no transaction holds
+   * that is idle, or whose running statement started less than
+   * {@link PIPELINE_MS} ago; else a new one; else the least queued one no
+   * transaction holds. Undefined: transactions hold every one.
+   */
+  #pipelineReader(): Connection | undefined {
+    let least: Connection | undefined;
+    for (const each of this.#readers) {
+      if (each.lock.queued !== 0) continue;
+      const { process } = each;
+      if (!process.busy || (process.sinceMs < PIPELINE_MS && process.queued < PIPELINE_DEPTH)) {
+        return each;
+      }
+      if (!least || process.queued < least.process.queued) least = each;
+    }
+    return this.#readers.length < READERS ? this.#newReader() : least;
   }
 
   /** Stops the read processes that idled {@link readerIdleMs}, keeping one idle one. */
@@ -202,6 +238,7 @@ export class DatabaseHost {
       const idle = this.#readers.filter((each) => each.lock.queued === 0 && !each.process.busy);
       for (const reader of idle.slice(1)) {
         if (now - reader.lock.idleSince < this.readerIdleMs) continue;
+        if (reader.process.sinceMs < this.readerIdleMs) continue;
         void reader.process.close();
         this.#readers = this.#readers.filter((each) => each !== reader);
         log.info(`database: idle: now ${this.#readers.length} read processes`);
@@ -305,12 +342,14 @@ export class DatabaseHost {
         throw new DatabaseError((error as Error).message);
       }
     }
-    const connection = this.#connection(grant);
-    const release = await connection.lock.acquire(LOCK_TIMEOUT_MS, "statement");
+    // A standalone read needs no lock: a read process runs whatever it is sent in order.
+    const reader = grant === "read" ? this.#pipelineReader() : undefined;
+    const connection = reader ?? this.#connection(grant);
+    const release = reader ? () => {} : await connection.lock.acquire(LOCK_TIMEOUT_MS, "statement");
     try {
       return decode(
         await retryBusy(
-          () => connection.process.request(request, deadline),
+          () => connection.process.request(request, deadline, reader !== undefined),
           Date.now() + LOCK_TIMEOUT_MS,
         ),
       );
