@@ -38,18 +38,24 @@ Deno.test("a read queued behind an endless one is answered by the next read proc
     }),
   );
   try {
+    // Both components' workers started, a read process too.
+    for (const prefix of ["", "/reader"]) {
+      assert.equal((await inband(pier, prefix, "SELECT 1")).status, 200);
+    }
     // One after the other, each endless read finds the read processes busy and gets a new one,
     // up to four.
     const hogs = [];
     for (let i = 0; i < 4; i++) {
       hogs.push(inband(pier, "", ENDLESS));
-      await sleep(250);
+      await sleep(300);
     }
     // Every read process runs an endless statement: this read queues behind one of them, which
     // is killed at its 3 s limit.
+    const started = performance.now();
     const read = await inband(pier, "/reader", "SELECT 41 + 1");
     assert.equal(read.status, 200);
     assert.deepEqual(JSON.parse(read.body), { Query: { rows: [[{ Integer: 42 }]] } });
+    assert.ok(performance.now() - started > 1000, "the read did not queue behind an endless one");
     for (const hog of await Promise.all(hogs)) {
       assert.ok(hog.status === 504 || /Error/.test(hog.body), JSON.stringify(hog));
     }
