@@ -194,12 +194,14 @@ export class FrameBatch<M extends ToChild | FromChild> {
 
   /** Queues `message` for the end of this turn. */
   push(message: M): void {
-    if (this.#queued.length === 0) setImmediate(() => this.#flush());
+    if (this.#queued.length === 0) setImmediate(() => this.flush());
     this.#queued.push(nativeFrame(message));
   }
 
-  #flush() {
+  /** Writes what is queued now. */
+  flush(): void {
     const frames = this.#queued;
+    if (frames.length === 0) return;
     this.#queued = [];
     this.write(frames.length === 1 ? frames[0] : concatBytes(frames));
   }
