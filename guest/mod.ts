@@ -212,18 +212,23 @@ export function defineComponent<R>(definition: ComponentDefinition<R>): Componen
     const handler = routes.get(key);
     if (!handler) return text(`no route for ${key}`, { status: 404 });
     try {
-      const url = new URL(request.url);
       const user = raw.user && {
         id: raw.user.id,
         email: raw.user.email,
         username: raw.user.username ?? null,
         csrfToken: raw.user.csrf_token ?? null,
       };
+      // Parsed when a handler first reads it: most never do, and a parse costs per request.
+      let url: URL | undefined;
       const response = await handler(request, {
         kind: "http",
         params: Object.fromEntries(raw.path_params),
-        url,
-        query: url.searchParams,
+        get url() {
+          return url ??= new URL(request.url);
+        },
+        get query() {
+          return this.url.searchParams;
+        },
         route: raw.registered_path,
         user,
       });

@@ -369,6 +369,19 @@ Deno.test("admin page in Chromium: components, grants, a failed one, run now, lo
       /^\d{4}-.* UTC\ninit failed: .*badinit refuses to start/,
     );
 
+    // A new version a reload refuses: a box with its time, file and error; the old one serves on.
+    await Deno.writeFile(`${componentsDir}/plain.wasm`, new TextEncoder().encode("not wasm"));
+    const refused = `document.querySelector(".rejected-box[data-component=plain]")`;
+    await browser.waitFor(`(refresh(), ${refused})`);
+    const rejected = await browser.evaluate(`${refused}.innerText`) as string;
+    assert.match(
+      rejected,
+      /plain: new version refused at \d{4}-.* UTC; the running version serves/,
+    );
+    assert.ok(rejected.includes(`file: ${componentsDir}/plain.wasm`), rejected);
+    assert.match(rejected, /magic|not a WebAssembly|invalid/i);
+    assert.equal(await (await pier.fetch("/hello")).text(), "Hello, world!\n");
+
     // A trap is the component's last error, with its time.
     const trap = await pier.fetch("/m/trap");
     await trap.body?.cancel();

@@ -1,7 +1,8 @@
 /**
  * What the admin page shows of each component beyond `/_/health` (which
  * anyone may read): its file, when it failed, its restarts and last error,
- * and its grants against what its code imports. Served as
+ * the last new version a reload refused, and its grants against what its
+ * code imports. Served as
  * `GET /_/admin/components` to the admin only. It names environment
  * variables, never their values.
  *
@@ -21,6 +22,8 @@ export interface AdminComponent {
   /** Workers replaced after a crash or a time-out. */
   restarts: number;
   lastError?: { at: number; message: string };
+  /** The last new version a reload refused (the running one kept serving). */
+  rejected?: ComponentRecord["rejected"];
   /** Null until both its manifest is read and its code compiled. */
   grants: GrantView[] | null;
 }
@@ -35,6 +38,7 @@ export function adminComponents(components: readonly ComponentRecord[]): AdminCo
     failedAt: c.failedAt,
     restarts: c.metrics.restarts,
     lastError: c.metrics.lastError,
+    rejected: c.rejected,
     grants: c.permissions && c.imports ? grantsAgainstImports(c.imports, c.permissions) : null,
   }));
 }

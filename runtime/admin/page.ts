@@ -116,7 +116,8 @@ text-align:left;vertical-align:top;white-space:pre-line}th{background:#e8eef7}.e
 .failed{background:#fde8ea}.warn{color:#8a5a00}button{cursor:pointer}td.long{max-width:32em;overflow-wrap:anywhere}
 header{display:flex;justify-content:space-between;align-items:baseline}
 .failed-box{border:2px solid #b00020;background:#fde8ea;padding:.2em 1em;margin-bottom:1em}
-.failed-box pre{white-space:pre-wrap;overflow-wrap:anywhere}
+.failed-box pre,.rejected-box pre{white-space:pre-wrap;overflow-wrap:anywhere}
+.rejected-box{border:2px solid #8a5a00;background:#fff6e0;padding:.2em 1em;margin-bottom:1em}
 .grant-granted{background:#e3f4e1}.grant-denied{background:#fde8ea;color:#b00020}
 .grant-unused{background:#fff4d6}.grant-quiet,.grant-none{color:#777}`;
 
@@ -195,11 +196,23 @@ function failedBoxes(admin) {
     return box;
   })];
 }
+/** A box per component whose new version a reload refused, while the running one serves on. */
+function rejectedBoxes(admin) {
+  const rejected = admin.filter((c) => c.rejected);
+  if (rejected.length === 0) return [];
+  return [$("h2", "New versions refused", "warn"), ...rejected.map((c) => {
+    const box = $("section", undefined, "rejected-box"); box.dataset.component = c.name;
+    box.append($("h3", c.name + ": new version refused at " + when(Date.parse(c.rejected.at)) +
+      (c.state === "failed" ? "" : "; the running version serves")),
+      $("p", "file: " + c.rejected.file), $("pre", c.rejected.error));
+    return box;
+  })];
+}
 async function refresh() {
   const [health, admin, load] = await Promise.all(
     ["/_/health", "/_/admin/components", "/_/admin/load"].map(get));
   const byName = new Map(admin.map((c) => [c.name, c]));
-  document.getElementById("failed").replaceChildren(...failedBoxes(admin));
+  document.getElementById("failed").replaceChildren(...failedBoxes(admin), ...rejectedBoxes(admin));
   table("components", ["component", "state", "workers", "restarts", "routes", "req/s (5 min)",
     "p99 (5 min)", "last error", "warnings"],
     health.components.map((c) => { const a = byName.get(c.name) ?? {};

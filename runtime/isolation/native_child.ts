@@ -8,13 +8,12 @@
  * @module
  */
 import { AsyncLocalStorage } from "node:async_hooks";
-import { FrameReader } from "../capabilities/database/wire.ts";
 import {
   BODY_WINDOW,
   type ChildInit,
-  CODEC,
   FrameBatch,
   type FromChild,
+  NativeFrameReader,
   type OutboundAnswer,
   OWN_REQUEST,
   type ToChild,
@@ -22,9 +21,20 @@ import {
 import type { ComponentCore } from "../../guest/backend_types.ts";
 import type { NativeLink } from "../../guest/native_backend.ts";
 
-const stdout = Deno.stdout.writable.getWriter();
-// The server gone, there is nobody to answer: the process ends with its pipe.
-const out = new FrameBatch<FromChild>((bytes) => stdout.write(bytes).catch(() => Deno.exit(1)));
+/**
+ * Writes `bytes` to the server on this thread: an asynchronous write of
+ * stdout goes through a thread of Deno's blocking pool, a hand-over per
+ * write. A full pipe blocks this process until the server reads, which is
+ * the back-pressure wanted; the server gone, nobody is left to answer.
+ */
+function writeOut(bytes: Uint8Array) {
+  try {
+    for (let at = 0; at < bytes.byteLength;) at += Deno.stdout.writeSync(bytes.subarray(at));
+  } catch {
+    Deno.exit(1);
+  }
+}
+const out = new FrameBatch<FromChild>(writeOut);
 
 /** Sends `message`; a turn's messages go out in one write. */
 function send(message: FromChild) {
@@ -112,10 +122,10 @@ async function answer(id: number, response: Response) {
   bodies.set(id, body);
   try {
     for (let chunk = first; !chunk.done && !cancelled; chunk = await reader.read()) {
-      send({ t: "chunk", id, bytes: chunk.value });
+      send({ t: "chunk", id, body: chunk.value });
       body.room -= chunk.value.byteLength;
       if (chunk === first) {
-        send({ t: "chunk", id, bytes: second.value! });
+        send({ t: "chunk", id, body: second.value! });
         body.room -= second.value!.byteLength;
       }
       while (body.room <= 0 && !cancelled) {
@@ -171,18 +181,29 @@ async function start(init: ChildInit): Promise<ComponentCore | undefined> {
   }
 }
 
-const reader = new FrameReader(Infinity, CODEC);
+/** A handler busy this long before its first `await` holds up the answers of the ones before. */
+const LONG_TURN_MS = 0.5;
+
+const reader = new NativeFrameReader();
 let core: ComponentCore | undefined;
-for await (const chunk of Deno.stdin.readable) {
-  reader.push(chunk);
+const chunk = new Uint8Array(64 * 1024);
+for (let read = await Deno.stdin.read(chunk); read !== null; read = await Deno.stdin.read(chunk)) {
+  reader.push(chunk.subarray(0, read));
   for (let message = reader.next() as ToChild; message; message = reader.next() as ToChild) {
     switch (message.t) {
       case "init":
         core = await start(message);
         break;
-      case "req":
+      case "req": {
+        const started = performance.now();
         request(core!, message);
+        if (performance.now() - started >= LONG_TURN_MS) {
+          // Its answer goes out now, not after the handlers of every request this read brought.
+          await new Promise((resolve) => setImmediate(resolve));
+          out.flush();
+        }
         break;
+      }
       case "credit": {
         const body = bodies.get(message.id);
         if (!body) break;

@@ -12,7 +12,6 @@
  */
 import { CapabilityError, type ComponentCapabilities } from "../capabilities/host.ts";
 import type { Op } from "../capabilities/calls.ts";
-import { FrameReader } from "../capabilities/database/wire.ts";
 import type { WitValue } from "../capabilities/values.ts";
 import { guestLine, log } from "../log.ts";
 import { componentMetrics } from "../metrics.ts";
@@ -23,13 +22,14 @@ import { nativeProcessCommand } from "../sandbox.ts";
 import { PIER_VERSION } from "../version.ts";
 import { LineSink, MAX_LINE } from "../wasi/cli.ts";
 import type { ComponentRequest } from "./component_host.ts";
+import { OldestDeadline } from "./deadline.ts";
 import { admit, type ComponentEngine } from "./engine.ts";
 import {
   BODY_WINDOW,
-  CODEC,
   FrameBatch,
   type FromChild,
   MAX_CHILD_FRAME,
+  NativeFrameReader,
   type OutboundAnswer,
   OWN_REQUEST,
   type ResponseHead,
@@ -78,7 +78,7 @@ export interface OutboundRequest {
 
 interface Pending extends StreamedBody {
   head: PromiseWithResolvers<Response>;
-  timer: ReturnType<typeof setTimeout>;
+  deadline: number;
 }
 
 /** One running process and what is in flight on it. */
@@ -89,6 +89,8 @@ interface Child {
   ready: PromiseWithResolvers<string>;
   started: boolean;
   pending: Map<number, Pending>;
+  /** Kills the process once its oldest request runs past the time limit. */
+  deadlines: OldestDeadline;
   sqlCalls: Map<
     number,
     (result: { ok: true; value: unknown } | { ok: false; error: string }) => void
@@ -213,6 +215,7 @@ export class NativeHost implements ComponentEngine {
       stderr: "piped",
     }).spawn();
     const stdin = process.stdin.getWriter();
+    const pending = new Map<number, Pending>();
     const child: Child = {
       process,
       stdin,
@@ -220,7 +223,11 @@ export class NativeHost implements ComponentEngine {
       out: new FrameBatch((bytes) => stdin.write(bytes).catch(() => {})),
       ready: Promise.withResolvers<string>(),
       started: false,
-      pending: new Map(),
+      pending,
+      deadlines: new OldestDeadline(
+        pending,
+        () => this.#kill(child, `a request ran past the ${this.timeoutMs} ms limit`, 504),
+      ),
       sqlCalls: new Map(),
       chains: new Map(),
     };
@@ -252,7 +259,7 @@ export class NativeHost implements ComponentEngine {
   }
 
   async #read(child: Child) {
-    const frames = new FrameReader(MAX_CHILD_FRAME, CODEC);
+    const frames = new NativeFrameReader(MAX_CHILD_FRAME);
     try {
       for await (const chunk of child.process.stdout) {
         if (this.#child !== child) return;
@@ -378,12 +385,12 @@ export class NativeHost implements ComponentEngine {
           break;
         }
         case "chunk":
-          if (!(message.bytes instanceof Uint8Array)) throw new TypeError("a chunk must be bytes");
-          pending.uncredited += message.bytes.byteLength;
+          if (!(message.body instanceof Uint8Array)) throw new TypeError("a chunk must be bytes");
+          pending.uncredited += message.body.byteLength;
           if (pending.uncredited > 2 * BODY_WINDOW) {
             throw new Error(`it sent more than ${2 * BODY_WINDOW} body bytes ahead of the client`);
           }
-          pending.body?.enqueue(message.bytes);
+          pending.body?.enqueue(message.body);
           break;
         case "end":
           this.#answered(child, message.id);
@@ -418,7 +425,6 @@ export class NativeHost implements ComponentEngine {
   #finish(child: Child, id: number): Pending | undefined {
     const pending = child.pending.get(id);
     if (!pending) return undefined;
-    clearTimeout(pending.timer);
     child.pending.delete(id);
     this.options.capabilities.requestEnded(id);
     return pending;
@@ -456,6 +462,7 @@ export class NativeHost implements ComponentEngine {
     this.#child = undefined;
     this.#ready = undefined;
     child.stdin.close().catch(() => {});
+    child.deadlines.stop();
     child.ready.reject(new Error(reason));
     child.ready.promise.catch(() => {});
     const requests = [...child.pending.keys()];
@@ -494,12 +501,10 @@ export class NativeHost implements ComponentEngine {
     if (!child?.started) throw new GuestError("could not start: the process is gone", 503);
     const id = this.#nextId++;
     const head = Promise.withResolvers<Response>();
-    const timer = setTimeout(
-      () => this.#kill(child, `a request ran past the ${this.timeoutMs} ms limit`, 504),
-      this.timeoutMs,
-    );
-    child.pending.set(id, { head, uncredited: 0, timer });
-    this.options.capabilities.requestStarted(id, performance.now() + this.timeoutMs);
+    const deadline = performance.now() + this.timeoutMs;
+    child.pending.set(id, { head, uncredited: 0, deadline });
+    child.deadlines.watch();
+    this.options.capabilities.requestStarted(id, deadline);
     this.#send(child, {
       t: "req",
       id,

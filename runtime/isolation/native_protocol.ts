@@ -1,15 +1,17 @@
 /**
  * The messages between the server process and a native component's process
- * (`native_host.ts` ⇄ `native_child.ts`), framed as the database processes'
- * are (`capabilities/database/wire.ts`) over the child's stdin and stdout.
- * Integers past JSON's and bytes travel tagged (see {@link CODEC}). The child
- * runs hostile code: whatever it sends is checked before use (see
+ * (`native_host.ts` ⇄ `native_child.ts`) over the child's stdin and stdout,
+ * in length-prefixed frames as the database processes' are
+ * (`capabilities/database/wire.ts`). A frame holds the message's JSON and,
+ * raw after it, its `body` bytes; only the capability messages, whose values
+ * may hold integers past JSON's and bytes, are tagged (see {@link CODEC}).
+ * The child runs hostile code: whatever it sends is checked before use (see
  * `native_host.ts`).
  *
  * @module
  */
 import { concatBytes } from "../bytes.ts";
-import { frame, type JsonCodec } from "../capabilities/database/wire.ts";
+import { FrameError, FrameReader, type JsonCodec } from "../capabilities/database/wire.ts";
 
 /** The child's start: which component to load, and what it sees. */
 export interface ChildInit {
@@ -56,7 +58,7 @@ export type FromChild =
   | ({ t: "res"; id: number; body: Uint8Array<ArrayBuffer> | null } & ResponseHead)
   /** A streamed response's head; `chunk`s and `end` follow. */
   | ({ t: "head"; id: number } & ResponseHead)
-  | { t: "chunk"; id: number; bytes: Uint8Array }
+  | { t: "chunk"; id: number; body: Uint8Array }
   | { t: "end"; id: number }
   | { t: "failed"; id: number; error: string }
   /** A capability call (`capabilities/calls.ts`) on behalf of request `requestId`. */
@@ -106,24 +108,101 @@ export const CODEC: JsonCodec = {
   },
 };
 
+/** Messages whose values JSON cannot all hold: only these pay for the codec's calls per value. */
+const TAGGED = new Set(["call", "reply", "sql", "sql-result"]);
+
+/** Bits of a frame's first word, above the JSON's length. */
+const TAGGED_BIT = 0x8000_0000;
+const BODY_BIT = 0x4000_0000;
+const LENGTH_BITS = 0x3fff_ffff;
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
 /**
- * Frames messages for one pipe: a turn's messages go out in one write (one
- * wake-up of the other side for many requests).
+ * `message` as a frame: its length, then a word of the JSON's length and
+ * flags, the JSON, and the `body` bytes if it has them (neither copied into
+ * base64 nor read back through the codec).
  */
-export class FrameBatch<M> {
+export function nativeFrame(message: ToChild | FromChild): Uint8Array {
+  const body = "body" in message && message.body instanceof Uint8Array ? message.body : undefined;
+  const tagged = TAGGED.has(message.t);
+  const json = encoder.encode(
+    JSON.stringify(
+      body ? { ...message, body: null } : message,
+      tagged ? CODEC.replacer : undefined,
+    ),
+  );
+  const tail = body?.byteLength ?? 0;
+  const out = new Uint8Array(8 + json.byteLength + tail);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, 4 + json.byteLength + tail, true);
+  view.setUint32(4, json.byteLength | (tagged ? TAGGED_BIT : 0) | (body ? BODY_BIT : 0), true);
+  out.set(json, 8);
+  if (body) out.set(body, 8 + json.byteLength);
+  return out;
+}
+
+/** Cuts the bytes of a pipe into messages of {@link nativeFrame}'s form. */
+export class NativeFrameReader {
+  readonly #frames: FrameReader;
+
+  /** From a peer that may be hostile, give it `maxBytes` (see {@link FrameReader}). */
+  constructor(maxBytes = Infinity) {
+    this.#frames = new FrameReader(maxBytes);
+  }
+
+  /** Adds bytes read from the pipe. */
+  push(bytes: Uint8Array): void {
+    this.#frames.push(bytes);
+  }
+
+  /** The next whole message, if one is buffered; throws a {@link FrameError} on a malformed one. */
+  next(): unknown {
+    const payload = this.#frames.nextPayload();
+    if (payload === undefined) return undefined;
+    if (payload.byteLength < 4) throw new FrameError("a frame too short for its header");
+    const word = new DataView(payload.buffer, payload.byteOffset).getUint32(0, true);
+    const length = word & LENGTH_BITS;
+    if (4 + length > payload.byteLength) throw new FrameError("a frame shorter than its JSON");
+    let message;
+    try {
+      const json = decoder.decode(payload.subarray(4, 4 + length));
+      message = JSON.parse(json, word & TAGGED_BIT ? CODEC.reviver : undefined);
+    } catch (error) {
+      throw new FrameError(`a frame that is not a message: ${(error as Error).message}`);
+    }
+    if (word & BODY_BIT) {
+      if (typeof message !== "object" || message === null) {
+        throw new FrameError("a body without a message");
+      }
+      message.body = payload.slice(4 + length);
+    }
+    return message;
+  }
+}
+
+/**
+ * Frames messages for one pipe: the messages of one turn of the event loop
+ * go out in one write, after the I/O that turn found ready has run (many
+ * requests, one wake-up of the other side).
+ */
+export class FrameBatch<M extends ToChild | FromChild> {
   #queued: Uint8Array[] = [];
 
   constructor(readonly write: (bytes: Uint8Array) => void) {}
 
   /** Queues `message` for the end of this turn. */
   push(message: M): void {
-    if (this.#queued.length === 0) queueMicrotask(() => this.#flush());
-    this.#queued.push(frame(message, CODEC));
+    if (this.#queued.length === 0) setImmediate(() => this.flush());
+    this.#queued.push(nativeFrame(message));
   }
 
-  #flush() {
+  /** Writes what is queued now. */
+  flush(): void {
     const frames = this.#queued;
+    if (frames.length === 0) return;
     this.#queued = [];
-    this.write(concatBytes(frames));
+    this.write(frames.length === 1 ? frames[0] : concatBytes(frames));
   }
 }

@@ -124,20 +124,30 @@ export class FrameReader {
 
   /** The next whole message, if one is buffered. */
   next(): unknown {
+    const payload = this.nextPayload();
+    if (payload === undefined) return undefined;
+    try {
+      return JSON.parse(decoder.decode(payload), this.codec.reviver);
+    } catch (error) {
+      throw new FrameError(`a frame that is not a message: ${(error as Error).message}`);
+    }
+  }
+
+  /**
+   * The next whole frame's bytes, if one is buffered, for a reader that
+   * decodes them itself; they stay valid until the next `push` or `fill`.
+   */
+  nextPayload(): Uint8Array | undefined {
     if (this.#end - this.#start < 4) return undefined;
     const length = new DataView(this.#buffer.buffer, this.#start).getUint32(0, true);
     if (length > this.maxBytes) {
       throw new FrameError(`a frame of ${length} bytes (at most ${this.maxBytes})`);
     }
     if (this.#end - this.#start < 4 + length) return undefined;
-    const json = decoder.decode(this.#buffer.subarray(this.#start + 4, this.#start + 4 + length));
+    const payload = this.#buffer.subarray(this.#start + 4, this.#start + 4 + length);
     this.#start += 4 + length;
     if (this.#start === this.#end) this.#start = this.#end = 0;
-    try {
-      return JSON.parse(json, this.codec.reviver);
-    } catch (error) {
-      throw new FrameError(`a frame that is not a message: ${(error as Error).message}`);
-    }
+    return payload;
   }
 
   #reserve(bytes: number) {
