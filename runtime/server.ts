@@ -179,7 +179,7 @@ export function createHandler(
       route: served.route,
       status: response.status,
       ms: Math.round((performance.now() - started) * 10) / 10,
-      bytes: response.headers.get("content-length") ?? bodySize(response) ?? "-",
+      bytes: bodySize(response) ?? response.headers.get("content-length") ?? "-",
     });
     return response;
   };
