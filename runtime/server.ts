@@ -118,7 +118,7 @@ async function dispatch(
   ]);
   try {
     // The body is read once the component admits the request (see `limits.concurrency`).
-    const body = () => readBody(request);
+    const body = request.body ? () => readBody(request) : null;
     return await component.host!.fetch({ method, url: request.url, headers, body });
   } catch (error) {
     if (error instanceof GuestError) {
@@ -179,7 +179,7 @@ export function createHandler(
       route: served.route,
       status: response.status,
       ms: Math.round((performance.now() - started) * 10) / 10,
-      bytes: response.headers.get("content-length") ?? bodySize(response) ?? "-",
+      bytes: bodySize(response) ?? response.headers.get("content-length") ?? "-",
     });
     return response;
   };

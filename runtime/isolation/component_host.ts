@@ -191,17 +191,17 @@ export class ComponentHost {
 
   /**
    * Adds a worker when every one is up and busy and the pool may grow. The
-   * request at hand waits for it only if its best worker seems stalled: a
-   * worker takes far longer to start than a request usually runs.
+   * request at hand goes to `busy` unless it seems stalled while a worker is
+   * being added (undefined: wait for that one): a worker takes far longer to
+   * start than a request usually runs.
    */
-  async #relieve(busy: WorkerLink): Promise<WorkerLink | undefined> {
+  #relieve(busy: WorkerLink): WorkerLink | undefined {
     const { workers } = this.options.permissions.limits;
     if (this.#links.length < workers && this.#links.every((link) => link.running)) {
       this.#grow();
     }
     if (!this.#growing || performance.now() - busy.lastHeard <= STALLED_MS) return busy;
-    await this.#growing;
-    return this.#best();
+    return undefined;
   }
 
   #grow() {
@@ -247,8 +247,21 @@ export class ComponentHost {
    * A request beyond `limits.concurrency` is refused before anything else: a
    * body given as a function is read only once the request holds its place.
    */
-  async fetch(request: ComponentRequest): Promise<Response> {
-    admit(this.inFlight, this.options.permissions.limits.concurrency);
+  fetch(request: ComponentRequest): Promise<Response> {
+    try {
+      admit(this.inFlight, this.options.permissions.limits.concurrency);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    // The common case goes straight to its worker: no body to read, a worker up and not stalled
+    // (each `await` on the way costs the server thread promises and microtasks per request).
+    const link = typeof request.body === "function" ? undefined : this.#pickNow();
+    if (link) return link.fetch(this.#nextId++, request as RequestHead);
+    return this.#enter(request);
+  }
+
+  /** {@link fetch} when the request must wait: for its body, or for a worker to start. */
+  async #enter(request: ComponentRequest): Promise<Response> {
     this.#entering++;
     let link: WorkerLink | undefined;
     let head: RequestHead;
@@ -262,6 +275,12 @@ export class ComponentHost {
     return link.fetch(this.#nextId++, head);
   }
 
+  /** The worker a request goes to if one can take it now, without waiting. */
+  #pickNow(): WorkerLink | undefined {
+    const link = this.#best();
+    return link && link.load > 0 ? this.#relieve(link) : link;
+  }
+
   /** The worker a request goes to, started or added if need be. */
   async #pick(): Promise<WorkerLink> {
     let link = this.#best();
@@ -273,7 +292,13 @@ export class ComponentHost {
       }
       link = this.#best();
     }
-    if (link && link.load > 0) link = await this.#relieve(link);
+    if (link && link.load > 0) {
+      link = this.#relieve(link);
+      if (!link) {
+        await this.#growing;
+        link = this.#best();
+      }
+    }
     if (!link) throw new GuestError("could not start: the worker is gone", 503);
     return link;
   }
