@@ -3,12 +3,12 @@
  * data. Two builds by one engine (SpiderMonkey, say) differ in the data the
  * engine was pre-initialized with (the core module's data section) and in
  * custom sections (the build's stamp); jco's glue depends on neither
- * (measured: the same `component.js` for every example component and test
- * fixture), and its core modules are the component's own, copied out. So a
- * component whose shape (all but those parts) matches a cached entry's is
- * compiled without jco: that entry's glue, and that entry's rewritten core
- * modules with this component's data sections, which is byte for byte what
- * jco and the rewrite make (`tests/watch_cache_test.ts`). jco's first
+ * (measured: the same `component.js` for the bench guests and the built test
+ * fixtures and examples of one shape), and its core modules are the
+ * component's own, copied out. So a component whose shape (all but those
+ * parts) matches a cached entry's is compiled without jco: that entry's
+ * glue, and that entry's rewritten core modules with this component's data
+ * sections, which is byte for byte what jco and the rewrite make (`tests/watch_cache_test.ts`). jco's first
  * transpile in a thread takes seconds for a SpiderMonkey component; this
  * takes a copy.
  *
