@@ -213,7 +213,9 @@ async function compile(permitted: Permitted[], context: LoadContext): Promise<Co
     const { entry, size, ms } = result;
     const cache = entry.hit
       ? "cache hit"
-      : `cache miss${entry.rebuilt ? ` (rebuilt: ${entry.rebuilt})` : ""}`;
+      : `cache miss${entry.rebuilt ? ` (rebuilt: ${entry.rebuilt})` : ""}${
+        entry.sameShapeAs ? " (no jco: the glue of a cached component of the same shape)" : ""
+      }`;
     log.info(`${name}: ${(size / 1e6).toFixed(1)} MB, ${cache}, ${ms.toFixed(0)} ms`);
   };
   const cacheDir = `${context.dataDir}/${CACHE_DIR}`;

@@ -11,7 +11,14 @@
 import { COMPONENT_FILE, readRegularFile } from "../files.ts";
 import { sha256 } from "../hash.ts";
 import { writeAtomic } from "../write_atomic.ts";
-import { transpile, TRANSPILE_OPTIONS, TRANSPILER } from "./transpile.ts";
+import {
+  transpile,
+  TRANSPILE_OPTIONS,
+  type Transpiled,
+  transpileLike,
+  TRANSPILER,
+} from "./transpile.ts";
+import { shapeOf } from "./shape.ts";
 
 /** A compiled component ready for a worker to load. */
 export interface CacheEntry {
@@ -21,6 +28,8 @@ export interface CacheEntry {
   hit: boolean;
   /** Why an existing entry was rebuilt, if it was. */
   rebuilt?: string;
+  /** Compiled with the glue of this entry, of the same shape, instead of by jco. */
+  sameShapeAs?: string;
   /** Interfaces the component imports (without versions). */
   imports: string[];
 }
@@ -30,6 +39,8 @@ interface EntryIndex {
   transpiler: string;
   files: Record<string, { size: number; sha256: string }>;
   imports: string[];
+  /** Its component's shape (`shape.ts`), when its glue serves others of that shape. */
+  shape?: string;
 }
 
 /** What a fingerprint records of a `.wasm` file, and the entry it was compiled into. */
@@ -52,12 +63,19 @@ const fingerprintOf = (info: Deno.FileInfo, key: string): SourceFingerprint => (
 
 const INDEX = "entry.json";
 const FINGERPRINTS = "sources";
+/** `shapes/<shape>.json`: the key of an entry whose glue serves components of that shape. */
+const SHAPES = "shapes";
+
+/** What else than a component's bytes its entry depends on. */
+const SETTINGS = JSON.stringify({ TRANSPILER, TRANSPILE_OPTIONS });
 
 /** The cache key of a component's bytes under the pinned transpiler. */
 async function cacheKey(wasm: Uint8Array): Promise<string> {
-  const settings = await sha256(JSON.stringify({ TRANSPILER, TRANSPILE_OPTIONS }));
+  const settings = await sha256(SETTINGS);
   return (await sha256(wasm)).slice(0, 32) + settings.slice(0, 8);
 }
+
+const KEY = /^[0-9a-f]{40}$/;
 
 /** How closely {@link checkEntry} looks: file sizes, or file contents. */
 export type Depth = "sizes" | "hashes";
@@ -118,7 +136,7 @@ export async function findCached(
     const same = (Object.keys(now) as (keyof SourceFingerprint)[]).every((k) =>
       now[k] === known[k]
     );
-    if (!same || !/^[0-9a-f]{40}$/.test(known.key)) return undefined;
+    if (!same || !KEY.test(known.key)) return undefined;
     const dir = `${cacheDir}/${known.key}`;
     const index = await readIndex(dir);
     if ("problem" in index || await damage(dir, index, "sizes")) return undefined;
@@ -131,7 +149,8 @@ export async function findCached(
 /**
  * Returns the cache entry of the `.wasm` at `wasmPath`, transpiling and
  * storing it when it is missing or damaged, and fingerprints the file so that the
- * next start finds the entry with {@link findCached}.
+ * next start finds the entry with {@link findCached}. A component of a shape
+ * already cached is transpiled without jco (see `shape.ts`).
  */
 export async function compileCached(
   wasmPath: string,
@@ -153,7 +172,10 @@ export async function compileCached(
     return { entry: { dir, hit: true, imports }, size: wasm.byteLength };
   }
 
-  const { files, imports } = await transpile(wasm);
+  // Bytes that are not framed as a binary have no shape: jco says what is wrong with them.
+  const shape = await shapeOf(wasm, SETTINGS).catch(() => undefined);
+  const like = shape === undefined ? undefined : await sameShape(cacheDir, shape);
+  const { files, imports, ownModules } = like ? transpileLike(wasm, like) : await transpile(wasm);
   const staging = `${dir}.tmp-${crypto.randomUUID().slice(0, 8)}`;
   await Deno.mkdir(staging, { recursive: true });
   const recorded: EntryIndex["files"] = {};
@@ -162,11 +184,43 @@ export async function compileCached(
     recorded[name] = { size: contents.byteLength, sha256: await sha256(contents) };
   }
   const index: EntryIndex = { transpiler: TRANSPILER, files: recorded, imports };
+  if (ownModules) index.shape = shape;
   await Deno.writeTextFile(`${staging}/${INDEX}`, JSON.stringify(index));
   await install(staging, dir);
+  if (index.shape && !like) {
+    await Deno.mkdir(`${cacheDir}/${SHAPES}`, { recursive: true });
+    await writeAtomic(`${cacheDir}/${SHAPES}/${index.shape}.json`, JSON.stringify({ key }));
+  }
   await writeFingerprint();
   const rebuilt = problem === "missing" ? undefined : problem;
-  return { entry: { dir, hit: false, rebuilt, imports }, size: wasm.byteLength };
+  return {
+    entry: { dir, hit: false, rebuilt, sameShapeAs: like?.key, imports },
+    size: wasm.byteLength,
+  };
+}
+
+/**
+ * The files and imports of the entry recorded for `shape`, if that entry
+ * records the same shape and its files match their recorded hashes.
+ */
+async function sameShape(
+  cacheDir: string,
+  shape: string,
+): Promise<Transpiled & { key: string } | undefined> {
+  try {
+    const { key } = JSON.parse(await Deno.readTextFile(`${cacheDir}/${SHAPES}/${shape}.json`));
+    if (typeof key !== "string" || !KEY.test(key)) return undefined;
+    const index = await readIndex(`${cacheDir}/${key}`);
+    if ("problem" in index || index.shape !== shape) return undefined;
+    const files: Record<string, Uint8Array> = {};
+    for (const [name, { sha256: hash }] of Object.entries(index.files)) {
+      files[name] = await Deno.readFile(`${cacheDir}/${key}/${name}`);
+      if (await sha256(files[name]) !== hash) return undefined;
+    }
+    return { key, files, imports: index.imports, ownModules: true };
+  } catch {
+    return undefined;
+  }
 }
 
 /**

@@ -10,6 +10,7 @@
  * @module
  */
 import { concatBytes } from "../bytes.ts";
+import { type BinarySection, encodeBinary, leb, readU32, sectionsOf } from "./sections.ts";
 
 /** The export holding a module's interrupt flag (an Int32 at offset 0). */
 export const INTERRUPT_EXPORT = "pier:interrupt";
@@ -19,11 +20,6 @@ const enum Section {
   Memory = 5,
   Export = 7,
   Code = 10,
-}
-
-interface ModuleSection {
-  id: number;
-  content: Uint8Array;
 }
 
 /** Where each section goes, by id: a new one is inserted before the first with a higher rank. */
@@ -36,14 +32,9 @@ class Reader {
     return this.bytes[this.at++];
   }
   u32(): number {
-    let result = 0;
-    let shift = 0;
-    for (;;) {
-      const byte = this.byte();
-      result += (byte & 0x7f) * 2 ** shift;
-      shift += 7;
-      if ((byte & 0x80) === 0) return result;
-    }
+    const [value, next] = readU32(this.bytes, this.at);
+    this.at = next;
+    return value;
   }
   /** Skips a signed or unsigned LEB128 of any width. */
   leb(): void {
@@ -55,17 +46,6 @@ class Reader {
   name(): void {
     this.skip(this.u32());
   }
-}
-
-function leb(value: number): number[] {
-  const out: number[] = [];
-  do {
-    let byte = value & 0x7f;
-    value = Math.floor(value / 128);
-    if (value !== 0) byte |= 0x80;
-    out.push(byte);
-  } while (value !== 0);
-  return out;
 }
 
 /** A block type: empty (0x40), a value type (one byte, or a ref type with a heap type) or a type index. */
@@ -189,14 +169,6 @@ function check(memory: number): number[] {
   return [0x41, 0x00, 0x28, 0x42, ...leb(memory), 0x00, 0x04, 0x40, 0x00, 0x0b];
 }
 
-function section(id: number, content: number[] | Uint8Array): Uint8Array {
-  const head = [id, ...leb(content.length)];
-  const out = new Uint8Array(head.length + content.length);
-  out.set(head);
-  out.set(content, head.length);
-  return out;
-}
-
 /** Counts the memories a module imports. */
 function importedMemories(content: Uint8Array): number {
   const r = new Reader(content);
@@ -266,14 +238,7 @@ function instrumentCode(content: Uint8Array, memory: number): [Uint8Array, numbe
  * without loops is returned as it is.
  */
 export function instrumentLoops(module: Uint8Array): Uint8Array {
-  const sections: ModuleSection[] = [];
-  const r = new Reader(module, 8);
-  while (r.at < module.length) {
-    const id = r.byte();
-    const size = r.u32();
-    sections.push({ id, content: module.subarray(r.at, r.at + size) });
-    r.skip(size);
-  }
+  const sections = sectionsOf(module);
   const imports = sections.find((s) => s.id === Section.Import);
   const memories = sections.find((s) => s.id === Section.Memory);
   const memory = (imports ? importedMemories(imports.content) : 0) +
@@ -287,11 +252,11 @@ export function instrumentLoops(module: Uint8Array): Uint8Array {
   appendEntry(sections, Section.Memory, [0x03, 0x01, 0x01]);
   const name = new TextEncoder().encode(INTERRUPT_EXPORT);
   appendEntry(sections, Section.Export, [...leb(name.length), ...name, 0x02, ...leb(memory)]);
-  return concatBytes([module.subarray(0, 8), ...sections.map((s) => section(s.id, s.content))]);
+  return encodeBinary(module, sections);
 }
 
 /** Appends `entry` to the vector section `id`, creating the section if need be. */
-function appendEntry(sections: ModuleSection[], id: number, entry: number[]) {
+function appendEntry(sections: BinarySection[], id: number, entry: number[]) {
   const existing = sections.find((s) => s.id === id);
   if (!existing) return insert(sections, { id, content: new Uint8Array([1, ...entry]) });
   const r = new Reader(existing.content);
@@ -303,7 +268,7 @@ function appendEntry(sections: ModuleSection[], id: number, entry: number[]) {
   ]);
 }
 
-function insert(sections: ModuleSection[], added: ModuleSection) {
+function insert(sections: BinarySection[], added: BinarySection) {
   const rank = (id: number) => SECTION_ORDER.indexOf(id);
   const at = sections.findIndex((s) => s.id !== 0 && rank(s.id) > rank(added.id));
   sections.splice(at === -1 ? sections.length : at, 0, added);

@@ -10,6 +10,8 @@ import { SUSPENDING_IMPORTS } from "../capabilities/mod.ts";
 import { instrumentLoops } from "./interrupt.ts";
 import { limitMemory } from "./memory_limit.ts";
 import { SLIM_GLUE, slimGlue } from "./slim_glue.ts";
+import { coreModules, withDataOf } from "./shape.ts";
+import { sha256 } from "../hash.ts";
 
 /** The jco transpiler this runtime pins, and the rewrite of its glue; part of every cache key. */
 export const TRANSPILER =
@@ -76,7 +78,22 @@ export const TRANSPILE_OPTIONS = {
 export interface Transpiled {
   files: Record<string, Uint8Array>;
   imports: string[];
+  /**
+   * jco's core module files are the component's top-level core modules, in
+   * order (see {@link coreFile}): its glue serves any component of the same
+   * shape (`shape.ts`).
+   */
+  ownModules: boolean;
 }
+
+/** jco's file name of a component's `index`th core module. */
+export const coreFile = (index: number) => `component.core${index === 0 ? "" : index + 1}.wasm`;
+
+/** A core module as Pier stores it: loops interruptible, memory cap padded. */
+const rewrite = (module: Uint8Array) => limitMemory(instrumentLoops(module), NO_MEMORY_CAP);
+
+const sameBytes = async (a: Uint8Array, b: Uint8Array) =>
+  a.length === b.length && await sha256(a) === await sha256(b);
 
 /**
  * Transpiles a component; throws with jco's reason when `bytes` is not a
@@ -90,12 +107,33 @@ export async function transpile(bytes: Uint8Array): Promise<Transpiled> {
   // deno-lint-ignore no-explicit-any
   const { files, imports } = generate(bytes, TRANSPILE_OPTIONS as any);
   const byName: Record<string, Uint8Array> = Object.fromEntries(files);
-  for (const name of Object.keys(byName).filter((name) => name.endsWith(".wasm"))) {
-    byName[name] = limitMemory(instrumentLoops(byName[name]), NO_MEMORY_CAP);
+  const wasmFiles = Object.keys(byName).filter((name) => name.endsWith(".wasm"));
+  const modules = coreModules(bytes);
+  let ownModules = wasmFiles.length === modules.length;
+  for (const [i, module] of modules.entries()) {
+    ownModules &&= byName[coreFile(i)] !== undefined &&
+      await sameBytes(byName[coreFile(i)], module);
   }
+  for (const name of wasmFiles) byName[name] = rewrite(byName[name]);
   const glue = new TextDecoder().decode(byName[GLUE]);
   byName[GLUE] = new TextEncoder().encode(slimGlue(glue).code);
-  return { files: byName, imports };
+  return { files: byName, imports, ownModules };
+}
+
+/**
+ * Transpiles a component without jco, given the output of a component of
+ * the same shape (`shape.ts`): that glue, and that output's core modules
+ * with the data sections of this one's. Same shape, the modules differ in
+ * their data alone, which the rewrite passes on as it is (nor does it
+ * depend on it), so this equals the rewrite of this one's modules, without
+ * the rewrite's pass over their code.
+ */
+export function transpileLike(bytes: Uint8Array, like: Transpiled): Transpiled {
+  const files: Record<string, Uint8Array> = { [GLUE]: like.files[GLUE] };
+  coreModules(bytes).forEach((module, i) => {
+    files[coreFile(i)] = withDataOf(like.files[coreFile(i)], module) ?? rewrite(module);
+  });
+  return { files, imports: like.imports, ownModules: true };
 }
 
 const MAGIC = [0x00, 0x61, 0x73, 0x6d];
