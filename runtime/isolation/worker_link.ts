@@ -10,6 +10,7 @@ import { CapabilityError, type ComponentCapabilities } from "../capabilities/hos
 import type { WitValue } from "../capabilities/values.ts";
 import { log } from "../log.ts";
 import { componentMetrics } from "../metrics.ts";
+import { OldestDeadline } from "./deadline.ts";
 import { heldSlots, releaseWorker } from "./outbound_slots.ts";
 import { Outbox } from "./outbox.ts";
 import { Ring } from "./ring.ts";
@@ -154,7 +155,11 @@ export class WorkerLink {
   /** Whole responses from the worker. */
   #responses: Ring | undefined;
   #notifyQueued = false;
-  #deadlineTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Restarts the worker once its oldest request runs past the time limit. */
+  #deadlines = new OldestDeadline(
+    this.#pending,
+    () => this.#restart(`a request ran past the ${this.options.timeoutMs} ms limit`, 504),
+  );
   /** The interrupt flags of the worker's guest instances, by instance. */
   #interruptFlags = new Map<number, Int32Array[]>();
   /** The worker's part of the component's outbound requests in flight. */
@@ -298,27 +303,8 @@ export class WorkerLink {
     }
   }
 
-  /**
-   * Keeps one timer, for the oldest request in flight: every request has the
-   * same limit, so the oldest is the first to run past it (one timer per
-   * request cost more than the rest of the server thread's bookkeeping).
-   */
-  #watchDeadlines() {
-    if (this.#deadlineTimer !== undefined) return;
-    const oldest = this.#pending.values().next().value;
-    if (!oldest) return;
-    this.#deadlineTimer = setTimeout(() => {
-      this.#deadlineTimer = undefined;
-      const overdue = this.#pending.values().next().value;
-      if (overdue && overdue.deadline <= performance.now()) {
-        this.#restart(`a request ran past the ${this.options.timeoutMs} ms limit`, 504);
-      } else this.#watchDeadlines();
-    }, Math.max(0, oldest.deadline - performance.now()));
-  }
-
   #drop(reason: string, status: number) {
-    clearTimeout(this.#deadlineTimer);
-    this.#deadlineTimer = undefined;
+    this.#deadlines.stop();
     // Closed first: once its looping guest traps, the worker sees it and starts no request queued
     // behind it (`terminate` does not stop a guest's loop, and a new instance's flag is never set).
     this.#requests?.close();
@@ -437,7 +423,7 @@ export class WorkerLink {
     const deadline = performance.now() + this.options.timeoutMs;
     this.#pending.set(id, { head, uncredited: 0, deadline });
     this.options.capabilities.requestStarted(id, deadline);
-    this.#watchDeadlines();
+    this.#deadlines.watch();
     const message: WorkerRequest = { type: "request", id, ...request };
     if (this.#requests!.write(...requestRecord(message))) this.#notifyWorker();
     else this.#outbox.post(message);
