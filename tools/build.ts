@@ -28,6 +28,8 @@ import {
   stampJs,
 } from "./native_build.ts";
 import { customSection } from "./custom_section.ts";
+// The custom section that holds a build's hash: the first section after the preamble.
+import { STAMP_SECTION } from "../runtime/compile/shape.ts";
 import type { BuildAnswer, BuildJob } from "./build_worker.ts";
 import { basename, dirname, fromFileUrl, join, resolve, toFileUrl } from "../runtime/paths.ts";
 import { componentNameProblem } from "../runtime/discovery.ts";
@@ -38,8 +40,6 @@ import { relative } from "node:path";
 const ROOT = fromFileUrl(new URL("..", import.meta.url));
 
 const PRAGMA = /^\/\/\s*@pier-engine\s+(\S+)\s*$/m;
-/** Custom section that holds a build's hash: the first section after the preamble. */
-const STAMP_SECTION = "pier-build";
 
 /** What happened to one component. */
 export interface BuildResult {

@@ -2,7 +2,7 @@
  * Components of the same shape share their transpiled output but for their
  * data. Two builds by one engine (SpiderMonkey, say) differ in the data the
  * engine was pre-initialized with (the core module's data section) and in
- * custom sections (the build's stamp); jco's glue depends on neither
+ * the build's stamp (a custom section); jco's glue depends on neither
  * (measured: the same `component.js` for the bench guests and the built test
  * fixtures and examples of one shape), and its core modules are the
  * component's own, copied out. So a component whose shape (all but those
@@ -21,12 +21,26 @@ import {
   encodeBinary,
   encodeSection,
   PREAMBLE_BYTES,
+  readU32,
   sectionsOf,
 } from "./sections.ts";
 
 const CUSTOM = 0;
 const CORE_MODULE = 1;
 const DATA = 11;
+
+/**
+ * The custom section in which the build tool (`tools/build.ts`) records what
+ * a `.wasm` was built from, right after the preamble.
+ */
+export const STAMP_SECTION = "pier-build";
+
+/** True for the build's stamp; other custom sections are part of a shape. */
+function isStamp({ id, content }: BinarySection): boolean {
+  if (id !== CUSTOM) return false;
+  const [length, start] = readU32(content, 0);
+  return new TextDecoder().decode(content.subarray(start, start + length)) === STAMP_SECTION;
+}
 
 /** The core modules a component holds at its top level, in order. */
 export function coreModules(component: Uint8Array): Uint8Array[] {
@@ -53,12 +67,12 @@ export function withDataOf(target: Uint8Array, source: Uint8Array): Uint8Array |
 }
 
 /**
- * The hash of what `component` is but for its top-level custom sections and
- * its core modules' data sections; `settings` (the transpiler and its
- * options) included. Throws on bytes that are not framed as a binary.
+ * The hash of what `component` is but for its build stamp and its core
+ * modules' data sections; `settings` (the transpiler and its options)
+ * included. Throws on bytes that are not framed as a binary.
  */
 export async function shapeOf(component: Uint8Array, settings: string): Promise<string> {
-  const kept = sectionsOf(component).filter((s) => s.id !== CUSTOM).map((s): BinarySection =>
+  const kept = sectionsOf(component).filter((s) => !isStamp(s)).map((s): BinarySection =>
     s.id === CORE_MODULE ? { id: s.id, content: withoutData(s.content) } : s
   );
   const stripped = concatBytes([
