@@ -109,14 +109,27 @@ export async function readTimed(
   return { first, rest, firstAt, allAt: performance.now() - started };
 }
 
+/** Directories {@link componentsWithManifests} made: removed when the test process ends. */
+const scratchRoots: string[] = [];
+addEventListener("unload", () => {
+  for (const root of scratchRoots) {
+    try {
+      Deno.removeSync(root, { recursive: true });
+    } catch {
+      // already gone
+    }
+  }
+});
+
 /**
  * A new components dir holding each component's `.wasm` and, when given, its permission manifest;
- * and a data dir beside it (not created).
+ * and a data dir beside it (not created). Both are removed when the test process ends.
  */
 export async function componentsWithManifests(
   components: Record<string, [wasm: string, manifest?: unknown]>,
 ): Promise<{ componentsDir: string; dataDir: string }> {
   const root = await Deno.makeTempDir({ prefix: "pier-components-" });
+  scratchRoots.push(root);
   const componentsDir = `${root}/components`;
   await Deno.mkdir(componentsDir);
   for (const [name, [wasm, manifest]] of Object.entries(components)) {
