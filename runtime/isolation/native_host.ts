@@ -260,13 +260,18 @@ export class NativeHost implements ComponentEngine {
 
   async #read(child: Child) {
     const frames = new NativeFrameReader(MAX_CHILD_FRAME);
+    // Read into one buffer, handed back and forth: the default reader allocates 64 KiB a read.
+    const reader = child.process.stdout.getReader({ mode: "byob" });
+    let buffer = new ArrayBuffer(64 * 1024);
     try {
-      for await (const chunk of child.process.stdout) {
-        if (this.#child !== child) return;
-        frames.push(chunk);
+      for (let read = await reader.read(new Uint8Array(buffer)); !read.done;) {
+        if (this.#child !== child) return void reader.cancel().catch(() => {});
+        frames.push(read.value);
+        buffer = read.value.buffer;
         for (let message = frames.next(); message !== undefined; message = frames.next()) {
           this.#receive(child, message as FromChild);
         }
+        read = await reader.read(new Uint8Array(buffer));
       }
     } catch (error) {
       this.#kill(child, `it sent a malformed message: ${(error as Error).message}`, 500);
