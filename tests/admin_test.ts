@@ -15,6 +15,7 @@ import { RecentLoad } from "../runtime/admin/load.ts";
 import { ComponentMetrics } from "../runtime/metrics.ts";
 import { componentizeWat } from "../tools/componentize.ts";
 import { buildFixtures, componentsWithManifests, ensureChromium, startPier } from "./harness.ts";
+import { scratchDir } from "./scratch.ts";
 
 const fixtures = await buildFixtures(["jobs", "metrics", "badinit"]);
 const plain = await Deno.makeTempFile({ prefix: "pier-plain-", suffix: ".wasm" });
@@ -188,7 +189,7 @@ interface BrowserPage {
 
 /** Opens `url` in a fresh headless Chromium. */
 async function openPage(url: string): Promise<BrowserPage> {
-  const profile = await Deno.makeTempDir({ prefix: "pier-chromium-" });
+  const profile = await scratchDir("pier-chromium-");
   const child = new Deno.Command(await ensureChromium(), {
     args: [
       "--headless",

@@ -15,6 +15,7 @@ import {
   type Pier,
   startPier,
 } from "./harness.ts";
+import { scratchDir } from "./scratch.ts";
 
 const fixtures = await buildFixtures(["lock_holder", "data_reader"]);
 const TOKEN = "lock-attack-admin-token";
@@ -40,7 +41,7 @@ async function runs(pier: Pier, job: string): Promise<RunRecord[]> {
 }
 
 Deno.test("a job-store write waits for another connection's write lock, in order", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "pier-lock-" });
+  const dir = await scratchDir("pier-lock-");
   const db = openDatabase(`${dir}/main.db`);
   const store = new JobStore(db);
   const holder = new DatabaseSync(`${dir}/main.db`);

@@ -8,6 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { buildFixtures, startPier } from "./harness.ts";
+import { scratchDir } from "./scratch.ts";
 
 const fixtures = await buildFixtures(["entry_gate"]);
 
@@ -32,7 +33,7 @@ function startBarrier() {
 
 Deno.test("guests waiting on the network all get in, past the entry gate", async () => {
   const barrier = startBarrier();
-  const root = await Deno.makeTempDir({ prefix: "pier-gate-" });
+  const root = await scratchDir("pier-gate-");
   const componentsDir = `${root}/components`;
   await Deno.mkdir(componentsDir);
   await Deno.copyFile(fixtures.entry_gate, `${componentsDir}/gate.wasm`);

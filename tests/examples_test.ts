@@ -11,6 +11,7 @@ import { componentWit } from "@bytecodealliance/jco-transpile/wasm-tools";
 import { buildComponents } from "../tools/build.ts";
 import { fromFileUrl } from "../runtime/paths.ts";
 import { type Pier, renderInBrowser, startPier } from "./harness.ts";
+import { scratchDir } from "./scratch.ts";
 
 const ROOT = fromFileUrl(new URL("..", import.meta.url)).replace(/\/$/, "");
 const EXAMPLES = ["cleanup", "counter", "hello", "page", "todos", "weather"];
@@ -66,7 +67,7 @@ function weatherApi() {
 
 for (const engine of ["wasm", "native"] as const) {
   Deno.test(`example components (${engine} engine)`, async (t) => {
-    const root = await Deno.makeTempDir({ prefix: "pier-examples-" });
+    const root = await scratchDir("pier-examples-");
     const componentsDir = `${root}/components`;
     const dataDir = `${root}/data`;
     await Deno.mkdir(componentsDir);

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import dns from "node:dns";
 import { buildFixtures, type Pier, startPier } from "./harness.ts";
+import { scratchDir } from "./scratch.ts";
 
 const { fs_net_attacker: attacker } = await buildFixtures(["fs_net_attacker"]);
 
@@ -15,7 +16,7 @@ async function startAttackers(
   dataDir: string,
   grants: Record<string, Record<string, unknown>>,
 ): Promise<Pier> {
-  const componentsDir = await Deno.makeTempDir({ prefix: "pier-fna-components-" });
+  const componentsDir = await scratchDir("pier-fna-components-");
   const env: Record<string, string> = {};
   for (const [name, grant] of Object.entries(grants)) {
     const prefixVar = `FNA_${name.toUpperCase()}`;
@@ -43,7 +44,7 @@ async function health(pier: Pier): Promise<Record<string, { state: string; error
 }
 
 Deno.test("a read grant never reaches Pier's own files in the data dir", async () => {
-  const root = await Deno.makeTempDir({ prefix: "pier-fna-" });
+  const root = await scratchDir("pier-fna-");
   const dataDir = `${root}/data`;
   await Deno.mkdir(`${dataDir}/public`, { recursive: true });
   await Deno.writeTextFile(`${dataDir}/public/hello.txt`, "hello");
@@ -91,7 +92,7 @@ Deno.test("a read grant never reaches Pier's own files in the data dir", async (
 });
 
 Deno.test("a directory swapped for a link under open descriptors reads nothing outside", async () => {
-  const root = await Deno.makeTempDir({ prefix: "pier-fna-" });
+  const root = await scratchDir("pier-fna-");
   const dataDir = `${root}/data`;
   await Deno.mkdir(`${dataDir}/public/swap`, { recursive: true });
   await Deno.writeTextFile(`${dataDir}/public/swap/inner.txt`, "inside bytes");
@@ -161,7 +162,7 @@ Deno.test("a granted name that resolves to a private address is refused (DNS reb
     () => new Response("reached loopback"),
   );
   const port = target.addr.port;
-  const root = await Deno.makeTempDir({ prefix: "pier-fna-" });
+  const root = await scratchDir("pier-fna-");
   const pier = await startAttackers(`${root}/data`, {
     rebind: { net: [`${name}:${port}`] },
     pinned: { net: [`${name}:${port}`, `127.0.0.1:${port}`] },

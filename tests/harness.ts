@@ -17,6 +17,7 @@ import { fromFileUrl } from "../runtime/paths.ts";
 
 export { type Pier, type PierSetup, startPier } from "../tools/pier_process.ts";
 import type { Pier } from "../tools/pier_process.ts";
+import { scratchDir } from "./scratch.ts";
 
 const ROOT = fromFileUrl(new URL("..", import.meta.url));
 const BUILD_DIR = `${ROOT}/.build/components`;
@@ -69,7 +70,7 @@ export async function ensureChromium(): Promise<string> {
 /** The DOM of `url` after a headless Chromium loaded it and ran its scripts. */
 export async function renderInBrowser(url: string): Promise<string> {
   const chromium = await ensureChromium();
-  const profile = await Deno.makeTempDir({ prefix: "pier-chromium-" });
+  const profile = await scratchDir("pier-chromium-");
   try {
     const { stdout, success } = await new Deno.Command(chromium, {
       args: [
@@ -109,18 +110,6 @@ export async function readTimed(
   return { first, rest, firstAt, allAt: performance.now() - started };
 }
 
-/** Directories {@link componentsWithManifests} made: removed when the test process ends. */
-const scratchRoots: string[] = [];
-addEventListener("unload", () => {
-  for (const root of scratchRoots) {
-    try {
-      Deno.removeSync(root, { recursive: true });
-    } catch {
-      // already gone
-    }
-  }
-});
-
 /**
  * A new components dir holding each component's `.wasm` and, when given, its permission manifest;
  * and a data dir beside it (not created). Both are removed when the test process ends.
@@ -128,8 +117,7 @@ addEventListener("unload", () => {
 export async function componentsWithManifests(
   components: Record<string, [wasm: string, manifest?: unknown]>,
 ): Promise<{ componentsDir: string; dataDir: string }> {
-  const root = await Deno.makeTempDir({ prefix: "pier-components-" });
-  scratchRoots.push(root);
+  const root = await scratchDir("pier-components-");
   const componentsDir = `${root}/components`;
   await Deno.mkdir(componentsDir);
   for (const [name, [wasm, manifest]] of Object.entries(components)) {

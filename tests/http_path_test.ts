@@ -18,6 +18,7 @@ import { LineSink } from "../runtime/wasi/cli.ts";
 import { GuestCounts } from "../runtime/metrics.ts";
 import { componentizeWat } from "../tools/componentize.ts";
 import { buildFixtures, startPier } from "./harness.ts";
+import { scratchDir } from "./scratch.ts";
 
 const fixtures = await buildFixtures(["http_path"]);
 
@@ -108,7 +109,7 @@ function heldTarget(failure?: string): ResponseTarget & { open(): void; started:
 Deno.test("the trimmed export: a second entry into a busy instance traps; a trapped one is refused", async () => {
   const wat = await Deno.readTextFile(new URL("../bench/guests/hello.wat", import.meta.url));
   const { files } = await transpile(await componentizeWat(wat));
-  const dir = await Deno.makeTempDir({ prefix: "pier-http-path-" });
+  const dir = await scratchDir("pier-http-path-");
   try {
     for (const [name, bytes] of Object.entries(files)) {
       await Deno.writeFile(`${dir}/${name}`, bytes);

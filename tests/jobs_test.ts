@@ -8,6 +8,7 @@ import { openDatabase } from "../runtime/pier_db.ts";
 import type { JobStatus } from "../runtime/scheduling/jobs.ts";
 import type { RunRecord } from "../runtime/scheduling/store.ts";
 import { buildFixtures, type Pier, startPier } from "./harness.ts";
+import { scratchDir } from "./scratch.ts";
 
 const fixtures = await buildFixtures(["jobs"]);
 const TOKEN = "jobs-test-admin-token";
@@ -78,7 +79,7 @@ const count = (text: string, pattern: RegExp) => text.match(new RegExp(pattern, 
 
 /** Directories of our own: the harness deletes its temporary ones when a Pier stops. */
 async function pierDirs() {
-  const root = await Deno.makeTempDir({ prefix: "pier-jobs-test-" });
+  const root = await scratchDir("pier-jobs-test-");
   return { root, componentsDir: `${root}/components`, dataDir: `${root}/data` };
 }
 

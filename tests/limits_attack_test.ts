@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { instrumentLoops, INTERRUPT_EXPORT } from "../runtime/compile/interrupt.ts";
 import { buildFixtures, type Pier, startPier } from "./harness.ts";
+import { scratchDir } from "./scratch.ts";
 
 const fixtures = await buildFixtures(["limits_attacker"]);
 const MIB = 1 << 20;
@@ -79,7 +80,7 @@ function cpuTicks(pid: number): number {
 }
 
 async function startAttacked(limits: Record<string, number>): Promise<Pier> {
-  const root = await Deno.makeTempDir({ prefix: "pier-limits-" });
+  const root = await scratchDir("pier-limits-");
   const componentsDir = `${root}/components`;
   await Deno.mkdir(componentsDir);
   await Deno.copyFile(fixtures.limits_attacker, `${componentsDir}/attacker.wasm`);

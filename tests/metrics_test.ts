@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { buildFixtures, type Pier, startPier } from "./harness.ts";
+import { scratchDir } from "./scratch.ts";
 
 const fixtures = await buildFixtures(["metrics", "jobs"]);
 
@@ -102,7 +103,7 @@ async function scrape(pier: Pier) {
 }
 
 async function startMetricsPier(args: string[] = []): Promise<Pier> {
-  const root = await Deno.makeTempDir({ prefix: "pier-metrics-" });
+  const root = await scratchDir("pier-metrics-");
   const componentsDir = `${root}/components`;
   const dataDir = `${root}/data`;
   await Deno.mkdir(componentsDir);

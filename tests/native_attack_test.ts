@@ -10,6 +10,7 @@
 import assert from "node:assert/strict";
 import { startPier } from "./harness.ts";
 import { buildNative } from "./native_harness.ts";
+import { scratchDir } from "./scratch.ts";
 
 /** A port nothing listens on. */
 function freePort(): number {
@@ -21,7 +22,7 @@ function freePort(): number {
 
 Deno.test("native engine: a hostile component is denied every escape", async (t) => {
   const componentsDir = await buildNative(["native_attacker", "native_neighbour"]);
-  const dataDir = await Deno.makeTempDir({ prefix: "pier-native-attack-" });
+  const dataDir = await scratchDir("pier-native-attack-");
   await Deno.mkdir(`${dataDir}/files`);
   await Deno.writeTextFile(`${dataDir}/files/granted.txt`, "granted");
   const elsewhere = Deno.serve(

@@ -7,12 +7,13 @@
 import assert from "node:assert/strict";
 import { buildComponents } from "../tools/build.ts";
 import { fromFileUrl } from "../runtime/paths.ts";
+import { scratchDir } from "./scratch.ts";
 
 const ROOT = fromFileUrl(new URL("..", import.meta.url)).replace(/\/$/, "");
 
 /** Builds the native fixtures into a new components dir; returns it. */
 export async function buildNative(names: string[]): Promise<string> {
-  const componentsDir = await Deno.makeTempDir({ prefix: "pier-native-" });
+  const componentsDir = await scratchDir("pier-native-");
   const results = await buildComponents(
     names.map((name) => `${ROOT}/tests/fixtures/${name}.ts`),
     { outDir: componentsDir, cacheDir: `${ROOT}/.build/components` },

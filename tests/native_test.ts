@@ -11,6 +11,7 @@ import { type Pier, startPier } from "./harness.ts";
 import { buildNative } from "./native_harness.ts";
 import { buildComponents } from "../tools/build.ts";
 import { scaffold } from "../tools/new.ts";
+import { scratchDir } from "./scratch.ts";
 
 /** Polls `path` until it answers 200; fails after `limitMs` (a generous bound: not frozen). */
 async function until200(pier: Pier, path: string, limitMs = 20_000): Promise<void> {
@@ -39,14 +40,14 @@ Deno.test("native engine: build, capabilities, logs, faults", async (t) => {
   assert.doesNotMatch(bundle, /^\s*import\s/m, "no imports are left");
   assert.doesNotMatch(bundle, /wasi:/, "no WASI imports");
   // `deno task new --engine native`'s scaffold builds to a `.js` and is served as it is.
-  const scratch = await Deno.makeTempDir({ prefix: "pier-native-new-" });
+  const scratch = await scratchDir("pier-native-new-");
   const [source] = await scaffold("greeter_native", scratch, "native");
   const [scaffolded] = await buildComponents([source], { outDir: componentsDir });
   assert.equal(scaffolded.status, "built", scaffolded.error);
   assert.equal(scaffolded.engine, "native");
   assert.match(scaffolded.wasm, /greeter_native\.js$/);
 
-  const dataDir = await Deno.makeTempDir({ prefix: "pier-native-data-" });
+  const dataDir = await scratchDir("pier-native-data-");
   await Deno.mkdir(`${dataDir}/files`);
   await Deno.writeTextFile(`${dataDir}/files/hello.txt`, "from a granted dir");
   const upstream = Deno.serve(
@@ -201,7 +202,7 @@ Deno.test("native engine: refused at load: a .wasm and a .js of one name, a modu
   // A granted directory holding a link out of it: Deno's read permission would follow it.
   await Deno.copyFile(`${componentsDir}/native_neighbour.js`, `${componentsDir}/linked.js`);
   await Deno.writeTextFile(`${componentsDir}/linked.permissions.json`, '{"read": ["shared"]}');
-  const dataDir = await Deno.makeTempDir({ prefix: "pier-native-data-" });
+  const dataDir = await scratchDir("pier-native-data-");
   await Deno.mkdir(`${dataDir}/shared/deeper`, { recursive: true });
   await Deno.writeTextFile(`${dataDir}/outside.txt`, "not granted");
   await Deno.symlink(`${dataDir}/outside.txt`, `${dataDir}/shared/deeper/escape`);

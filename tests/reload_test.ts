@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { writeAtomic } from "../runtime/write_atomic.ts";
 import { buildFixtures, componentsWithManifests, type Pier, startPier } from "./harness.ts";
+import { scratchDir } from "./scratch.ts";
 
 const fixtures = await buildFixtures([
   "reload_v1",
@@ -286,7 +287,7 @@ Deno.test("a changed permission manifest reloads the component with its new gran
 });
 
 Deno.test("a link to a component follows its target: a new target file is a new version", async () => {
-  const targets = await Deno.makeTempDir({ prefix: "pier-reload-targets-" });
+  const targets = await scratchDir("pier-reload-targets-");
   const target = `${targets}/linked.wasm`;
   await Deno.copyFile(fixtures.reload_v1, target);
   const pier = await startPier();

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { checkEntry, compileCached } from "../runtime/compile/cache.ts";
 import { componentizeWat } from "../tools/componentize.ts";
 import { buildFixtures, type Pier, readTimed, startPier } from "./harness.ts";
+import { scratchDir } from "./scratch.ts";
 
 const fixtures = await buildFixtures(["fixture", "conflict", "badinit", "routes_file"]);
 
@@ -189,7 +190,7 @@ Deno.test("runtime core", async (t) => {
 });
 
 Deno.test("compile once: cache hit on restart, a damaged entry is rebuilt", async () => {
-  const root = await Deno.makeTempDir({ prefix: "pier-cache-" });
+  const root = await scratchDir("pier-cache-");
   const dirs = { componentsDir: `${root}/components`, dataDir: `${root}/data` };
   let pier = await startPier({
     ...dirs,
@@ -250,7 +251,7 @@ Deno.test("compile once: cache hit on restart, a damaged entry is rebuilt", asyn
 });
 
 Deno.test("a cached manifest that changed is replaced once the component has started", async () => {
-  const root = await Deno.makeTempDir({ prefix: "pier-manifest-" });
+  const root = await scratchDir("pier-manifest-");
   const dirs = { componentsDir: `${root}/components`, dataDir: `${root}/data` };
   await Deno.mkdir(`${dirs.dataDir}/conf`, { recursive: true });
   await Deno.writeTextFile(`${dirs.dataDir}/conf/routes.txt`, "get /one\n");
@@ -308,7 +309,7 @@ Deno.test("a cached manifest that changed is replaced once the component has sta
 });
 
 Deno.test("a busy component gets another worker; a stalled one holds up no one", async (t) => {
-  const componentsDir = await Deno.makeTempDir({ prefix: "pier-pool-" });
+  const componentsDir = await scratchDir("pier-pool-");
   await Deno.copyFile(fixtures.fixture, `${componentsDir}/fixture.wasm`);
   await Deno.writeTextFile(
     `${componentsDir}/fixture.permissions.json`,
@@ -362,7 +363,7 @@ Deno.test("a busy component gets another worker; a stalled one holds up no one",
 });
 
 Deno.test("discovery: a missing dir serves nothing; links to components load", async () => {
-  const root = await Deno.makeTempDir({ prefix: "pier-discovery-" });
+  const root = await scratchDir("pier-discovery-");
   let pier = await startPier({ componentsDir: `${root}/missing`, dataDir: `${root}/data` });
   const empty = await json(await pier.fetch("/_/health"));
   assert.deepEqual(empty.components, []);
@@ -430,7 +431,7 @@ Deno.test("a guest with no JS engine: hand-written WebAssembly text, built with 
 Deno.test("copies of one component compiled at once share one entry that stays whole", async () => {
   const wat = await Deno.readTextFile(new URL("../bench/guests/hello.wat", import.meta.url));
   const wasm = await componentizeWat(wat);
-  const root = await Deno.makeTempDir({ prefix: "pier-cache-race-" });
+  const root = await scratchDir("pier-cache-race-");
   const copies = ["a", "b", "c", "d"].map((name) => `${root}/${name}.wasm`);
   for (const path of copies) await Deno.writeFile(path, wasm);
   const cacheDir = `${root}/cache`;
@@ -469,7 +470,7 @@ Deno.test("copies of one component compiled at once share one entry that stays w
 
 Deno.test("a component whose manifest call never returns does not keep Pier from listening", async () => {
   const { reload_loop: looping } = await buildFixtures(["reload_loop"]);
-  const componentsDir = await Deno.makeTempDir({ prefix: "pier-looping-" });
+  const componentsDir = await scratchDir("pier-looping-");
   await Deno.copyFile(looping, `${componentsDir}/looping.wasm`);
   await Deno.copyFile(fixtures.fixture, `${componentsDir}/fixture.wasm`);
   // Its start may take its time limit, and at least 10 s.

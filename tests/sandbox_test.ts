@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { workerPermissions } from "../runtime/sandbox.ts";
 import { DENY_ALL } from "../runtime/permissions.ts";
 import { buildFixtures, type Pier, startPier } from "./harness.ts";
+import { scratchDir } from "./scratch.ts";
 
 const fixtures = await buildFixtures(["attacker", "fixture"]);
 
@@ -29,7 +30,7 @@ const target = startTarget();
 const targetPort = (target.addr as Deno.NetAddr).port;
 
 async function setup() {
-  const root = await Deno.makeTempDir({ prefix: "pier-sandbox-" });
+  const root = await scratchDir("pier-sandbox-");
   const componentsDir = `${root}/components`;
   const dataDir = `${root}/data`;
   await Deno.mkdir(componentsDir);
@@ -184,7 +185,7 @@ Deno.test("the sandbox holds", async (t) => {
 });
 
 Deno.test("Deno's wall: a component worker cannot read, fetch or see env beyond its grants", async () => {
-  const dir = await Deno.makeTempDir();
+  const dir = await scratchDir();
   const script = `${dir}/probe.js`;
   await Deno.writeTextFile(
     script,

@@ -12,6 +12,7 @@ import { CronSpecError, parseCron } from "../runtime/scheduling/cron.ts";
 import { ComponentJobs, type JobComponent } from "../runtime/scheduling/jobs.ts";
 import { Scheduler, type Tick } from "../runtime/scheduling/scheduler.ts";
 import { JobStore } from "../runtime/scheduling/store.ts";
+import { scratchDir } from "./scratch.ts";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -239,7 +240,7 @@ Deno.test("scheduler", async (t) => {
 });
 
 Deno.test("job store: leases and history", async (t) => {
-  const dir = await Deno.makeTempDir({ prefix: "pier-store-" });
+  const dir = await scratchDir("pier-store-");
   const path = `${dir}/main.db`;
   // Two connections to one file, as two Pier processes have.
   const dbA = openDatabase(path);
@@ -345,7 +346,7 @@ function fakeComponent(
 }
 
 Deno.test("component jobs over fake hosts", async (t) => {
-  const dir = await Deno.makeTempDir({ prefix: "pier-jobs-" });
+  const dir = await scratchDir("pier-jobs-");
   const dbs: DatabaseSync[] = [];
   const open = () => {
     const db = openDatabase(`${dir}/main.db`);

@@ -12,6 +12,7 @@ import { fromWit, toWit } from "../guest/values.ts";
 import { sha256 } from "../runtime/hash.ts";
 import { fromFileUrl } from "../runtime/paths.ts";
 import { type Pier, readTimed, startPier } from "./harness.ts";
+import { scratchDir } from "./scratch.ts";
 
 const ROOT = fromFileUrl(new URL("..", import.meta.url)).replace(/\/$/, "");
 const CACHE: BuildOptions = {
@@ -211,7 +212,7 @@ function upstream() {
 }
 
 Deno.test("guest SDK over HTTP", async (t) => {
-  const root = await Deno.makeTempDir({ prefix: "pier-sdk-test-" });
+  const root = await scratchDir("pier-sdk-test-");
   const componentsDir = `${root}/components`;
   const dataDir = `${root}/data`;
   await Deno.mkdir(componentsDir);

@@ -1,6 +1,7 @@
 /** SQL functions written in WebAssembly, called from another component's SQL. */
 import assert from "node:assert/strict";
 import { buildFixtures, type Pier, startPier } from "./harness.ts";
+import { scratchDir } from "./scratch.ts";
 
 const fixtures = await buildFixtures(["data", "sqlfn"]);
 
@@ -13,7 +14,7 @@ async function query(pier: Pier, sql: string) {
 }
 
 Deno.test("SQL functions from components", async (t) => {
-  const root = await Deno.makeTempDir({ prefix: "pier-sqlfn-" });
+  const root = await scratchDir("pier-sqlfn-");
   const componentsDir = `${root}/components`;
   await Deno.mkdir(componentsDir);
   await Deno.copyFile(fixtures.data, `${componentsDir}/data.wasm`);

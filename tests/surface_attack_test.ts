@@ -9,6 +9,7 @@ import { buildComponents, upToDate } from "../tools/build.ts";
 import { scaffold } from "../tools/new.ts";
 import { fromFileUrl } from "../runtime/paths.ts";
 import { buildFixtures, type Pier, startPier } from "./harness.ts";
+import { scratchDir } from "./scratch.ts";
 
 const fixtures = await buildFixtures(["shadow", "authui", "nobody"]);
 const TOKEN = "surface-test-admin-token";
@@ -201,7 +202,7 @@ Deno.test("responses without a body: requests and jobs alike", async (t) => {
 });
 
 Deno.test("only regular files of a sane size are read from the components dir", async () => {
-  const root = await Deno.makeTempDir({ prefix: "pier-surface-" });
+  const root = await scratchDir("pier-surface-");
   const componentsDir = `${root}/components`;
   await Deno.mkdir(componentsDir);
   const dir = (name: string) => `${componentsDir}/${name}`;

@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { buildFixtures, startPier } from "./harness.ts";
 import { compileCached } from "../runtime/compile/cache.ts";
 import { componentizeWat } from "../tools/componentize.ts";
+import { scratchDir } from "./scratch.ts";
 
 const fixtures = await buildFixtures(["reload_v1", "reload_v2"]);
 
@@ -29,7 +30,7 @@ async function place(dir: string, name: string, source: string): Promise<string>
 }
 
 Deno.test("a component of a cached shape is compiled without jco into the entry jco makes", async () => {
-  const root = await Deno.makeTempDir({ prefix: "pier-shape-" });
+  const root = await scratchDir("pier-shape-");
   try {
     const v1 = await place(`${root}/components`, "v1", fixtures.reload_v1);
     const v2 = await place(`${root}/components`, "v2", fixtures.reload_v2);
@@ -58,7 +59,7 @@ Deno.test("a component of a cached shape is compiled without jco into the entry 
 });
 
 Deno.test("a shape record that names an entry of another shape lends nothing", async () => {
-  const root = await Deno.makeTempDir({ prefix: "pier-shape-other-" });
+  const root = await scratchDir("pier-shape-other-");
   const cache = `${root}/cache`;
   try {
     const wat = await Deno.readTextFile(new URL("../bench/guests/hello.wat", import.meta.url));
@@ -79,7 +80,7 @@ Deno.test("a shape record that names an entry of another shape lends nothing", a
 });
 
 Deno.test("a damaged entry lends no glue: the next component of its shape is compiled by jco and serves", async () => {
-  const root = await Deno.makeTempDir({ prefix: "pier-shape-damaged-" });
+  const root = await scratchDir("pier-shape-damaged-");
   const dirs = { componentsDir: `${root}/components`, dataDir: `${root}/data` };
   try {
     await place(dirs.componentsDir, "reload", fixtures.reload_v1);
@@ -111,7 +112,7 @@ Deno.test("a damaged entry lends no glue: the next component of its shape is com
 });
 
 Deno.test("--watch: a saved source is reloaded without jco", async () => {
-  const root = await Deno.makeTempDir({ prefix: "pier-watch-shape-" });
+  const root = await scratchDir("pier-watch-shape-");
   const componentsDir = `${root}/components`;
   await Deno.mkdir(componentsDir);
   const file = `${componentsDir}/greet.ts`;

@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { startPier } from "./harness.ts";
+import { scratchDir } from "./scratch.ts";
 
 /** A component source answering `GET /greet` with `greeting`; `extra` goes at its line 3. */
 const source = (greeting: string, extra = "") =>
@@ -17,7 +18,7 @@ export default defineComponent({
 `;
 
 Deno.test("--watch: a saved source is built and served without restart; a broken save keeps the old version", async () => {
-  const root = await Deno.makeTempDir({ prefix: "pier-watch-" });
+  const root = await scratchDir("pier-watch-");
   const componentsDir = `${root}/components`;
   await Deno.mkdir(componentsDir);
   const file = `${componentsDir}/greet.ts`;
