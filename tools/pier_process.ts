@@ -149,7 +149,8 @@ export async function startPier(setup: PierSetup = {}): Promise<Pier> {
       }
       const { code } = await exited;
       await pumped;
-      if (!setup.dataDir) await Deno.remove(root, { recursive: true }).catch(() => {});
+      // Only what was made here for the directories not given.
+      await Deno.remove(root, { recursive: true }).catch(() => {});
       return code;
     },
   };
