@@ -140,6 +140,7 @@ async function main(): Promise<number> {
   components.push(...records);
   for (const component of components) if (component.state === "loaded") jobs.register(component);
   const reloader = new Reloader(context, components, jobs, baseline);
+  void reloader.prune();
   const stopWatching = watchDirectory(componentsDir, () => void reloader.reconcile());
 
   const handler = createHandler(tables, { requestLog: config.requestLog });

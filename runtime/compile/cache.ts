@@ -248,3 +248,62 @@ async function install(staging: string, dir: string): Promise<void> {
     }
   }
 }
+
+/** How long a cache file is kept at least: another server process may have just written it. */
+const PRUNE_MIN_AGE_MS = 10 * 60 * 1000;
+
+/**
+ * Removes what no component needs any more: entries that neither a component
+ * of `wasmPaths` (its fingerprint) nor a shape (`shapes/`, whose glue serves
+ * the next build of that shape) points to, the fingerprints of files no
+ * longer there, and staging directories of compiles that never finished,
+ * each once it is older than {@link PRUNE_MIN_AGE_MS} (so that what another
+ * server process sharing the data dir just wrote stays). A reload adds an
+ * entry per version (about 14 MB for a SpiderMonkey component); without this
+ * the cache grows by one per save in the dev loop. Returns how many it removed.
+ */
+export async function pruneCache(
+  cacheDir: string,
+  wasmPaths: string[],
+  now = Date.now(),
+): Promise<number> {
+  const fingerprints = new Set(
+    await Promise.all(wasmPaths.map(async (path) => await fingerprintPath(cacheDir, path))),
+  );
+  const keep = new Set<string>();
+  const keyIn = async (file: string) => {
+    try {
+      const { key } = JSON.parse(await Deno.readTextFile(file));
+      if (typeof key === "string") keep.add(key);
+    } catch {
+      // unreadable: it points nowhere
+    }
+  };
+  await Promise.all([...fingerprints].map(keyIn));
+  const shapeFiles = await list(`${cacheDir}/${SHAPES}`);
+  await Promise.all(shapeFiles.map(({ path }) => keyIn(path)));
+  const old = (info: Deno.FileInfo) => now - (info.mtime?.getTime() ?? now) >= PRUNE_MIN_AGE_MS;
+  const unwanted = [
+    ...(await list(cacheDir)).filter(({ name, info }) =>
+      info.isDirectory && (KEY.test(name) ? !keep.has(name) : /\.tmp-[0-9a-f]{8}$/.test(name))
+    ),
+    ...(await list(`${cacheDir}/${FINGERPRINTS}`)).filter(({ path }) => !fingerprints.has(path)),
+  ].filter(({ info }) => old(info));
+  for (const { path } of unwanted) await Deno.remove(path, { recursive: true }).catch(() => {});
+  return unwanted.length;
+}
+
+/** The entries of `dir` with their `lstat`, or none when it is missing. */
+async function list(dir: string): Promise<{ name: string; path: string; info: Deno.FileInfo }[]> {
+  const out = [];
+  try {
+    for await (const { name } of Deno.readDir(dir)) {
+      const path = `${dir}/${name}`;
+      const info = await Deno.lstat(path).catch(() => undefined);
+      if (info) out.push({ name, path, info });
+    }
+  } catch {
+    // missing
+  }
+  return out;
+}

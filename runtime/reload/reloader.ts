@@ -14,6 +14,8 @@
  * @module
  */
 import type { ComponentRecord } from "../component.ts";
+import { pruneCache } from "../compile/cache.ts";
+import { CACHE_DIR } from "../data_dir.ts";
 import { discover, type Discovered } from "../discovery.ts";
 import { drain } from "../isolation/engine.ts";
 import { log } from "../log.ts";
@@ -75,17 +77,28 @@ export class Reloader {
 
   async #reconcileOnce() {
     const now = await snapshot(this.context.componentsDir);
+    let changed = false;
     for (const [name, file] of now) {
       if (this.#seen.get(name)?.fingerprint === file.fingerprint) continue;
       // Seen even if it fails: a broken version is tried again only once it changes.
       this.#seen.set(name, file);
       await this.#load(file);
+      changed = true;
     }
     for (const name of [...this.#seen.keys()]) {
       if (now.has(name)) continue;
       this.#seen.delete(name);
       this.#remove(name);
+      changed = true;
     }
+    if (changed) await this.prune();
+  }
+
+  /** Removes the compile cache's entries that no component needs any more (see `pruneCache`). */
+  async prune(): Promise<void> {
+    const files = this.components.filter((record) => record.state !== "retired").map((r) => r.file);
+    const removed = await pruneCache(`${this.context.dataDir}/${CACHE_DIR}`, files).catch(() => 0);
+    if (removed > 0) log.info(`compile cache: removed ${removed} entries no component needs`);
   }
 
   #current(name: string): ComponentRecord | undefined {
