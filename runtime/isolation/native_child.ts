@@ -8,11 +8,12 @@
  * @module
  */
 import { AsyncLocalStorage } from "node:async_hooks";
+import { FrameBatch } from "../capabilities/database/wire.ts";
 import {
   BODY_WINDOW,
   type ChildInit,
-  FrameBatch,
   type FromChild,
+  nativeFrame,
   NativeFrameReader,
   type OutboundAnswer,
   OWN_REQUEST,
@@ -34,11 +35,12 @@ function writeOut(bytes: Uint8Array) {
     Deno.exit(1);
   }
 }
-const out = new FrameBatch<FromChild>(writeOut);
+// A turn's frames after the I/O it found ready: many answers, one wake-up of the server.
+const out = new FrameBatch(writeOut, setImmediate);
 
 /** Sends `message`; a turn's messages go out in one write. */
 function send(message: FromChild) {
-  out.push(message);
+  out.push(nativeFrame(message));
 }
 
 /** The guest's console: a line per call, to the server's log. */

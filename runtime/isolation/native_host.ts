@@ -13,6 +13,7 @@
 import { CapabilityError, type ComponentCapabilities } from "../capabilities/host.ts";
 import type { Op } from "../capabilities/calls.ts";
 import type { WitValue } from "../capabilities/values.ts";
+import { FrameBatch } from "../capabilities/database/wire.ts";
 import { guestLine, log } from "../log.ts";
 import { componentMetrics } from "../metrics.ts";
 import { manifestArgs } from "../manifest.ts";
@@ -26,9 +27,9 @@ import { OldestDeadline } from "./deadline.ts";
 import { admit, type ComponentEngine } from "./engine.ts";
 import {
   BODY_WINDOW,
-  FrameBatch,
   type FromChild,
   MAX_CHILD_FRAME,
+  nativeFrame,
   NativeFrameReader,
   type OutboundAnswer,
   OWN_REQUEST,
@@ -85,7 +86,7 @@ interface Pending extends StreamedBody {
 interface Child {
   process: Deno.ChildProcess;
   stdin: WritableStreamDefaultWriter<Uint8Array>;
-  out: FrameBatch<ToChild>;
+  out: FrameBatch;
   ready: PromiseWithResolvers<string>;
   started: boolean;
   pending: Map<number, Pending>;
@@ -220,7 +221,8 @@ export class NativeHost implements ComponentEngine {
       process,
       stdin,
       // A write to a process that died fails; its exit fails what was pending.
-      out: new FrameBatch((bytes) => stdin.write(bytes).catch(() => {})),
+      // A turn's frames after the I/O it found ready: many requests, one wake-up of the child.
+      out: new FrameBatch((bytes) => stdin.write(bytes).catch(() => {}), setImmediate),
       ready: Promise.withResolvers<string>(),
       started: false,
       pending,
@@ -255,7 +257,7 @@ export class NativeHost implements ComponentEngine {
   }
 
   #send(child: Child, message: ToChild) {
-    child.out.push(message);
+    child.out.push(nativeFrame(message));
   }
 
   async #read(child: Child) {

@@ -10,8 +10,7 @@
  *
  * @module
  */
-import { concatBytes } from "../bytes.ts";
-import { FrameError, FrameReader, type JsonCodec } from "../capabilities/database/wire.ts";
+import { FrameError, FrameReader } from "../capabilities/database/wire.ts";
 
 /** The child's start: which component to load, and what it sees. */
 export interface ChildInit {
@@ -90,6 +89,12 @@ export const MAX_CHILD_FRAME = 32 * 1024 * 1024;
 
 /** Response body bytes a child may send ahead of what the client took. */
 export const BODY_WINDOW = 1024 * 1024;
+
+/** JSON's replacer and reviver, for values JSON has no form of (see `JSON.stringify`). */
+export interface JsonCodec {
+  replacer: (key: string, value: unknown) => unknown;
+  reviver: (key: string, value: unknown) => unknown;
+}
 
 /** Tags `bigint`s as `{"$n": "..."}` and bytes as `{"$b": "<base64>"}`. */
 export const CODEC: JsonCodec = {
@@ -179,30 +184,5 @@ export class NativeFrameReader {
       message.body = payload.slice(4 + length);
     }
     return message;
-  }
-}
-
-/**
- * Frames messages for one pipe: the messages of one turn of the event loop
- * go out in one write, after the I/O that turn found ready has run (many
- * requests, one wake-up of the other side).
- */
-export class FrameBatch<M extends ToChild | FromChild> {
-  #queued: Uint8Array[] = [];
-
-  constructor(readonly write: (bytes: Uint8Array) => void) {}
-
-  /** Queues `message` for the end of this turn. */
-  push(message: M): void {
-    if (this.#queued.length === 0) setImmediate(() => this.flush());
-    this.#queued.push(nativeFrame(message));
-  }
-
-  /** Writes what is queued now. */
-  flush(): void {
-    const frames = this.#queued;
-    if (frames.length === 0) return;
-    this.#queued = [];
-    this.write(frames.length === 1 ? frames[0] : concatBytes(frames));
   }
 }

@@ -9,10 +9,10 @@
  * @module
  */
 import { dirname, fromFileUrl } from "../../paths.ts";
-import { concatBytes } from "../../bytes.ts";
 import { databaseProcessFlags } from "../../sandbox.ts";
 import {
   frame,
+  FrameBatch,
   FrameReader,
   type FunctionCall,
   type FunctionResult,
@@ -76,8 +76,16 @@ export class DbProcess {
   /** A read transaction ended: its COMMIT goes with the next statement (see {@link endLater}). */
   #endPending = false;
   #endTimer: ReturnType<typeof setTimeout> | undefined;
-  /** Frames for the process, sent at the end of the turn (see {@link #send}). */
-  #queued: Uint8Array[] = [];
+  /**
+   * Frames for the process: what a turn of the event loop queued goes out in
+   * one write (each write wakes the process, and the process answers what one
+   * read brought in one write: `child.ts`).
+   */
+  #out = new FrameBatch(
+    // A write to a process that died fails; its exit fails the pending requests.
+    (bytes) => this.#stdin?.write(bytes).catch(() => {}),
+    queueMicrotask,
+  );
 
   constructor(
     readonly path: string,
@@ -196,7 +204,7 @@ export class DbProcess {
     this.#endPending = false;
     this.#child = undefined;
     this.#stdin = undefined;
-    this.#queued = [];
+    this.#out.clear();
     this.#stopTimer();
     try {
       child.kill("SIGKILL");
@@ -224,7 +232,7 @@ export class DbProcess {
     this.#stopTimer();
     const child = this.#child;
     // What this turn queued goes first: the process answers it, then ends.
-    this.#flush();
+    this.#out.flush();
     this.#stdin?.close().catch(() => {});
     this.#child = undefined;
     this.#stdin = undefined;
@@ -266,21 +274,8 @@ export class DbProcess {
     if (functions.length) this.request({ op: "functions", functions }).catch(() => {});
   }
 
-  /**
-   * Queues `message`; what a turn of the event loop queued goes out in one
-   * write (each write wakes the process, and the process answers what one
-   * read brought in one write: `child.ts`).
-   */
   #send(message: Request | FunctionResult) {
-    if (this.#queued.length === 0) queueMicrotask(() => this.#flush());
-    this.#queued.push(frame(message));
-  }
-
-  #flush() {
-    const frames = this.#queued;
-    this.#queued = [];
-    // A write to a process that died fails; its exit fails the pending requests.
-    if (frames.length) this.#stdin?.write(concatBytes(frames)).catch(() => {});
+    this.#out.push(frame(message));
   }
 
   async #read(child: Deno.ChildProcess) {

@@ -7,6 +7,7 @@
  */
 import { Buffer } from "node:buffer";
 import type { SQLInputValue, SQLOutputValue } from "node:sqlite";
+import { concatBytes } from "../../bytes.ts";
 
 /** A SQLite value in a frame: integers and blobs tagged, JSON's own types as they are. */
 export type WireValue = null | string | number | { i: string } | { b: string } | { r: string };
@@ -78,15 +79,9 @@ export type FunctionResult = { op: "result"; ok: true; value: WireValue } | {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** JSON's replacer and reviver, for values JSON has no form of (see `JSON.stringify`). */
-export interface JsonCodec {
-  replacer?: (key: string, value: unknown) => unknown;
-  reviver?: (key: string, value: unknown) => unknown;
-}
-
 /** A message as a frame: its JSON's byte length (4 bytes, little-endian), then the JSON. */
-export function frame(message: unknown, codec: JsonCodec = {}): Uint8Array {
-  const json = encoder.encode(JSON.stringify(message, codec.replacer));
+export function frame(message: unknown): Uint8Array {
+  const json = encoder.encode(JSON.stringify(message));
   const out = new Uint8Array(4 + json.byteLength);
   new DataView(out.buffer).setUint32(0, json.byteLength, true);
   out.set(json, 4);
@@ -105,7 +100,7 @@ export class FrameReader {
   #start = 0;
   #end = 0;
 
-  constructor(readonly maxBytes = Infinity, readonly codec: JsonCodec = {}) {}
+  constructor(readonly maxBytes = Infinity) {}
 
   /** Adds bytes read from the stream. */
   push(bytes: Uint8Array): void {
@@ -127,7 +122,7 @@ export class FrameReader {
     const payload = this.nextPayload();
     if (payload === undefined) return undefined;
     try {
-      return JSON.parse(decoder.decode(payload), this.codec.reviver);
+      return JSON.parse(decoder.decode(payload));
     } catch (error) {
       throw new FrameError(`a frame that is not a message: ${(error as Error).message}`);
     }
@@ -162,5 +157,37 @@ export class FrameReader {
     }
     this.#start = 0;
     this.#end = used;
+  }
+}
+
+/**
+ * Frames for one pipe, written together: each write wakes the other side,
+ * so the frames queued until `schedule` runs the flush go out in one write.
+ */
+export class FrameBatch {
+  #queued: Uint8Array[] = [];
+
+  constructor(
+    readonly write: (bytes: Uint8Array) => void,
+    readonly schedule: (flush: () => void) => void,
+  ) {}
+
+  /** Queues `frame` for the next flush. */
+  push(frame: Uint8Array): void {
+    if (this.#queued.length === 0) this.schedule(() => this.flush());
+    this.#queued.push(frame);
+  }
+
+  /** Writes what is queued now. */
+  flush(): void {
+    const frames = this.#queued;
+    if (frames.length === 0) return;
+    this.#queued = [];
+    this.write(frames.length === 1 ? frames[0] : concatBytes(frames));
+  }
+
+  /** Drops what is queued (its reader is gone). */
+  clear(): void {
+    this.#queued = [];
   }
 }
