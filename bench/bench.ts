@@ -718,6 +718,33 @@ async function idleRss(dir: string, rss: (pid: number) => number): Promise<numbe
 }
 
 /**
+ * {@link MANY} components `c0`, `c1`, ... in `dir/components` beside a seeded
+ * database, each granted the database and `BENCH_PREFIX_<i>`, the path prefix
+ * it serves under; `place` writes component `name`'s code at `path` plus its
+ * extension. Returns the environment that sets the prefixes.
+ */
+async function manyComponents(
+  dir: string,
+  place: (path: string, name: string) => Promise<void>,
+): Promise<Record<string, string>> {
+  await Deno.mkdir(`${dir}/components`, { recursive: true });
+  await Deno.mkdir(`${dir}/data`, { recursive: true });
+  seed(`${dir}/data/main.db`);
+  const env: Record<string, string> = {};
+  for (let i = 0; i < MANY; i++) {
+    const name = `c${i}`;
+    const variable = `BENCH_PREFIX_${i}`;
+    env[variable] = `/${name}`;
+    await place(`${dir}/components/${name}`, name);
+    await Deno.writeTextFile(
+      `${dir}/components/${name}.permissions.json`,
+      JSON.stringify({ db: "read", env: [variable] }),
+    );
+  }
+  return env;
+}
+
+/**
  * Rows 7-8 for the native engine: ten native components (one process each),
  * process start to the first 200 (median of 3), and the idle RSS each adds
  * (the server process and its children, against Pier with no component).
@@ -727,18 +754,7 @@ async function nativeStartup(
   module: string,
   results: Record<string, unknown>,
 ): Promise<Row[]> {
-  await Deno.mkdir(`${dir}/components`, { recursive: true });
-  await Deno.mkdir(`${dir}/data`, { recursive: true });
-  seed(`${dir}/data/main.db`);
-  const env: Record<string, string> = {};
-  for (let i = 0; i < MANY; i++) {
-    env[`BENCH_PREFIX_${i}`] = `/c${i}`;
-    await Deno.copyFile(module, `${dir}/components/c${i}.js`);
-    await Deno.writeTextFile(
-      `${dir}/components/c${i}.permissions.json`,
-      JSON.stringify({ db: "read", env: [`BENCH_PREFIX_${i}`] }),
-    );
-  }
+  const env = await manyComponents(dir, (path) => Deno.copyFile(module, `${path}.js`));
   const probe = `/c${MANY - 1}/hello`;
   console.log(`native start-up: ${MANY} native components, process start to the first 200`);
   let rss10 = 0;
@@ -1260,24 +1276,12 @@ async function main() {
     // Rows 7-8: start-up and memory with ten components.
     if (wanted("start") || wanted("rss")) {
       const dir = `${root}/ten`;
-      await Deno.mkdir(`${dir}/components`, { recursive: true });
-      await Deno.mkdir(`${dir}/data`, { recursive: true });
-      seed(`${dir}/data/main.db`);
       const bytes = await Deno.readFile(spidermonkey);
-      const env: Record<string, string> = {};
-      for (let i = 0; i < MANY; i++) {
-        const name = `c${i}`;
-        const variable = `BENCH_PREFIX_${i}`;
-        env[variable] = `/${name}`;
-        await Deno.writeFile(
-          `${dir}/components/${name}.wasm`,
-          withCustomSection(bytes, "pier-bench", name),
-        );
-        await Deno.writeTextFile(
-          `${dir}/components/${name}.permissions.json`,
-          JSON.stringify({ db: "read", env: [variable] }),
-        );
-      }
+      const env = await manyComponents(
+        dir,
+        (path, name) =>
+          Deno.writeFile(`${path}.wasm`, withCustomSection(bytes, "pier-bench", name)),
+      );
       const probe = `/c${MANY - 1}/hello`;
       console.log(`start-up: ${MANY} components, process start to the first 200 on ${probe}`);
       const cold = await startPier(dir, probe, env);

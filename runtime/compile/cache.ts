@@ -268,7 +268,7 @@ export async function pruneCache(
   now = Date.now(),
 ): Promise<number> {
   const fingerprints = new Set(
-    await Promise.all(wasmPaths.map(async (path) => await fingerprintPath(cacheDir, path))),
+    await Promise.all(wasmPaths.map((path) => fingerprintPath(cacheDir, path))),
   );
   const keep = new Set<string>();
   const keyIn = async (file: string) => {
