@@ -57,6 +57,9 @@ const FIB_N = Number(args.fib);
 const PROCESSES = Number(args.processes);
 const ONLY = args.only ? new Set(args.only.split(",")) : undefined;
 const wanted = (row: string) => !ONLY || ONLY.has(row);
+if (wanted("floors") && !wanted("hello")) {
+  throw new Error("the floors are measured against the hello reference: use --only hello,floors");
+}
 /** Components of the start-up and memory rows. */
 const MANY = 10;
 /** Rows in the bench table, read by the DB endpoint. */
@@ -525,6 +528,38 @@ async function startReference(dbPath: string): Promise<Started> {
   const url = `http://127.0.0.1:${port}`;
   const firstOkMs = await firstOk(`${url}/hello`, started, proc);
   return { proc, url, firstOkMs, serverPid: proc.child.pid, pids: () => [proc.child.pid] };
+}
+
+/** The hand-over designs `bench/floors/server.ts` measures, and how the table names them. */
+const FLOORS = {
+  worker: "a Worker (postMessage)",
+  ring: "a Worker (Pier's ring)",
+  process: "a process (pipes)",
+  unix: "a process (Unix socket)",
+} as const;
+
+/**
+ * The floor of one way to hand requests to an isolated guest
+ * (`bench/floors/server.ts`): `Deno.serve` forwarding each request to a
+ * worker or a child process that answers at once, nothing of Pier's.
+ */
+async function startFloor(design: keyof typeof FLOORS): Promise<Started> {
+  const port = freePort();
+  const started = performance.now();
+  const proc = spawn(`floor (${design})`, Deno.execPath(), [
+    "run",
+    "--allow-net", // 127.0.0.1 and the Unix socket's path
+    "--allow-read",
+    "--allow-write",
+    `--allow-run=${Deno.execPath()}`,
+    `${ROOT}/bench/floors/server.ts`,
+    design,
+    String(port),
+  ]);
+  const url = `http://127.0.0.1:${port}`;
+  const firstOkMs = await firstOk(`${url}/hello`, started, proc);
+  const pids = () => [proc.child.pid, ...descendants(proc.child.pid)];
+  return { proc, url, firstOkMs, serverPid: proc.child.pid, pids };
 }
 
 /** jco's CLI: the copy Deno installed with componentize-js, else npx. */
@@ -1113,7 +1148,16 @@ async function main() {
         await stop(server);
       }
     }
+    const floors: Partial<Record<keyof typeof FLOORS, Load>> = {};
+    if (wanted("floors") && ref.hello) {
+      for (const design of Object.keys(FLOORS) as (keyof typeof FLOORS)[]) {
+        const floor = await startFloor(design);
+        floors[design] = await load(`floor (${design}) hello`, `${floor.url}/hello`, floor);
+        await stop(floor);
+      }
+    }
     results.reference = ref;
+    results.floors = floors;
     results.pier = pier;
     results.pierQuickjs = pierQjs;
     results.pierWat = pierWat;
@@ -1198,6 +1242,16 @@ async function main() {
         result: jcoNa,
         ratio: jco ? pct(jco.rps, ref.hello.rps) : "",
       });
+      for (const [design, floor] of Object.entries(floors)) {
+        rows.push({
+          n: "4f",
+          bench: "hello",
+          system: `floor: Deno.serve → ${FLOORS[design as keyof typeof FLOORS]}`,
+          load: floor,
+          result: `CPU/request ${(floor.cpuUs / ref.hello.cpuUs).toFixed(1)}x Deno.serve's`,
+          ratio: pct(floor.rps, ref.hello.rps),
+        });
+      }
     }
     if (wanted("db")) {
       rows.push({
