@@ -536,6 +536,7 @@ const FLOORS = {
   ring: "a Worker (Pier's ring)",
   process: "a process (pipes)",
   unix: "a process (Unix socket)",
+  tcp: "a process (loopback TCP)",
 } as const;
 
 /**

@@ -4,11 +4,11 @@
  * needs, to a `worker` (postMessage, a turn's requests per message), to a
  * worker over Pier's shared-memory `ring` (the wasm engine's), to a
  * component `process` over pipes (its stdin/stdout, as the native engine),
- * or to a process over a `unix` socket. What Pier adds on top of these
+ * or to a process over a `unix` socket or loopback `tcp`. What Pier adds on top of these
  * (routing, limits, logs, metrics, the guest's own runtime) is not here:
  * `deno task bench` prints these beside Pier's rows.
  *
- * Usage: `deno run -A bench/floors/server.ts worker|ring|process|unix PORT`
+ * Usage: `deno run -A bench/floors/server.ts worker|ring|process|unix|tcp PORT`
  *
  * @module
  */
@@ -81,6 +81,15 @@ if (design === "worker") {
       return value.length;
     },
   }, settle);
+} else if (design === "tcp") {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  child([`--allow-net=127.0.0.1:${port}`], ["tcp", String(port)], "inherit");
+  const socket = await listener.accept();
+  socket.setNoDelay(true);
+  const batch = new Batch((bytes) => void socket.write(bytes));
+  forward = (id, url) => batch.push(id, encoder.encode(url));
+  readFrames(socket, settle);
 } else if (design === "unix") {
   const dir = await Deno.makeTempDir({ prefix: "pier-floor-" });
   const path = `${dir}/guest.sock`;
@@ -94,7 +103,7 @@ if (design === "worker") {
   forward = (id, url) => batch.push(id, encoder.encode(url));
   readFrames(socket, settle);
 } else {
-  throw new Error(`unknown design ${design}: worker, ring, process or unix`);
+  throw new Error(`unknown design ${design}: worker, ring, process, unix or tcp`);
 }
 
 Deno.serve({ port: Number(port), hostname: "127.0.0.1", onListen: () => {} }, (request) => {
