@@ -542,9 +542,11 @@ const FLOORS = {
 /**
  * The floor of one way to hand requests to an isolated guest
  * (`bench/floors/server.ts`): `Deno.serve` forwarding each request to a
- * worker or a child process that answers at once, nothing of Pier's.
+ * worker or a child process that answers at once, nothing of Pier's; or,
+ * `process-db` with database `db`, a child process whose answer is a row
+ * read for it by a database process.
  */
-async function startFloor(design: keyof typeof FLOORS): Promise<Started> {
+async function startFloor(design: keyof typeof FLOORS | "process-db", db = ""): Promise<Started> {
   const port = freePort();
   const started = performance.now();
   const proc = spawn(`floor (${design})`, Deno.execPath(), [
@@ -556,6 +558,7 @@ async function startFloor(design: keyof typeof FLOORS): Promise<Started> {
     `${ROOT}/bench/floors/server.ts`,
     design,
     String(port),
+    db,
   ]);
   const url = `http://127.0.0.1:${port}`;
   const firstOkMs = await firstOk(`${url}/hello`, started, proc);
@@ -1157,8 +1160,14 @@ async function main() {
         await stop(floor);
       }
     }
+    let databaseFloor: Load | undefined;
+    if (wanted("floors") && ref.db) {
+      const floor = await startFloor("process-db", refDb);
+      databaseFloor = await load("floor (process-db) db", `${floor.url}/db/${DB_ID}`, floor);
+      await stop(floor);
+    }
     results.reference = ref;
-    results.floors = floors;
+    results.floors = { ...floors, "process-db": databaseFloor };
     results.pier = pier;
     results.pierQuickjs = pierQjs;
     results.pierWat = pierWat;
@@ -1281,6 +1290,16 @@ async function main() {
           ? met(pierNative.db.rps >= 0.3 * ref.db.rps, ">= 30% of plain")
           : undefined,
       });
+      if (databaseFloor) {
+        rows.push({
+          n: "5f",
+          bench: "DB read by primary key",
+          system: "floor: Deno.serve → a process → a database process (pipes)",
+          load: databaseFloor,
+          result: `CPU/request ${(databaseFloor.cpuUs / ref.db.cpuUs).toFixed(1)}x the reference's`,
+          ratio: pct(databaseFloor.rps, ref.db.rps),
+        });
+      }
       if (pierQjs.db || quickjsNa) {
         rows.push({
           n: "5",

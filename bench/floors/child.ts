@@ -1,11 +1,13 @@
 /**
  * A floor's component process: frames in (`pipe`: stdin; `unix PATH`: a Unix
  * socket it connects to; `tcp PORT`: a loopback TCP port), each answered by {@link answer}, frames out (stdout
- * with `writeSync`, as Pier's native child does; or the socket).
+ * with `writeSync`, as Pier's native child does; or the socket). With `db`
+ * (over pipes), a request for `/db/{id}` asks the server for the row (which
+ * asks a database process) and answers with it.
  *
  * @module
  */
-import { answer, Batch, readFrames } from "./frames.ts";
+import { answer, Batch, DATABASE_CALL, readFrames, stdoutBatch } from "./frames.ts";
 
 const [transport, address] = Deno.args;
 const decoder = new TextDecoder();
@@ -19,10 +21,24 @@ if (transport === "unix" || transport === "tcp") {
   batch = new Batch((bytes) => void socket.write(bytes));
 } else {
   source = Deno.stdin;
-  batch = new Batch((bytes) => {
-    for (let at = 0; at < bytes.length;) at += Deno.stdout.writeSync(bytes.subarray(at));
-  });
+  batch = stdoutBatch();
 }
-await readFrames(source, (id, url) => {
-  answer(decoder.decode(url)).then((body) => batch.push(id, body));
+const encoder = new TextEncoder();
+/** Database calls in flight: the request each answers. */
+const calls = new Map<number, number>();
+let nextCall = 1;
+await readFrames(source, (id, payload) => {
+  if (id & DATABASE_CALL) {
+    const request = calls.get(id)!;
+    calls.delete(id);
+    const response = new Response(payload, { headers: { "content-type": "application/json" } });
+    response.arrayBuffer().then((body) => batch.push(request, new Uint8Array(body)));
+    return;
+  }
+  const url = new URL(decoder.decode(payload));
+  if (transport === "db") {
+    const call = (DATABASE_CALL | nextCall++) >>> 0;
+    calls.set(call, id);
+    batch.push(call, encoder.encode(url.pathname.slice("/db/".length)));
+  } else answer(url.href).then((body) => batch.push(id, body));
 });

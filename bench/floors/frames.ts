@@ -71,6 +71,19 @@ export async function readFrames(
   }
 }
 
+/**
+ * Set in the id of a frame that is a database call (child → server →
+ * database process) or its answer, rather than a request or a response.
+ */
+export const DATABASE_CALL = 0x8000_0000;
+
+/** Frames written to stdout with `writeSync`, as Pier's native child and database processes do. */
+export function stdoutBatch(): Batch {
+  return new Batch((bytes) => {
+    for (let at = 0; at < bytes.length;) at += Deno.stdout.writeSync(bytes.subarray(at));
+  });
+}
+
 /** What every floor's guest side does per request: a `Request` in, a `Response` read out. */
 export async function answer(url: string): Promise<Uint8Array<ArrayBuffer>> {
   const request = new Request(url);

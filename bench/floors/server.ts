@@ -4,16 +4,19 @@
  * needs, to a `worker` (postMessage, a turn's requests per message), to a
  * worker over Pier's shared-memory `ring` (the wasm engine's), to a
  * component `process` over pipes (its stdin/stdout, as the native engine),
- * or to a process over a `unix` socket or loopback `tcp`. What Pier adds on top of these
+ * or to a process over a `unix` socket or loopback `tcp`; and `process-db`,
+ * a process over pipes whose answer to `/db/{id}` is a row it asks the
+ * server for, which asks a database process (`node:sqlite`), as Pier's
+ * native engine and database processes do. What Pier adds on top of these
  * (routing, limits, logs, metrics, the guest's own runtime) is not here:
  * `deno task bench` prints these beside Pier's rows.
  *
- * Usage: `deno run -A bench/floors/server.ts worker|ring|process|unix|tcp PORT`
+ * Usage: `deno run -A bench/floors/server.ts worker|ring|process|unix|tcp PORT, or process-db PORT DB`
  *
  * @module
  */
 import { Ring } from "../../runtime/isolation/ring.ts";
-import { Batch, readFrames } from "./frames.ts";
+import { Batch, DATABASE_CALL, readFrames } from "./frames.ts";
 
 const [design, port] = Deno.args;
 const here = new URL(".", import.meta.url).pathname;
@@ -34,6 +37,24 @@ const child = (grant: string[], args: string[], stdio: "piped" | "inherit") =>
     stdin: stdio,
     stdout: stdio,
   }).spawn();
+
+/** Frames to a child process's stdin (the batch returned) and from its stdout (to `onFrame`). */
+function piped(
+  process: Deno.ChildProcess,
+  onFrame: (id: number, payload: Uint8Array<ArrayBuffer>) => void,
+): Batch {
+  const writer = process.stdin.getWriter();
+  const reader = process.stdout.getReader({ mode: "byob" });
+  readFrames({
+    read: async (into) => {
+      const { value, done } = await reader.read(new Uint8Array(into.length));
+      if (done) return null;
+      into.set(value);
+      return value.length;
+    },
+  }, onFrame);
+  return new Batch((bytes) => void writer.write(bytes));
+}
 
 if (design === "worker") {
   const worker = new Worker(new URL("./worker.ts", import.meta.url), { type: "module" });
@@ -68,19 +89,23 @@ if (design === "worker") {
     });
   };
 } else if (design === "process") {
-  const process = child([], ["pipe"], "piped");
-  const writer = process.stdin.getWriter();
-  const batch = new Batch((bytes) => void writer.write(bytes));
+  const batch = piped(child([], ["pipe"], "piped"), settle);
   forward = (id, url) => batch.push(id, encoder.encode(url));
-  const reader = process.stdout.getReader({ mode: "byob" });
-  readFrames({
-    read: async (into) => {
-      const { value, done } = await reader.read(new Uint8Array(into.length));
-      if (done) return null;
-      into.set(value);
-      return value.length;
-    },
-  }, settle);
+} else if (design === "process-db") {
+  // The component's database calls go through this process to a database process, as in Pier.
+  const db = Deno.args[2];
+  const dir = db.slice(0, db.lastIndexOf("/"));
+  const database = new Deno.Command(Deno.execPath(), {
+    args: ["run", `--allow-read=${dir}`, `--allow-write=${dir}`, `${here}database.ts`, db],
+    stdin: "piped",
+    stdout: "piped",
+  }).spawn();
+  const toDatabase = piped(database, (id, row) => toChild.push(id, row));
+  const toChild: Batch = piped(
+    child([], ["db"], "piped"),
+    (id, payload) => id & DATABASE_CALL ? toDatabase.push(id, payload) : settle(id, payload),
+  );
+  forward = (id, url) => toChild.push(id, encoder.encode(url));
 } else if (design === "tcp") {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const { port } = listener.addr as Deno.NetAddr;
@@ -103,13 +128,15 @@ if (design === "worker") {
   forward = (id, url) => batch.push(id, encoder.encode(url));
   readFrames(socket, settle);
 } else {
-  throw new Error(`unknown design ${design}: worker, ring, process, unix or tcp`);
+  throw new Error(`unknown design ${design}: worker, ring, process, process-db, unix or tcp`);
 }
 
 Deno.serve({ port: Number(port), hostname: "127.0.0.1", onListen: () => {} }, (request) => {
   const id = nextId++;
   forward(id, request.url);
   return new Promise<Uint8Array<ArrayBuffer>>((resolve) => waiting.set(id, resolve)).then((body) =>
-    new Response(body, { headers: { "content-type": "text/plain" } })
+    new Response(body, {
+      headers: { "content-type": design === "process-db" ? "application/json" : "text/plain" },
+    })
   );
 });
