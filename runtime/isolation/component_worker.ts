@@ -17,6 +17,7 @@ import {
 import { hostImports, type ImportObject } from "../wasi/imports.ts";
 import { ByteQueue, type ByteSink, resuming, Window, WRITE_BUDGET } from "../wasi/io.ts";
 import { concatBytes } from "../bytes.ts";
+import { IdTable } from "../id_table.ts";
 import {
   movable,
   requestFromRecord,
@@ -79,7 +80,7 @@ interface WorkerState {
   /** Set by the `init` message. */
   serving?: Serving;
   /** The response channels of the requests being served, by request id. */
-  inFlight: Map<number, ResponseChannel>;
+  inFlight: IdTable<ResponseChannel>;
   /** Capability calls waiting for the server thread's reply, by call id. */
   calls: Map<number, PromiseWithResolvers<unknown>>;
   nextCallId: number;
@@ -108,7 +109,8 @@ const state: WorkerState = {
       return false;
     },
   }),
-  inFlight: new Map(),
+  // Not a `Map`: one entry per request (see `id_table.ts`).
+  inFlight: new IdTable(),
   calls: new Map(),
   nextCallId: 1,
 };

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { IdTable } from "../id_table.ts";
 
 /** The component-wide count, shared by its workers. */
 export interface OutboundShare {
@@ -40,8 +41,11 @@ export function releaseWorker(share: OutboundShare, held: SharedArrayBuffer): vo
 export class OutboundSlots {
   readonly #inFlight: Int32Array;
   readonly #held: Int32Array;
-  /** Requests in flight on this worker, with what each still holds. */
-  readonly #requests = new Map<number, Set<() => void>>();
+  /**
+   * Requests in flight on this worker, with the releases of the slots each
+   * still holds (made once it takes one). Not a `Map`: see `id_table.ts`.
+   */
+  readonly #requests = new IdTable<Set<() => void> | undefined>();
 
   constructor(readonly share: OutboundShare, held: SharedArrayBuffer) {
     this.#inFlight = new Int32Array(share.inFlight);
@@ -50,7 +54,7 @@ export class OutboundSlots {
 
   /** Request `id` started: it may take slots. */
   begin(id: number): void {
-    this.#requests.set(id, new Set());
+    this.#requests.set(id, undefined);
   }
 
   /** Request `id` ended: what it still holds is given back. */
@@ -81,7 +85,7 @@ export class OutboundSlots {
   }
 
   #track(id: number): () => void {
-    const held = this.#requests.get(id);
+    let held: Set<() => void> | undefined;
     let released = false;
     const release = () => {
       if (released) return;
@@ -93,10 +97,12 @@ export class OutboundSlots {
         Atomics.notify(this.#inFlight, 0);
       }
     };
-    if (!held) {
+    if (!this.#requests.has(id)) {
       release();
       throw new Error("the request ended");
     }
+    held = this.#requests.get(id) ?? new Set();
+    this.#requests.set(id, held);
     held.add(release);
     return release;
   }
