@@ -85,7 +85,11 @@ export class OutboundSlots {
   }
 
   #track(id: number): () => void {
-    let held: Set<() => void> | undefined;
+    // A request that ended has no entry: its slot is given back at once.
+    const held = this.#requests.has(id)
+      ? this.#requests.get(id) ?? new Set<() => void>()
+      : undefined;
+    if (held) this.#requests.set(id, held);
     let released = false;
     const release = () => {
       if (released) return;
@@ -97,12 +101,10 @@ export class OutboundSlots {
         Atomics.notify(this.#inFlight, 0);
       }
     };
-    if (!this.#requests.has(id)) {
+    if (!held) {
       release();
       throw new Error("the request ended");
     }
-    held = this.#requests.get(id) ?? new Set();
-    this.#requests.set(id, held);
     held.add(release);
     return release;
   }
