@@ -82,7 +82,7 @@ interface WorkerState {
   /** The response channels of the requests being served, by request id. */
   inFlight: IdTable<ResponseChannel>;
   /** Capability calls waiting for the server thread's reply, by call id. */
-  calls: Map<number, PromiseWithResolvers<unknown>>;
+  calls: IdTable<PromiseWithResolvers<unknown>>;
   nextCallId: number;
 }
 
@@ -109,9 +109,9 @@ const state: WorkerState = {
       return false;
     },
   }),
-  // Not a `Map`: one entry per request (see `id_table.ts`).
+  // Not `Map`s: an entry per request and per call (see `id_table.ts`).
   inFlight: new IdTable(),
-  calls: new Map(),
+  calls: new IdTable(),
   nextCallId: 1,
 };
 

@@ -147,7 +147,8 @@ export class WorkerLink {
     },
     transferOf: (message) => message.type === "request" ? movable(message.body) : undefined,
   });
-  #callChains = new Map<number, Promise<void>>();
+  /** Each request's capability calls in progress, by request id (not a `Map`: `id_table.ts`). */
+  #callChains = new IdTable<Promise<void>>();
   #started = false;
   #gone = false;
   /** Fails the start if the worker goes before it is ready. */
