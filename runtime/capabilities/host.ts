@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { IdTable } from "../id_table.ts";
 import { log } from "../log.ts";
 import { type ComponentMetrics, componentMetrics } from "../metrics.ts";
 import type { Permissions } from "../permissions.ts";
@@ -46,8 +47,9 @@ export class ComponentCapabilities {
    * The requests whose calls are answered, with their deadlines
    * (`performance.now()` time); `undefined` for a worker's own id (its
    * manifest and SQL function calls), whose calls each get the time limit.
+   * Not a `Map`: one entry per request (see `id_table.ts`).
    */
-  #live = new Map<number, number | undefined>();
+  #live = new IdTable<number | undefined>();
   /** Every call's handler. */
   readonly #calls: Handlers<Calls>;
   /** Each call's server side (its ABI errors, its denials). */

@@ -17,6 +17,7 @@ import {
 import { hostImports, type ImportObject } from "../wasi/imports.ts";
 import { ByteQueue, type ByteSink, resuming, Window, WRITE_BUDGET } from "../wasi/io.ts";
 import { concatBytes } from "../bytes.ts";
+import { IdTable } from "../id_table.ts";
 import {
   movable,
   requestFromRecord,
@@ -79,9 +80,9 @@ interface WorkerState {
   /** Set by the `init` message. */
   serving?: Serving;
   /** The response channels of the requests being served, by request id. */
-  inFlight: Map<number, ResponseChannel>;
+  inFlight: IdTable<ResponseChannel>;
   /** Capability calls waiting for the server thread's reply, by call id. */
-  calls: Map<number, PromiseWithResolvers<unknown>>;
+  calls: IdTable<PromiseWithResolvers<unknown>>;
   nextCallId: number;
 }
 
@@ -108,8 +109,9 @@ const state: WorkerState = {
       return false;
     },
   }),
-  inFlight: new Map(),
-  calls: new Map(),
+  // Not `Map`s: an entry per request and per call (see `id_table.ts`).
+  inFlight: new IdTable(),
+  calls: new IdTable(),
   nextCallId: 1,
 };
 

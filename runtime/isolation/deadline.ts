@@ -17,7 +17,7 @@ export class OldestDeadline {
   #timer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
-    readonly pending: Map<number, WithDeadline>,
+    readonly pending: { values(): Iterator<WithDeadline> },
     readonly overdue: () => void,
   ) {}
 

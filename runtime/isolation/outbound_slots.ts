@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { IdTable } from "../id_table.ts";
 
 /** The component-wide count, shared by its workers. */
 export interface OutboundShare {
@@ -40,8 +41,11 @@ export function releaseWorker(share: OutboundShare, held: SharedArrayBuffer): vo
 export class OutboundSlots {
   readonly #inFlight: Int32Array;
   readonly #held: Int32Array;
-  /** Requests in flight on this worker, with what each still holds. */
-  readonly #requests = new Map<number, Set<() => void>>();
+  /**
+   * Requests in flight on this worker, with the releases of the slots each
+   * still holds (made once it takes one). Not a `Map`: see `id_table.ts`.
+   */
+  readonly #requests = new IdTable<Set<() => void> | undefined>();
 
   constructor(readonly share: OutboundShare, held: SharedArrayBuffer) {
     this.#inFlight = new Int32Array(share.inFlight);
@@ -50,7 +54,7 @@ export class OutboundSlots {
 
   /** Request `id` started: it may take slots. */
   begin(id: number): void {
-    this.#requests.set(id, new Set());
+    this.#requests.set(id, undefined);
   }
 
   /** Request `id` ended: what it still holds is given back. */
@@ -81,7 +85,11 @@ export class OutboundSlots {
   }
 
   #track(id: number): () => void {
-    const held = this.#requests.get(id);
+    // A request that ended has no entry: its slot is given back at once.
+    const held = this.#requests.has(id)
+      ? this.#requests.get(id) ?? new Set<() => void>()
+      : undefined;
+    if (held) this.#requests.set(id, held);
     let released = false;
     const release = () => {
       if (released) return;

@@ -10,6 +10,7 @@ import { CapabilityError, type ComponentCapabilities } from "../capabilities/hos
 import type { WitValue } from "../capabilities/values.ts";
 import { log } from "../log.ts";
 import { componentMetrics } from "../metrics.ts";
+import { IdTable } from "../id_table.ts";
 import { OldestDeadline } from "./deadline.ts";
 import { heldSlots, releaseWorker } from "./outbound_slots.ts";
 import { Outbox } from "./outbox.ts";
@@ -129,7 +130,8 @@ export function wholeBody(response: Response, size: number): void {
 export class WorkerLink {
   #worker: Worker | undefined;
   #ready: Promise<string> | undefined;
-  #pending = new Map<number, Pending>();
+  /** By request id; not a `Map`, which keeps finished requests alive to minor GCs (`id_table.ts`). */
+  #pending = new IdTable<Pending>();
   #nextSqlCall = 1;
   /** SQL function calls waiting for the worker's answer. */
   #sqlCalls = new Map<number, (result: WitValue | { tag: "error"; val: string }) => void>();
@@ -145,7 +147,8 @@ export class WorkerLink {
     },
     transferOf: (message) => message.type === "request" ? movable(message.body) : undefined,
   });
-  #callChains = new Map<number, Promise<void>>();
+  /** Each request's capability calls in progress, by request id (not a `Map`: `id_table.ts`). */
+  #callChains = new IdTable<Promise<void>>();
   #started = false;
   #gone = false;
   /** Fails the start if the worker goes before it is ready. */
@@ -319,7 +322,7 @@ export class WorkerLink {
     this.#responses?.close();
     this.#started = false;
     this.#abortStart?.(new Error(reason));
-    for (const id of [...this.#pending.keys()]) {
+    for (const id of this.#pending.ids()) {
       this.#fail(id, new GuestError(reason, status));
     }
     for (const answer of this.#sqlCalls.values()) answer({ tag: "error", val: reason });
