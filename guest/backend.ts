@@ -30,6 +30,7 @@ import {
   type RawContext,
   ReadFailure,
 } from "./backend_types.ts";
+import { textBody } from "./response.ts";
 import { ownBytes, type WitValue } from "./values.ts";
 import {
   describeVariant,
@@ -43,15 +44,20 @@ import {
   writeAll,
 } from "./wasi.ts";
 
-/** Sends `response` through the host, streaming its body. */
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Sends `response` through the host, streaming its body (a text body the SDK made: at once). */
 async function send(out: ResponseOutparam, response: Response): Promise<void> {
   const outgoing = new OutgoingResponse(toFields(response.headers));
   outgoing.setStatusCode(response.status);
   const body = outgoing.body();
   ResponseOutparam.set(out, { tag: "ok", val: outgoing });
   const stream = body.write();
+  const text = textBody(response);
   try {
-    if (response.body) await pipeTo(response.body, stream);
+    if (text !== undefined) writeAll(stream, encoder.encode(text));
+    else if (response.body) await pipeTo(response.body, stream);
   } catch (error) {
     console.error(`writing the response body failed: ${error}`);
   } finally {
@@ -60,8 +66,11 @@ async function send(out: ResponseOutparam, response: Response): Promise<void> {
   }
 }
 
-/** The Web `Request` for an incoming WASI request; the body is read as it is consumed. */
-function toRequest(incoming: IncomingRequest): Request {
+/**
+ * The Web `Request` for an incoming WASI request whose headers, less
+ * `__context`, are `headers`; the body is read as it is consumed.
+ */
+function toRequest(incoming: IncomingRequest, headers: Headers): Request {
   const method = methodName(incoming.method());
   const scheme = incoming.scheme();
   const protocol = scheme?.tag === "HTTPS"
@@ -72,7 +81,6 @@ function toRequest(incoming: IncomingRequest): Request {
   const url = `${protocol}://${incoming.authority() ?? "localhost"}${
     incoming.pathWithQuery() ?? "/"
   }`;
-  const headers = toHeaders(incoming.headers(), ["__context"]);
   if (method === "GET" || method === "HEAD") return new Request(url, { method, headers });
   const body = incoming.consume();
   const stream = toReadable(body.stream(), () => body[Symbol.dispose]());
@@ -84,13 +92,20 @@ function exportComponent(core: ComponentCore) {
   return {
     incomingHandler: {
       async handle(incoming: IncomingRequest, out: ResponseOutparam) {
-        const context = incoming.headers().get("__context")[0];
+        // One read of the fields for both the context and the request's headers: every WIT
+        // call is interpreted binding code under SpiderMonkey.
+        let context: Uint8Array | undefined;
+        const headers = toHeaders(incoming.headers(), (name, value) => {
+          if (name !== "__context") return true;
+          context ??= value;
+          return false;
+        });
         if (!context) {
           const missing = new Response("missing __context header", { status: 400 });
           return send(out, missing);
         }
-        const raw: RawContext = JSON.parse(new TextDecoder().decode(context));
-        await send(out, await core.handle(toRequest(incoming), raw));
+        const raw: RawContext = JSON.parse(decoder.decode(context));
+        await send(out, await core.handle(toRequest(incoming, headers), raw));
       },
     },
     initEndpoint: { getManifest: (args: string) => core.manifest(args) },
@@ -203,12 +218,35 @@ function read(wanted: string[]): Uint8Array {
   }
 }
 
+/**
+ * Runs one statement in a transaction of its own, begun and committed here
+ * (each call waits inside the guest: no promise between them); the
+ * transaction is dropped on failure, which rolls it back.
+ */
+function alone<T>(statement: (tx: Transaction) => T): Promise<T> {
+  let tx: Transaction | undefined;
+  try {
+    tx = new Transaction();
+    const result = statement(tx);
+    tx.commit();
+    return Promise.resolve(result);
+  } catch (error) {
+    return Promise.reject(error);
+  } finally {
+    tx?.[Symbol.dispose]();
+  }
+}
+
 /** The environment granted to the component, read once. */
 let environment: Map<string, string> | undefined;
 
 /** The WebAssembly backend. */
 export const backend: Backend = {
   exportComponent,
+  single: {
+    query: (sql, params) => alone((tx) => tx.query(sql, params)),
+    execute: (sql, params) => alone((tx) => tx.execute(sql, params)),
+  },
   begin() {
     try {
       const tx = new Transaction();

@@ -20,7 +20,7 @@
 import { backend } from "./backend.ts";
 import { describeVariant } from "./backend_types.ts";
 import type { TxBackend } from "./backend_types.ts";
-import { fromWit, type Param, toWit, type Value } from "./values.ts";
+import { fromWit, type Param, toWit, type Value, type WitValue } from "./values.ts";
 
 export type { Param, Value } from "./values.ts";
 
@@ -43,26 +43,38 @@ export interface Tx {
   execute(sql: string, params?: Param[]): Promise<number>;
 }
 
-/** Waits for `call`, turning the host's error variant into a {@link DbError}. */
-async function attempt<T>(sql: string, call: () => Promise<T>): Promise<T> {
-  try {
-    return await call();
-  } catch (error) {
-    const payload = backend.variant(error) as { tag?: string; val?: unknown };
-    const reason = payload?.tag === "other" ? String(payload.val) : describeVariant(payload);
-    throw new DbError(sql ? `${reason} (in: ${sql})` : reason);
-  }
+/** The host's error variant in `error` as a {@link DbError}, naming `sql` when given. */
+function dbError(sql: string, error: unknown): DbError {
+  const payload = backend.variant(error) as { tag?: string; val?: unknown };
+  const reason = payload?.tag === "other" ? String(payload.val) : describeVariant(payload);
+  return new DbError(sql ? `${reason} (in: ${sql})` : reason);
 }
+
+/**
+ * Waits for `call`, turning the host's error variant into a {@link DbError}.
+ * Promise callbacks, not async functions: under the SpiderMonkey guest engine
+ * every async function and promise on a request's path is interpreted work.
+ */
+function attempt<T>(sql: string, call: () => Promise<T>): Promise<T> {
+  let pending: Promise<T>;
+  try {
+    pending = call();
+  } catch (error) {
+    return Promise.reject(dbError(sql, error));
+  }
+  return pending.then(undefined, (error) => {
+    throw dbError(sql, error);
+  });
+}
+
+/** Rows from the host as the SDK's values. */
+const rowsOf = (rows: WitValue[][]): Row[] => rows.map((row) => row.map(fromWit));
 
 function wrap(tx: Pick<TxBackend, "query" | "execute">): Tx {
   return {
-    query: (sql, params = []) =>
-      attempt(
-        sql,
-        async () => (await tx.query(sql, params.map(toWit))).map((row) => row.map(fromWit)),
-      ),
+    query: (sql, params = []) => attempt(sql, () => tx.query(sql, params.map(toWit)).then(rowsOf)),
     execute: (sql, params = []) =>
-      attempt(sql, async () => Number(await tx.execute(sql, params.map(toWit)))),
+      attempt(sql, () => tx.execute(sql, params.map(toWit)).then(Number)),
   };
 }
 

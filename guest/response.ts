@@ -26,15 +26,37 @@ export class HttpError extends Error {
   toResponse(): Response {
     const headers = new Headers(this.headers);
     headers.set("content-type", "text/plain; charset=utf-8");
-    return new Response(this.message, { status: this.status, headers });
+    return respond(this.message, { status: this.status, headers });
   }
 }
 
 /** Response options with headers merged over a default content type. */
 function withType(init: ResponseInit | undefined, type: string): ResponseInit {
-  const headers = new Headers(init?.headers);
+  // Most responses give no headers: none to build and merge.
+  if (init?.headers === undefined) return { ...init, headers: { "content-type": type } };
+  const headers = new Headers(init.headers);
   if (!headers.has("content-type")) headers.set("content-type", type);
   return { ...init, headers };
+}
+
+/** The text bodies of the responses made here, by response (see {@link textBody}). */
+const texts = new WeakMap<Response, string>();
+
+/** `new Response(body, init)`, its body remembered when it is text. */
+function respond(body: BodyInit | null, init: ResponseInit): Response {
+  const response = new Response(body, init);
+  if (typeof body === "string") texts.set(response, body);
+  return response;
+}
+
+/**
+ * The body of `response` when a helper here made it from text and nothing
+ * read it since: the SDK's WebAssembly backend writes it at once instead of
+ * reading the body stream, which under SpiderMonkey is interpreted work of
+ * several promises per chunk. Not part of the public API.
+ */
+export function textBody(response: Response): string | undefined {
+  return response.bodyUsed ? undefined : texts.get(response);
 }
 
 /**
@@ -46,12 +68,12 @@ export function json(value: unknown, init?: ResponseInit): Response {
     if (typeof v !== "bigint") return v;
     return Number.isSafeInteger(Number(v)) ? Number(v) : v.toString();
   });
-  return new Response(body, withType(init, "application/json"));
+  return respond(body, withType(init, "application/json"));
 }
 
 /** A plain-text response; `body` may be a stream. */
 export function text(body: string | ReadableStream<Uint8Array>, init?: ResponseInit): Response {
-  return new Response(body, withType(init, "text/plain; charset=utf-8"));
+  return respond(body, withType(init, "text/plain; charset=utf-8"));
 }
 
 /**
@@ -63,7 +85,7 @@ export function html(
   init?: ResponseInit,
 ): Response {
   const content = body instanceof Markup ? body.toString() : body;
-  return new Response(content, withType(init, "text/html; charset=utf-8"));
+  return respond(content, withType(init, "text/html; charset=utf-8"));
 }
 
 /** A redirect to `location` (relative or absolute), 302 unless `status` says otherwise. */

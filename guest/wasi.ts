@@ -33,11 +33,14 @@ export function toFields(headers: Headers): Fields {
   return Fields.fromList([...headers].map(([name, value]) => [name, encoder.encode(value)]));
 }
 
-/** WASI fields as Web `Headers`, leaving out the names in `skip`. */
-export function toHeaders(fields: Fields, skip: string[] = []): Headers {
+/** WASI fields as Web `Headers`, keeping those that `keep` (if given) says to. */
+export function toHeaders(
+  fields: Fields,
+  keep?: (name: string, value: Uint8Array) => boolean,
+): Headers {
   const headers = new Headers();
   for (const [name, value] of fields.entries()) {
-    if (!skip.includes(name)) headers.append(name, decoder.decode(value));
+    if (!keep || keep(name, value)) headers.append(name, decoder.decode(value));
   }
   return headers;
 }

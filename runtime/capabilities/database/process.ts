@@ -19,6 +19,7 @@ import {
   type FunctionSpec,
   type Reply,
   type Request,
+  reusedChunks,
   type WireValue,
 } from "./wire.ts";
 
@@ -281,7 +282,7 @@ export class DbProcess {
   async #read(child: Deno.ChildProcess) {
     const frames = new FrameReader();
     try {
-      for await (const chunk of child.stdout) {
+      for await (const chunk of reusedChunks(child.stdout)) {
         if (this.#child !== child) return;
         frames.push(chunk);
         for (let message = frames.next(); message !== undefined; message = frames.next()) {

@@ -88,6 +88,35 @@ export function frame(message: unknown): Uint8Array {
   return out;
 }
 
+/**
+ * The chunks of the byte stream `stream`, each read into the buffer the one
+ * before it was read into: the default reader allocates a 64 KiB buffer for
+ * every read, and that garbage, one buffer per answer of a database process,
+ * was a third of the V8 threads' work under a transaction per request. A
+ * chunk is valid until the next one is asked for. Leaving the loop early
+ * cancels the stream, as the default reader's iterator does.
+ */
+export async function* reusedChunks(
+  stream: ReadableStream<Uint8Array>,
+): AsyncGenerator<Uint8Array, void, undefined> {
+  const reader = stream.getReader({ mode: "byob" });
+  let buffer = new ArrayBuffer(64 * 1024);
+  let ended = false;
+  try {
+    for (;;) {
+      const read = await reader.read(new Uint8Array(buffer));
+      if (read.done) {
+        ended = true;
+        return;
+      }
+      yield read.value;
+      buffer = read.value.buffer;
+    }
+  } finally {
+    if (!ended) reader.cancel().catch(() => {});
+  }
+}
+
 /** A frame that cannot be a message: longer than the reader's bound, or not JSON. */
 export class FrameError extends Error {}
 
