@@ -699,12 +699,21 @@ async function buildAll() {
     }
   };
   await Promise.all([worker(), worker()]);
-  const started = performance.now();
-  const [native] = await buildComponents([`${ROOT}/bench/guests/native.ts`], {
-    outDir: `${ROOT}/.build/bench`,
-  });
-  built["pier-native"] = native.status === "failed" ? new Error(native.error) : native.wasm;
-  console.log(`  pier-native: ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  // The SDK guest's routes (`sdk_routes.ts`) on the native engine and on SpiderMonkey.
+  for (const [key, entry] of [["pier-native", "native.ts"], ["sdk-spidermonkey", "sdk.ts"]]) {
+    const started = performance.now();
+    const [result] = await buildComponents([`${ROOT}/bench/guests/${entry}`], {
+      outDir: `${ROOT}/.build/bench`,
+    });
+    built[key] = result.status === "failed" ? new Error(result.error) : result.wasm;
+    console.log(
+      `  ${key}: ${
+        result.status === "failed"
+          ? `cannot build: ${result.error}`
+          : `${((performance.now() - started) / 1000).toFixed(1)} s`
+      }`,
+    );
+  }
   return built;
 }
 
@@ -1081,6 +1090,7 @@ async function main() {
     let pierQjs: Record<string, Load> = {};
     let pierWat: Load | undefined;
     let pierNative: Record<string, Load> = {};
+    const pierSdkSm: Record<string, Load> = {};
     const nativeJs = built["pier-native"];
     const nativeNa = nativeJs instanceof Error ? "n/a (cannot build)" : undefined;
     let pierWatN: Load | undefined;
@@ -1108,6 +1118,19 @@ async function main() {
       const pierSm = await startPier(dir, "/hello");
       pier = await drive("Pier (SpiderMonkey)", pierSm);
       await stop(pierSm);
+
+      const sdkSm = built["sdk-spidermonkey"];
+      if (!(sdkSm instanceof Error)) {
+        const pierS = await startPier(await single("sdk-spidermonkey", sdkSm), "/hello");
+        for (const what of throughput.filter((w) => w !== "fib")) {
+          pierSdkSm[what] = await load(
+            `Pier (SpiderMonkey, SDK) ${what}`,
+            `${pierS.url}${paths[what]}`,
+            pierS,
+          );
+        }
+        await stop(pierS);
+      }
 
       if (!nativeNa) {
         const pierN = await startPier(await single("native", nativeJs as string), "/hello");
@@ -1172,6 +1195,7 @@ async function main() {
     results.pierQuickjs = pierQjs;
     results.pierWat = pierWat;
     results.pierNative = pierNative;
+    results.pierSdkSpidermonkey = pierSdkSm;
     results.pierWatProcesses = pierWatN;
     results.pierProcesses = pierSmN;
     results.jco = jco;
@@ -1205,6 +1229,16 @@ async function main() {
             ? ""
             : `; ${met(vsJco >= 20, `>= 20x jco serve (${vsJco.toFixed(0)}x)`)}`),
       });
+      if (pierSdkSm.hello) {
+        rows.push({
+          n: "3",
+          bench: "hello",
+          system: "Pier, SpiderMonkey guest, SDK",
+          load: pierSdkSm.hello,
+          result: "the native row's code (SDK)",
+          ratio: pct(pierSdkSm.hello.rps, ref.hello.rps),
+        });
+      }
       const nativeHello = pierNative.hello;
       rows.push({
         n: "3",
@@ -1288,6 +1322,16 @@ async function main() {
         target: met(pier.db.rps >= 0.3 * ref.db.rps, ">= 30% of plain") + "; " +
           met(pier.db.rps >= 0.1 * ref.db.rps, ">= 10%"),
       });
+      if (pierSdkSm.db) {
+        rows.push({
+          n: "5",
+          bench: "DB read by primary key",
+          system: "Pier, SpiderMonkey guest, SDK",
+          load: pierSdkSm.db,
+          result: "the native row's code (SDK)",
+          ratio: pct(pierSdkSm.db.rps, ref.db.rps),
+        });
+      }
       rows.push({
         n: "5",
         bench: "DB read by primary key",
