@@ -5,7 +5,8 @@
  * starts each system as a real process, drives it with `wrk`, and prints one
  * table. Everything it starts is stopped on exit, error or Ctrl-C.
  *
- * Flags: `--duration S` (seconds per load run, default 5), `--connections N`
+ * Flags: `--duration S` (seconds per load run, default 5), `--warmup S` (seconds of load before
+ * each measured run, default 5: V8 keeps optimising Pier's code for seconds), `--connections N`
  * (default 16), `--fib N` (default 25), `--only a,b` (rows: hello, db, fib,
  * start, rss, log, reload), `--log-runs N` (runs each way of the log row,
  * default 2), `--json FILE` (also write the raw results), `--pier DIR`
@@ -41,6 +42,7 @@ function flags(argv: string[], defaults: Record<string, string>): Record<string,
 
 const args = flags(Deno.args, {
   duration: "5",
+  warmup: "5",
   connections: "16",
   fib: "25",
   only: "",
@@ -52,6 +54,7 @@ const args = flags(Deno.args, {
 /** The Pier checkout benchmarked: this one, or another given with `--pier DIR` (to compare). */
 const PIER_ROOT = args.pier || ROOT;
 const DURATION_S = Number(args.duration);
+const WARMUP_S = Number(args.warmup);
 const CONNECTIONS = Number(args.connections);
 const FIB_N = Number(args.fib);
 const PROCESSES = Number(args.processes);
@@ -334,7 +337,7 @@ function cpuMs(pids: number[]): number {
 }
 
 /**
- * Warms up for 1 s, then measures `url` for the configured duration; also
+ * Warms up for {@link WARMUP_S}, then measures `url` for the configured duration; also
  * the CPU time the system's processes (`system.pids()`) spent per request,
  * which other load on the machine does not skew the way it skews req/s.
  */
@@ -342,7 +345,7 @@ async function load(label: string, url: string, system: Started): Promise<Load> 
   const check = await fetch(url);
   const body = await check.text();
   if (check.status !== 200) throw new Error(`${label}: ${url} answered ${check.status}: ${body}`);
-  await wrk(url, 1);
+  await wrk(url, WARMUP_S);
   const pids = system.pids();
   const cpuBefore = cpuMs(pids);
   const text = await wrk(url, DURATION_S);
@@ -699,12 +702,21 @@ async function buildAll() {
     }
   };
   await Promise.all([worker(), worker()]);
-  const started = performance.now();
-  const [native] = await buildComponents([`${ROOT}/bench/guests/native.ts`], {
-    outDir: `${ROOT}/.build/bench`,
-  });
-  built["pier-native"] = native.status === "failed" ? new Error(native.error) : native.wasm;
-  console.log(`  pier-native: ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  // The SDK guest's routes (`sdk_routes.ts`) on the native engine and on SpiderMonkey.
+  for (const [key, entry] of [["pier-native", "native.ts"], ["sdk-spidermonkey", "sdk.ts"]]) {
+    const started = performance.now();
+    const [result] = await buildComponents([`${ROOT}/bench/guests/${entry}`], {
+      outDir: `${ROOT}/.build/bench`,
+    });
+    built[key] = result.status === "failed" ? new Error(result.error) : result.wasm;
+    console.log(
+      `  ${key}: ${
+        result.status === "failed"
+          ? `cannot build: ${result.error}`
+          : `${((performance.now() - started) / 1000).toFixed(1)} s`
+      }`,
+    );
+  }
   return built;
 }
 
@@ -1081,6 +1093,7 @@ async function main() {
     let pierQjs: Record<string, Load> = {};
     let pierWat: Load | undefined;
     let pierNative: Record<string, Load> = {};
+    const pierSdkSm: Record<string, Load> = {};
     const nativeJs = built["pier-native"];
     const nativeNa = nativeJs instanceof Error ? "n/a (cannot build)" : undefined;
     let pierWatN: Load | undefined;
@@ -1099,7 +1112,7 @@ async function main() {
       return out;
     };
     if (throughput.length) {
-      console.log(`load: wrk -t1 -c${CONNECTIONS} -d${DURATION_S}s after a 1 s warm-up`);
+      console.log(`load: wrk -t1 -c${CONNECTIONS} -d${DURATION_S}s after a ${WARMUP_S} s warm-up`);
       const reference = await startReference(refDb);
       ref = await drive("Deno.serve", reference);
       await stop(reference);
@@ -1108,6 +1121,19 @@ async function main() {
       const pierSm = await startPier(dir, "/hello");
       pier = await drive("Pier (SpiderMonkey)", pierSm);
       await stop(pierSm);
+
+      const sdkSm = built["sdk-spidermonkey"];
+      if (!(sdkSm instanceof Error)) {
+        const pierS = await startPier(await single("sdk-spidermonkey", sdkSm), "/hello");
+        for (const what of throughput.filter((w) => w !== "fib")) {
+          pierSdkSm[what] = await load(
+            `Pier (SpiderMonkey, SDK) ${what}`,
+            `${pierS.url}${paths[what]}`,
+            pierS,
+          );
+        }
+        await stop(pierS);
+      }
 
       if (!nativeNa) {
         const pierN = await startPier(await single("native", nativeJs as string), "/hello");
@@ -1172,6 +1198,7 @@ async function main() {
     results.pierQuickjs = pierQjs;
     results.pierWat = pierWat;
     results.pierNative = pierNative;
+    results.pierSdkSpidermonkey = pierSdkSm;
     results.pierWatProcesses = pierWatN;
     results.pierProcesses = pierSmN;
     results.jco = jco;
@@ -1205,6 +1232,16 @@ async function main() {
             ? ""
             : `; ${met(vsJco >= 20, `>= 20x jco serve (${vsJco.toFixed(0)}x)`)}`),
       });
+      if (pierSdkSm.hello) {
+        rows.push({
+          n: "3",
+          bench: "hello",
+          system: "Pier, SpiderMonkey guest, SDK",
+          load: pierSdkSm.hello,
+          result: "the native row's code (SDK)",
+          ratio: pct(pierSdkSm.hello.rps, ref.hello.rps),
+        });
+      }
       const nativeHello = pierNative.hello;
       rows.push({
         n: "3",
@@ -1288,6 +1325,16 @@ async function main() {
         target: met(pier.db.rps >= 0.3 * ref.db.rps, ">= 30% of plain") + "; " +
           met(pier.db.rps >= 0.1 * ref.db.rps, ">= 10%"),
       });
+      if (pierSdkSm.db) {
+        rows.push({
+          n: "5",
+          bench: "DB read by primary key",
+          system: "Pier, SpiderMonkey guest, SDK",
+          load: pierSdkSm.db,
+          result: "the native row's code (SDK)",
+          ratio: pct(pierSdkSm.db.rps, ref.db.rps),
+        });
+      }
       rows.push({
         n: "5",
         bench: "DB read by primary key",
@@ -1452,7 +1499,7 @@ async function main() {
   const machine =
     `${navigator.hardwareConcurrency} cores, ${cpuModel()}, ${Deno.build.os} ${Deno.build.arch}, Deno ${Deno.version.deno}`;
   console.log(
-    `\nPier bench: ${machine}; wrk -t1 -c${CONNECTIONS} -d${DURATION_S}s on loopback; ${
+    `\nPier bench: ${machine}; wrk -t1 -c${CONNECTIONS} -d${DURATION_S}s after ${WARMUP_S} s on loopback; ${
       ((performance.now() - began) / 1000).toFixed(0)
     } s in all\n`,
   );
