@@ -43,8 +43,22 @@ function flush(): void {
   batch = "";
 }
 
+/** The last line's time (`Date.now()`) and its ISO text: the lines of a millisecond share it. */
+let lastMs = NaN;
+let lastTime = "";
+
+/** Now, as `Date.prototype.toISOString` writes it. */
+function isoNow(): string {
+  const ms = Date.now();
+  if (ms !== lastMs) {
+    lastMs = ms;
+    lastTime = new Date(ms).toISOString();
+  }
+  return lastTime;
+}
+
 function formatLine(level: Level, message: string, fields?: Fields): string {
-  const time = new Date().toISOString();
+  const time = isoNow();
   if (logAs === "json") return JSON.stringify({ time, level, message, ...fields });
   let line = `${time.slice(11, 23)} ${level.toUpperCase().padEnd(5)} ${message}`;
   for (const key in fields) line += ` ${key}=${fields[key]}`;
