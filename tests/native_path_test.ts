@@ -39,6 +39,19 @@ Deno.test("native request path: bodies in flight together, ids", async (t) => {
       sizes.forEach((size, i) => assert.equal(texts[i], `${size}:`.padEnd(size, "é")));
     });
 
+    await t.step("whole bodies Deno holds for its fast path, and the rest", async () => {
+      const answer = async (path: string) => {
+        const response = await pier.fetch(path);
+        return [response.status, response.headers.get("content-type"), await response.text()];
+      };
+      assert.deepEqual(await answer("/path/json"), [200, "application/json", '{"whole":true}']);
+      assert.deepEqual(await answer("/path/status"), [418, "text/plain;charset=UTF-8", "teapot"]);
+      assert.deepEqual(await answer("/path/touched"), [200, "text/plain", "touched"]);
+      assert.deepEqual(await answer("/path/empty"), [200, "text/plain;charset=UTF-8", ""]);
+      // A body the handler read itself cannot be sent again.
+      assert.equal((await answer("/path/used"))[0], 500);
+    });
+
     await t.step("request bodies echoed: large, then small, then at once", async () => {
       const echo = async (body: Uint8Array<ArrayBuffer>) => {
         const response = await pier.fetch("/path/echo", { method: "POST", body });

@@ -102,12 +102,34 @@ function makeLink(init: ChildInit): NativeLink {
 /** Response bodies being sent: bytes the server may still take, and who waits for more. */
 const bodies = new Map<number, { room: number; more?: () => void; cancel: () => void }>();
 
+/**
+ * Where Deno 2.9 keeps the body of a `200` response made from a string or
+ * bytes with at most a content type, for `Deno.serve`'s fast path (the
+ * status and headers stay public). Read there, such a body goes out without
+ * the stream that `response.body` would make of it, a good part of a small
+ * request's cost in this process; any other response, or a Deno without the
+ * symbol, takes the stream.
+ */
+const STATIC_BODY = Object.getOwnPropertySymbols(new Response("")).find((symbol) =>
+  symbol.description === "serve fast body"
+);
+
+/** The body of `response` if Deno holds it whole and unread (see {@link STATIC_BODY}). */
+function staticBody(response: Response): string | Uint8Array<ArrayBuffer> | undefined {
+  if (STATIC_BODY === undefined) return undefined;
+  const body = (response as unknown as Record<symbol, unknown>)[STATIC_BODY];
+  if (typeof body !== "string" && !(body instanceof Uint8Array)) return undefined;
+  return response.bodyUsed ? undefined : body as string | Uint8Array<ArrayBuffer>;
+}
+
 /** Sends `response` for request `id`: whole when its body is one chunk, else streamed. */
 async function answer(id: number, response: Response) {
+  const whole = staticBody(response);
   const headers: [string, string][] = [];
   // `forEach`, not the iterator: the same pairs without an iterator object per header.
   response.headers.forEach((value, name) => headers.push([name, value]));
   const head = { status: response.status, headers };
+  if (whole !== undefined) return send({ t: "res", id, ...head, body: whole });
   const reader = response.body?.getReader();
   if (!reader) return send({ t: "res", id, ...head, body: null });
   const first = await reader.read();

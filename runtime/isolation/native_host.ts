@@ -382,7 +382,7 @@ export class NativeHost implements ComponentEngine {
       switch (message.t) {
         case "res": {
           const response = this.#response(message, message.body, pending.requestId);
-          wholeBody(response, message.body?.byteLength ?? 0);
+          wholeBody(response, message.body instanceof Uint8Array ? message.body.byteLength : 0);
           this.#answered(child, message.id);
           pending.head.resolve(response);
           break;

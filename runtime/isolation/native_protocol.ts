@@ -53,8 +53,8 @@ export type ToChild =
 export type FromChild =
   | { t: "ready"; manifest: string }
   | { t: "init-failed"; error: string }
-  /** A whole response. */
-  | ({ t: "res"; id: number; body: Uint8Array<ArrayBuffer> | null } & ResponseHead)
+  /** A whole response; a string body goes as its UTF-8 bytes (and is read back as bytes). */
+  | ({ t: "res"; id: number; body: Uint8Array<ArrayBuffer> | string | null } & ResponseHead)
   /** A streamed response's head; `chunk`s and `end` follow. */
   | ({ t: "head"; id: number } & ResponseHead)
   | { t: "chunk"; id: number; body: Uint8Array }
@@ -157,21 +157,31 @@ export class FrameWriter {
       this.#scheduled = true;
       this.schedule(() => this.flush());
     }
-    const body = "body" in message && message.body instanceof Uint8Array ? message.body : undefined;
+    const body = "body" in message &&
+        (message.body instanceof Uint8Array || typeof message.body === "string")
+      ? message.body
+      : undefined;
     const tagged = TAGGED.has(message.t);
     const json = JSON.stringify(
-      body ? { ...message, body: null } : message,
+      body === undefined ? message : { ...message, body: null },
       tagged ? CODEC.replacer : undefined,
     );
-    const tail = body?.byteLength ?? 0;
     // UTF-8 takes at most three bytes per UTF-16 unit.
-    this.#reserve(8 + 3 * json.length + tail);
+    const bodyRoom = typeof body === "string" ? 3 * body.length : body?.byteLength ?? 0;
+    this.#reserve(8 + 3 * json.length + bodyRoom);
     const at = this.#end;
-    const { written } = encoder.encodeInto(json, this.#buffer.subarray(at + 8));
-    this.#view.setUint32(at, 4 + written + tail, true);
-    this.#view.setUint32(at + 4, written | (tagged ? TAGGED_BIT : 0) | (body ? BODY_BIT : 0), true);
-    if (body) this.#buffer.set(body, at + 8 + written);
-    this.#end = at + 8 + written + tail;
+    const length = encoder.encodeInto(json, this.#buffer.subarray(at + 8)).written;
+    let end = at + 8 + length;
+    if (typeof body === "string") {
+      end += encoder.encodeInto(body, this.#buffer.subarray(end)).written;
+    } else if (body) {
+      this.#buffer.set(body, end);
+      end += body.byteLength;
+    }
+    const flags = (tagged ? TAGGED_BIT : 0) | (body === undefined ? 0 : BODY_BIT);
+    this.#view.setUint32(at, end - at - 4, true);
+    this.#view.setUint32(at + 4, length | flags, true);
+    this.#end = end;
   }
 
   /** Writes what is queued now. */
