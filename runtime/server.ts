@@ -71,10 +71,14 @@ async function readBody(request: Request): Promise<Uint8Array | null> {
   return body;
 }
 
-/** The request as its component gets it: headers with `x-request-id` and `__context`. */
+/**
+ * The request as its component gets it: as `method` (a `HEAD` request is
+ * its route's `GET`), with `x-request-id` and `__context` among its headers.
+ */
 function componentRequest(
   request: Request,
   id: string,
+  method: string,
   registeredPath: string,
   params: [string, string][],
 ): ComponentRequest {
@@ -94,7 +98,7 @@ function componentRequest(
   ]);
   // The body is read once the component admits the request (see `limits.concurrency`).
   const body = request.body ? () => readBody(request) : null;
-  return { method: request.method, url: request.url, headers, body, requestId: id };
+  return { method, url: request.url, headers, body, requestId: id };
 }
 
 /** The response to a request its component could not answer. */
@@ -130,7 +134,7 @@ async function dispatch(
     response = component.state === "failed"
       // It failed to start from its cached manifest: until Pier restarts, it stays down.
       ? errorResponse(503, `${component.name}: ${component.error}`, {}, id)
-      : await component.host!.fetch(componentRequest(request, id, registeredPath, params));
+      : await component.host!.fetch(componentRequest(request, id, method, registeredPath, params));
   } catch (error) {
     response = failure(component, error, id);
   } finally {

@@ -82,6 +82,8 @@ Deno.test("native request path: bodies in flight together, ids", async (t) => {
         method: "HEAD",
         headers: { "x-request-id": "head-1" },
       });
+      assert.equal(head.status, 200, "HEAD reaches the GET route");
+      assert.equal(await head.text(), "");
       assert.equal(head.headers.get("x-request-id"), "head-1");
       const missing = await pier.fetch("/path/none", { headers: { "x-request-id": "404-1" } });
       await missing.body?.cancel();
