@@ -43,7 +43,11 @@ function flush(): void {
   // One write for the lines, past `console.error`, which scans its text for format directives.
   const bytes = encoder.encode(batch);
   batch = "";
-  for (let at = 0; at < bytes.byteLength;) at += Deno.stderr.writeSync(bytes.subarray(at));
+  try {
+    for (let at = 0; at < bytes.byteLength;) at += Deno.stderr.writeSync(bytes.subarray(at));
+  } catch {
+    // stderr is gone (a closed pipe): the lines have nowhere to go.
+  }
 }
 
 /** Each level as a text line shows it. */
