@@ -36,17 +36,41 @@ let batch = "";
 const BATCH_MS = 50;
 addEventListener("unload", () => flush());
 
+const encoder = new TextEncoder();
+
 function flush(): void {
   if (batch === "") return;
-  // One write for the turn's lines (the last newline is console.error's).
-  console.error(batch.slice(0, -1));
+  // One write for the lines, past `console.error`, which scans its text for format directives.
+  const bytes = encoder.encode(batch);
   batch = "";
+  try {
+    for (let at = 0; at < bytes.byteLength;) at += Deno.stderr.writeSync(bytes.subarray(at));
+  } catch {
+    // stderr is gone (a closed pipe): the lines have nowhere to go.
+  }
+}
+
+/** Each level as a text line shows it. */
+const LEVEL_TEXT: Record<Level, string> = { info: "INFO ", warn: "WARN ", error: "ERROR" };
+
+/** The last line's time (`Date.now()`) and its ISO text: the lines of a millisecond share it. */
+let lastMs = NaN;
+let lastTime = "";
+
+/** Now, as `Date.prototype.toISOString` writes it. */
+function isoNow(): string {
+  const ms = Date.now();
+  if (ms !== lastMs) {
+    lastMs = ms;
+    lastTime = new Date(ms).toISOString();
+  }
+  return lastTime;
 }
 
 function formatLine(level: Level, message: string, fields?: Fields): string {
-  const time = new Date().toISOString();
+  const time = isoNow();
   if (logAs === "json") return JSON.stringify({ time, level, message, ...fields });
-  let line = `${time.slice(11, 23)} ${level.toUpperCase().padEnd(5)} ${message}`;
+  let line = `${time.slice(11, 23)} ${LEVEL_TEXT[level]} ${message}`;
   for (const key in fields) line += ` ${key}=${fields[key]}`;
   return line;
 }

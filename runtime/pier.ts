@@ -143,8 +143,11 @@ async function main(): Promise<number> {
   void reloader.prune();
   const stopWatching = watchDirectory(componentsDir, () => void reloader.reconcile());
 
-  const handler = createHandler(tables, { requestLog: config.requestLog });
   let closeConnections = false;
+  const handler = createHandler(tables, {
+    requestLog: config.requestLog,
+    closing: () => closeConnections,
+  });
   const server = Deno.serve({
     hostname: config.hostname,
     port: config.port,
@@ -161,11 +164,7 @@ async function main(): Promise<number> {
       console.log(`${READY} ${port}`);
       void startDeferred(deferred, jobs);
     },
-  }, async (request, info) => {
-    const response = await handler(request, info);
-    if (closeConnections) response.headers.set("connection", "close");
-    return response;
-  });
+  }, handler);
 
   return await shutdownOnSignals(config.graceSeconds * 1000, {
     // Deno.serve's shutdown closes the listener at once and resolves when every response

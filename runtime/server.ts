@@ -5,7 +5,8 @@
  *
  * @module
  */
-import { bodySize, GuestError } from "./isolation/component_host.ts";
+import { bodySize, type ComponentRequest, GuestError } from "./isolation/component_host.ts";
+import { REQUEST_ID_HEADER } from "./isolation/engine.ts";
 import { log } from "./log.ts";
 import type { ComponentRecord } from "./component.ts";
 import type { ComponentTarget, PierTarget, RouteTarget } from "./routing/targets.ts";
@@ -17,7 +18,6 @@ import { type Match, PathError, type Router } from "./routing/router.ts";
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
 
 const CONTEXT_HEADER = "__context";
-const REQUEST_ID_HEADER = "x-request-id";
 
 /** A client's request id is kept if it is 1-128 of these characters; else Pier makes one. */
 const VALID_REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
@@ -28,10 +28,17 @@ function requestId(request: Request): string {
   return given !== null && VALID_REQUEST_ID.test(given) ? given : crypto.randomUUID();
 }
 
-function errorResponse(status: number, message: string, headers: HeadersInit = {}): Response {
+/** A short plain-text error response; with the request's `id` when it is known here. */
+function errorResponse(
+  status: number,
+  message: string,
+  headers: Record<string, string> = {},
+  id?: string,
+): Response {
+  const withId = id === undefined ? headers : { ...headers, [REQUEST_ID_HEADER]: id };
   return new Response(`${message}\n`, {
     status,
-    headers: { "content-type": "text/plain; charset=utf-8", ...headers },
+    headers: { "content-type": "text/plain; charset=utf-8", ...withId },
   });
 }
 
@@ -65,43 +72,16 @@ async function readBody(request: Request): Promise<Uint8Array | null> {
 }
 
 /**
- * Counts a request to a component, whose `response` is on its way, in the
- * component's metrics: in flight until its head, then by route, status class
- * and latency.
+ * The request as its component gets it: as `method` (a `HEAD` request is
+ * its route's `GET`), with `x-request-id` and `__context` among its headers.
  */
-async function counted(
-  component: ComponentRecord,
-  method: string,
-  registeredPath: string,
-  response: Promise<Response>,
-): Promise<Response> {
-  const { metrics } = component;
-  const started = performance.now();
-  metrics.inFlight++;
-  let status = 500;
-  try {
-    const head = await response;
-    status = head.status;
-    return head;
-  } finally {
-    metrics.inFlight--;
-    metrics.request(method, registeredPath, status, performance.now() - started);
-  }
-}
-
-/** Sends a request through its component, with its id in `x-request-id`. */
-async function dispatch(
+function componentRequest(
   request: Request,
   id: string,
   method: string,
-  component: ComponentRecord,
   registeredPath: string,
   params: [string, string][],
-): Promise<Response> {
-  if (component.state === "failed") {
-    // It failed to start from its cached manifest: until Pier restarts, it stays down.
-    return errorResponse(503, `${component.name}: ${component.error}`);
-  }
+): ComponentRequest {
   const headers: [string, string][] = [];
   request.headers.forEach((value, name) => {
     if (name !== CONTEXT_HEADER && name !== REQUEST_ID_HEADER) headers.push([name, value]);
@@ -116,19 +96,52 @@ async function dispatch(
       user: null,
     }),
   ]);
-  try {
-    // The body is read once the component admits the request (see `limits.concurrency`).
-    const body = request.body ? () => readBody(request) : null;
-    return await component.host!.fetch({ method, url: request.url, headers, body });
-  } catch (error) {
-    if (error instanceof GuestError) {
-      component.metrics.guestError(error.status);
-      const headers: HeadersInit = error.status === 503 ? { "retry-after": "1" } : {};
-      return errorResponse(error.status, `${component.name}: ${error.message}`, headers);
-    }
-    log.error(`${component.name}: ${(error as Error).stack ?? error}`);
-    return errorResponse(500, `${component.name}: internal error`);
+  // The body is read once the component admits the request (see `limits.concurrency`).
+  const body = request.body ? () => readBody(request) : null;
+  return { method, url: request.url, headers, body, requestId: id };
+}
+
+/** The response to a request its component could not answer. */
+function failure(component: ComponentRecord, error: unknown, id: string): Response {
+  if (error instanceof GuestError) {
+    component.metrics.guestError(error.status);
+    const headers: Record<string, string> = error.status === 503 ? { "retry-after": "1" } : {};
+    return errorResponse(error.status, `${component.name}: ${error.message}`, headers, id);
   }
+  log.error(`${component.name}: ${(error as Error).stack ?? error}`);
+  return errorResponse(500, `${component.name}: internal error`, {}, id);
+}
+
+/**
+ * Sends a request through its component, with its id in `x-request-id`,
+ * and counts it in the component's metrics: in flight until its response
+ * head, then by route, status class and latency. One `async` frame: each
+ * costs the server thread a promise and microtasks per request.
+ */
+async function dispatch(
+  request: Request,
+  id: string,
+  component: ComponentRecord,
+  method: string,
+  registeredPath: string,
+  params: [string, string][],
+): Promise<Response> {
+  const { metrics } = component;
+  const started = performance.now();
+  metrics.inFlight++;
+  let response;
+  try {
+    response = component.state === "failed"
+      // It failed to start from its cached manifest: until Pier restarts, it stays down.
+      ? errorResponse(503, `${component.name}: ${component.error}`, {}, id)
+      : await component.host!.fetch(componentRequest(request, id, method, registeredPath, params));
+  } catch (error) {
+    response = failure(component, error, id);
+  } finally {
+    metrics.inFlight--;
+  }
+  metrics.request(method, registeredPath, response.status, performance.now() - started);
+  return response;
 }
 
 /**
@@ -158,19 +171,19 @@ export interface RouteTables {
  * Builds the request handler over the route tables: every request gets an
  * id (see {@link requestId}), returned in its response's `x-request-id`,
  * and, unless `requestLog` is false, a line in the log once its response
- * head is ready.
+ * head is ready. While `closing()` says so (Pier is shutting down), each
+ * response closes its connection.
  */
 export function createHandler(
   tables: RouteTables,
-  { requestLog }: { requestLog: boolean },
+  { requestLog, closing }: { requestLog: boolean; closing: () => boolean },
 ): (request: Request, info: Deno.ServeHandlerInfo) => Promise<Response> {
-  const handle = route(tables);
   return async (request, info) => {
     const started = performance.now();
     const id = requestId(request);
     const served: Served = { component: "-", route: "-" };
-    const response = await handle(request, id, served, info.remoteAddr);
-    response.headers.set(REQUEST_ID_HEADER, id);
+    const response = await route(tables, request, id, served, info.remoteAddr);
+    if (closing()) response.headers.set("connection", "close");
     if (!requestLog) return response;
     log.request({
       id,
@@ -191,40 +204,64 @@ interface Served {
   route: string;
 }
 
-/** Routes a request to Pier's endpoints or a component, noting in `served` which. */
+/**
+ * Routes a request to Pier's endpoints or a component, noting in `served`
+ * which; the response carries the request's id. Not `async`: a component's
+ * request awaits only its answer (in {@link dispatch}).
+ */
 function route(
   tables: RouteTables,
-): (request: Request, id: string, served: Served, remote: Deno.Addr) => Promise<Response> {
-  return async (request, id, served, remote) => {
-    const { pathname } = new URL(request.url);
-    let found;
-    try {
-      found = lookup(tables, request.method, pathname);
-    } catch (error) {
-      if (error instanceof PathError) return errorResponse(400, error.message);
-      throw error;
-    }
-    const { match, headFallback } = found;
-    if (match.kind === "not-found") return errorResponse(404, "not found");
-    if (match.kind === "method-not-allowed") {
-      const allow = match.allow.includes("GET") && !match.allow.includes("HEAD")
-        ? [...match.allow, "HEAD"]
-        : match.allow;
-      return errorResponse(405, "method not allowed", { allow: allow.join(", ") });
-    }
-    const { route, params } = match;
-    served.route = route.path;
-    served.component = route.target.kind === "pier" ? "pier" : route.target.component.name;
-    const response = route.target.kind === "pier"
-      ? await route.target.handler(request, params, { loopback: isLoopback(remote) })
-      : await counted(
-        route.target.component,
-        route.method,
-        route.path,
-        dispatch(request, id, route.method, route.target.component, route.path, params),
-      );
-    if (!headFallback) return response;
-    await response.body?.cancel();
-    return new Response(null, { status: response.status, headers: response.headers });
-  };
+  request: Request,
+  id: string,
+  served: Served,
+  remote: Deno.Addr,
+): Response | Promise<Response> {
+  const { pathname } = new URL(request.url);
+  let found;
+  try {
+    found = lookup(tables, request.method, pathname);
+  } catch (error) {
+    if (error instanceof PathError) return errorResponse(400, error.message, {}, id);
+    throw error;
+  }
+  const { match, headFallback } = found;
+  if (match.kind === "not-found") return errorResponse(404, "not found", {}, id);
+  if (match.kind === "method-not-allowed") {
+    const allow = match.allow.includes("GET") && !match.allow.includes("HEAD")
+      ? [...match.allow, "HEAD"]
+      : match.allow;
+    return errorResponse(405, "method not allowed", { allow: allow.join(", ") }, id);
+  }
+  const { route, params } = match;
+  served.route = route.path;
+  const { target } = route;
+  let response;
+  if (target.kind === "pier") {
+    served.component = "pier";
+    response = withId(target.handler(request, params, { loopback: isLoopback(remote) }), id);
+  } else {
+    const { component } = target;
+    served.component = component.name;
+    response = dispatch(request, id, component, route.method, route.path, params);
+    if (!component.host?.answersWithId) response = withId(response, id);
+  }
+  return headFallback ? withoutBody(response) : response;
+}
+
+/**
+ * `response` with `x-request-id`, for a response that does not have it yet:
+ * reading a response's headers drops Deno's fast path for it, so responses
+ * made on the request's path carry the id from the start.
+ */
+async function withId(response: Response | Promise<Response>, id: string): Promise<Response> {
+  const made = await response;
+  made.headers.set(REQUEST_ID_HEADER, id);
+  return made;
+}
+
+/** A `HEAD` request's answer from its `GET` route's response: its head alone. */
+async function withoutBody(response: Response | Promise<Response>): Promise<Response> {
+  const whole = await response;
+  await whole.body?.cancel();
+  return new Response(null, { status: whole.status, headers: whole.headers });
 }

@@ -6,11 +6,20 @@
 import assert from "node:assert/strict";
 import { FrameError } from "../runtime/capabilities/database/wire.ts";
 import {
+  FrameWriter,
   type FromChild,
-  nativeFrame,
   NativeFrameReader,
   type ToChild,
 } from "../runtime/isolation/native_protocol.ts";
+
+/** The frames of `messages` as one write of a {@link FrameWriter}. */
+function nativeFrames(...messages: (ToChild | FromChild)[]): Uint8Array {
+  let written = new Uint8Array(0);
+  const writer = new FrameWriter((bytes) => written = bytes.slice(), () => {});
+  for (const message of messages) writer.push(message);
+  writer.flush();
+  return written;
+}
 
 /** The messages `bytes` holds, read in pieces of `step` bytes. */
 function readAll(bytes: Uint8Array, step = bytes.byteLength): unknown[] {
@@ -19,7 +28,9 @@ function readAll(bytes: Uint8Array, step = bytes.byteLength): unknown[] {
   for (let at = 0; at < bytes.byteLength; at += step) {
     reader.push(bytes.subarray(at, at + step));
     for (let message = reader.next(); message !== undefined; message = reader.next()) {
-      out.push(message);
+      // A body is the reader's until its next push.
+      const { body } = message as { body?: unknown };
+      out.push(body instanceof Uint8Array ? { ...message as object, body: body.slice() } : message);
     }
   }
   return out;
@@ -42,21 +53,21 @@ Deno.test("native frames: messages and their bodies come back whole, read in any
     { t: "call", callId: 3, requestId: 1, op: "db.query", args: [null, "SELECT ?", [2n ** 70n]] },
     { t: "reply", callId: 3, ok: true, value: [[new Uint8Array([1, 2, 3]), 9007199254740993n]] },
   ];
-  const bytes = new Uint8Array(messages.flatMap((m) => [...nativeFrame(m)]));
+  const bytes = nativeFrames(...messages);
   for (const step of [bytes.byteLength, 4096, 7, 1]) {
     assert.deepEqual(readAll(bytes, step), messages);
   }
 });
 
 Deno.test("native frames: only capability messages are tagged; a body is never base64", () => {
-  const text = (message: ToChild | FromChild) => new TextDecoder().decode(nativeFrame(message));
+  const text = (message: ToChild | FromChild) => new TextDecoder().decode(nativeFrames(message));
   const body = new TextEncoder().encode("raw-body-bytes");
   assert.deepEqual(
     text({ t: "res", id: 1, status: 200, headers: [], body }).includes("raw-body-bytes"),
     true,
   );
   // A guest's header that looks like a tag stays a string in a plain message.
-  const [request] = readAll(nativeFrame({
+  const [request] = readAll(nativeFrames({
     t: "req",
     id: 1,
     method: "GET",
@@ -65,7 +76,7 @@ Deno.test("native frames: only capability messages are tagged; a body is never b
     body: null,
   })) as Extract<ToChild, { t: "req" }>[];
   assert.deepEqual(request.headers, [["x", '{"$n":"1"}']]);
-  const [log] = readAll(nativeFrame({ t: "log", stream: "out", line: "x" }));
+  const [log] = readAll(nativeFrames({ t: "log", stream: "out", line: "x" }));
   assert.deepEqual(log, { t: "log", stream: "out", line: "x" });
 });
 

@@ -32,6 +32,8 @@ export { bodySize, GuestError } from "./worker_link.ts";
  */
 export type ComponentRequest = Omit<RequestHead, "body"> & {
   body: Uint8Array | null | (() => Promise<Uint8Array | null>);
+  /** The request's id (`x-request-id`), for an engine that puts it in its responses (see `answersWithId`). */
+  requestId?: string;
 };
 
 /** A component to run: its compiled entry and its grants. */

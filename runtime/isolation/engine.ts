@@ -9,6 +9,15 @@ import type { WitValue } from "../capabilities/values.ts";
 import type { ComponentRequest } from "./component_host.ts";
 import { GuestError } from "./worker_link.ts";
 
+/** The header that carries a request's id, to the component and in the response. */
+export const REQUEST_ID_HEADER = "x-request-id";
+
+/** Whether header `name` (in any case) is {@link REQUEST_ID_HEADER}. */
+export function isRequestIdHeader(name: unknown): boolean {
+  return typeof name === "string" && name.length === REQUEST_ID_HEADER.length &&
+    name.toLowerCase() === REQUEST_ID_HEADER;
+}
+
 /**
  * Refuses (503) a request when `inFlight` requests of the component are in
  * flight already (`limits.concurrency`), before its body is read.
@@ -33,6 +42,12 @@ export interface ComponentEngine {
   readonly inFlight: number;
   /** Starts it; resolves with the component's manifest JSON. */
   start(urgent?: boolean): Promise<string>;
+  /**
+   * True when its responses carry the request's `x-request-id` (its
+   * `ComponentRequest.requestId`) from the start: the server then leaves their
+   * headers alone (reading a response's headers drops Deno's fast path for it).
+   */
+  readonly answersWithId?: boolean;
   /** Sends a request through it; rejects with `GuestError`. */
   fetch(request: ComponentRequest): Promise<Response>;
   /** Calls one of its SQL functions. */

@@ -8,12 +8,11 @@
  * @module
  */
 import { AsyncLocalStorage } from "node:async_hooks";
-import { FrameBatch } from "../capabilities/database/wire.ts";
 import {
   BODY_WINDOW,
   type ChildInit,
+  FrameWriter,
   type FromChild,
-  nativeFrame,
   NativeFrameReader,
   type OutboundAnswer,
   OWN_REQUEST,
@@ -36,11 +35,11 @@ function writeOut(bytes: Uint8Array) {
   }
 }
 // A turn's frames after the I/O it found ready: many answers, one wake-up of the server.
-const out = new FrameBatch(writeOut, setImmediate);
+const out = new FrameWriter(writeOut, setImmediate);
 
 /** Sends `message`; a turn's messages go out in one write. */
 function send(message: FromChild) {
-  out.push(nativeFrame(message));
+  out.push(message);
 }
 
 /** The guest's console: a line per call, to the server's log. */
@@ -103,9 +102,34 @@ function makeLink(init: ChildInit): NativeLink {
 /** Response bodies being sent: bytes the server may still take, and who waits for more. */
 const bodies = new Map<number, { room: number; more?: () => void; cancel: () => void }>();
 
+/**
+ * Where Deno 2.9 keeps the body of a `200` response made from a string or
+ * bytes with at most a content type, for `Deno.serve`'s fast path (the
+ * status and headers stay public). Read there, such a body goes out without
+ * the stream that `response.body` would make of it, a good part of a small
+ * request's cost in this process; any other response, or a Deno without the
+ * symbol, takes the stream.
+ */
+const STATIC_BODY = Object.getOwnPropertySymbols(new Response("")).find((symbol) =>
+  symbol.description === "serve fast body"
+);
+
+/** The body of `response` if Deno holds it whole and unread (see {@link STATIC_BODY}). */
+function staticBody(response: Response): string | Uint8Array<ArrayBuffer> | undefined {
+  if (STATIC_BODY === undefined) return undefined;
+  const body = (response as unknown as Record<symbol, unknown>)[STATIC_BODY];
+  if (typeof body !== "string" && !(body instanceof Uint8Array)) return undefined;
+  return response.bodyUsed ? undefined : body as string | Uint8Array<ArrayBuffer>;
+}
+
 /** Sends `response` for request `id`: whole when its body is one chunk, else streamed. */
 async function answer(id: number, response: Response) {
-  const head = { status: response.status, headers: [...response.headers] };
+  const whole = staticBody(response);
+  const headers: [string, string][] = [];
+  // `forEach`, not the iterator: the same pairs without an iterator object per header.
+  response.headers.forEach((value, name) => headers.push([name, value]));
+  const head = { status: response.status, headers };
+  if (whole !== undefined) return send({ t: "res", id, ...head, body: whole });
   const reader = response.body?.getReader();
   if (!reader) return send({ t: "res", id, ...head, body: null });
   const first = await reader.read();
@@ -142,12 +166,22 @@ async function answer(id: number, response: Response) {
 
 function request(core: ComponentCore, message: Extract<ToChild, { t: "req" }>) {
   const { id, method, url, body } = message;
-  const context = message.headers.find(([name]) => name === "__context")?.[1];
-  const headers = message.headers.filter(([name]) => name !== "__context");
+  let context: string | undefined;
+  const headers: [string, string][] = [];
+  for (const header of message.headers) {
+    if (header[0] === "__context") context = header[1];
+    else headers.push(header);
+  }
+  let request: Request;
+  try {
+    if (context === undefined) throw new Error("missing __context header");
+    // Made now: the body is the frame reader's bytes until its next read (the Request copies them).
+    request = new Request(url, { method, headers, body });
+  } catch (error) {
+    return send({ t: "failed", id, error: String((error as Error)?.stack ?? error) });
+  }
   current.run(id, async () => {
     try {
-      if (!context) throw new Error("missing __context header");
-      const request = new Request(url, { method, headers, body });
       await answer(id, await core.handle(request, JSON.parse(context)));
     } catch (error) {
       send({ t: "failed", id, error: String((error as Error)?.stack ?? error) });

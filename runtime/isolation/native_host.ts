@@ -13,7 +13,6 @@
 import { CapabilityError, type ComponentCapabilities } from "../capabilities/host.ts";
 import type { Op } from "../capabilities/calls.ts";
 import type { WitValue } from "../capabilities/values.ts";
-import { FrameBatch } from "../capabilities/database/wire.ts";
 import { guestLine, log } from "../log.ts";
 import { componentMetrics } from "../metrics.ts";
 import { manifestArgs } from "../manifest.ts";
@@ -24,12 +23,12 @@ import { PIER_VERSION } from "../version.ts";
 import { LineSink, MAX_LINE } from "../wasi/cli.ts";
 import type { ComponentRequest } from "./component_host.ts";
 import { OldestDeadline } from "./deadline.ts";
-import { admit, type ComponentEngine } from "./engine.ts";
+import { admit, type ComponentEngine, isRequestIdHeader, REQUEST_ID_HEADER } from "./engine.ts";
 import {
   BODY_WINDOW,
+  FrameWriter,
   type FromChild,
   MAX_CHILD_FRAME,
-  nativeFrame,
   NativeFrameReader,
   type OutboundAnswer,
   OWN_REQUEST,
@@ -80,13 +79,15 @@ export interface OutboundRequest {
 interface Pending extends StreamedBody {
   head: PromiseWithResolvers<Response>;
   deadline: number;
+  /** The request's id, for the response's `x-request-id`. */
+  requestId: string | undefined;
 }
 
 /** One running process and what is in flight on it. */
 interface Child {
   process: Deno.ChildProcess;
   stdin: WritableStreamDefaultWriter<Uint8Array>;
-  out: FrameBatch;
+  out: FrameWriter;
   ready: PromiseWithResolvers<string>;
   started: boolean;
   pending: Map<number, Pending>;
@@ -222,7 +223,8 @@ export class NativeHost implements ComponentEngine {
       stdin,
       // A write to a process that died fails; its exit fails what was pending.
       // A turn's frames after the I/O it found ready: many requests, one wake-up of the child.
-      out: new FrameBatch((bytes) => stdin.write(bytes).catch(() => {}), setImmediate),
+      // The write keeps its bytes until it is done: a copy of the writer's buffer.
+      out: new FrameWriter((bytes) => stdin.write(bytes.slice()).catch(() => {}), setImmediate),
       ready: Promise.withResolvers<string>(),
       started: false,
       pending,
@@ -257,7 +259,7 @@ export class NativeHost implements ComponentEngine {
   }
 
   #send(child: Child, message: ToChild) {
-    child.out.push(nativeFrame(message));
+    child.out.push(message);
   }
 
   async #read(child: Child) {
@@ -312,6 +314,8 @@ export class NativeHost implements ComponentEngine {
       case "call":
         return this.#chain(child, message.requestId, () => this.#answerCall(child, message));
       case "fetch":
+        // Its body is the reader's until the next read; the answer may come later.
+        if (message.body instanceof Uint8Array) message.body = message.body.slice();
         return this.#chain(child, message.requestId, () => this.#answerFetch(child, message));
       case "sql-result":
         return child.sqlCalls.get(message.callId)?.(message);
@@ -377,8 +381,8 @@ export class NativeHost implements ComponentEngine {
     try {
       switch (message.t) {
         case "res": {
-          const response = this.#response(message, message.body);
-          wholeBody(response, message.body?.byteLength ?? 0);
+          const response = this.#response(message, message.body, pending.requestId);
+          wholeBody(response, message.body instanceof Uint8Array ? message.body.byteLength : 0);
           this.#answered(child, message.id);
           pending.head.resolve(response);
           break;
@@ -388,7 +392,7 @@ export class NativeHost implements ComponentEngine {
             credit: (bytes) => this.#send(child, { t: "credit", id: message.id, bytes }),
             cancel: () => this.#send(child, { t: "cancel", id: message.id }),
           });
-          pending.head.resolve(this.#response(message, body));
+          pending.head.resolve(this.#response(message, body, pending.requestId));
           break;
         }
         case "chunk":
@@ -397,7 +401,8 @@ export class NativeHost implements ComponentEngine {
           if (pending.uncredited > 2 * BODY_WINDOW) {
             throw new Error(`it sent more than ${2 * BODY_WINDOW} body bytes ahead of the client`);
           }
-          pending.body?.enqueue(message.body);
+          // A copy: the message's bytes are the reader's, valid until its next read.
+          pending.body?.enqueue(message.body.slice());
           break;
         case "end":
           this.#answered(child, message.id);
@@ -419,14 +424,23 @@ export class NativeHost implements ComponentEngine {
     }
   }
 
-  /** A Web response of `head` with `body`; throws on a status or header the server cannot use. */
-  #response(head: ResponseHead, body: BodyInit | null): Response {
+  /**
+   * A Web response of `head` with `body` and `x-request-id: requestId` (the
+   * guest's own is dropped); throws on a status or header the server cannot use.
+   */
+  #response(head: ResponseHead, body: BodyInit | null, requestId: string | undefined): Response {
     if (body !== null && !(body instanceof Uint8Array) && !(body instanceof ReadableStream)) {
       throw new TypeError("a body must be bytes");
     }
     const nullBody = NULL_BODY_STATUSES.has(head.status) ||
       (body instanceof Uint8Array && body.byteLength === 0);
-    return new Response(nullBody ? null : body, { status: head.status, headers: head.headers });
+    let { headers } = head;
+    if (requestId !== undefined) {
+      if (!Array.isArray(headers)) throw new TypeError("the headers must be a list");
+      headers = headers.filter(([name]) => !isRequestIdHeader(name));
+      headers.push([REQUEST_ID_HEADER, requestId]);
+    }
+    return new Response(nullBody ? null : body, { status: head.status, headers });
   }
 
   #finish(child: Child, id: number): Pending | undefined {
@@ -488,7 +502,24 @@ export class NativeHost implements ComponentEngine {
     }, pause);
   }
 
-  async fetch(request: ComponentRequest): Promise<Response> {
+  /** Its responses carry the request's `x-request-id`: the server need not read their headers. */
+  readonly answersWithId = true;
+
+  fetch(request: ComponentRequest): Promise<Response> {
+    const child = this.#child;
+    // The common case without an `async` frame (a promise and microtasks per request): the
+    // process up, no body to read, room under `limits.concurrency`.
+    if (
+      request.body === null && child?.started &&
+      this.inFlight < this.options.permissions.limits.concurrency
+    ) {
+      return this.#enter(child, request, null);
+    }
+    return this.#fetchLater(request);
+  }
+
+  /** {@link fetch} when the request must wait: for its body, or for the process to start. */
+  async #fetchLater(request: ComponentRequest): Promise<Response> {
     admit(this.inFlight, this.options.permissions.limits.concurrency);
     this.#entering++;
     let body: Uint8Array | null;
@@ -506,10 +537,15 @@ export class NativeHost implements ComponentEngine {
     }
     const child = this.#child;
     if (!child?.started) throw new GuestError("could not start: the process is gone", 503);
+    return await this.#enter(child, request, body);
+  }
+
+  /** Sends the request to the running process; resolves with its response head. */
+  #enter(child: Child, request: ComponentRequest, body: Uint8Array | null): Promise<Response> {
     const id = this.#nextId++;
     const head = Promise.withResolvers<Response>();
     const deadline = performance.now() + this.timeoutMs;
-    child.pending.set(id, { head, uncredited: 0, deadline });
+    child.pending.set(id, { head, uncredited: 0, deadline, requestId: request.requestId });
     child.deadlines.watch();
     this.options.capabilities.requestStarted(id, deadline);
     this.#send(child, {

@@ -2,8 +2,8 @@
  * The messages between the server process and a native component's process
  * (`native_host.ts` ⇄ `native_child.ts`) over the child's stdin and stdout,
  * in length-prefixed frames as the database processes' are
- * (`capabilities/database/wire.ts`). A frame holds the message's JSON and,
- * raw after it, its `body` bytes; only the capability messages, whose values
+ * (`capabilities/database/wire.ts`), written by a {@link FrameWriter}. A
+ * frame holds the message's JSON and, raw after it, its `body` bytes; only the capability messages, whose values
  * may hold integers past JSON's and bytes, are tagged (see {@link CODEC}).
  * The child runs hostile code: whatever it sends is checked before use (see
  * `native_host.ts`).
@@ -53,8 +53,8 @@ export type ToChild =
 export type FromChild =
   | { t: "ready"; manifest: string }
   | { t: "init-failed"; error: string }
-  /** A whole response. */
-  | ({ t: "res"; id: number; body: Uint8Array<ArrayBuffer> | null } & ResponseHead)
+  /** A whole response; a string body goes as its UTF-8 bytes (and is read back as bytes). */
+  | ({ t: "res"; id: number; body: Uint8Array<ArrayBuffer> | string | null } & ResponseHead)
   /** A streamed response's head; `chunk`s and `end` follow. */
   | ({ t: "head"; id: number } & ResponseHead)
   | { t: "chunk"; id: number; body: Uint8Array }
@@ -124,28 +124,89 @@ const LENGTH_BITS = 0x3fff_ffff;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
+/** A writer's buffer to start with, and the largest it keeps between flushes. */
+const INITIAL_BYTES = 64 * 1024;
+const KEPT_BYTES = 1024 * 1024;
+
 /**
- * `message` as a frame: its length, then a word of the JSON's length and
- * flags, the JSON, and the `body` bytes if it has them (neither copied into
- * base64 nor read back through the codec).
+ * Frames for one pipe, encoded straight into one buffer and written together
+ * when `schedule` runs the flush: each write wakes the other side, and each
+ * buffer allocated per message cost the server thread more than its JSON. A
+ * frame is its length, a word of the JSON's length and flags, the JSON, and
+ * the `body` bytes if the message has them (neither copied into base64 nor
+ * read back through the codec).
  */
-export function nativeFrame(message: ToChild | FromChild): Uint8Array {
-  const body = "body" in message && message.body instanceof Uint8Array ? message.body : undefined;
-  const tagged = TAGGED.has(message.t);
-  const json = encoder.encode(
-    JSON.stringify(
-      body ? { ...message, body: null } : message,
+export class FrameWriter {
+  #buffer = new Uint8Array(INITIAL_BYTES);
+  #view = new DataView(this.#buffer.buffer);
+  #end = 0;
+  #scheduled = false;
+
+  /**
+   * `write` gets the bytes of a flush, valid only during the call (an
+   * asynchronous write must copy them).
+   */
+  constructor(
+    readonly write: (bytes: Uint8Array) => void,
+    readonly schedule: (flush: () => void) => void,
+  ) {}
+
+  /** Queues `message` for the next flush. */
+  push(message: ToChild | FromChild): void {
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      this.schedule(() => this.flush());
+    }
+    const body = "body" in message &&
+        (message.body instanceof Uint8Array || typeof message.body === "string")
+      ? message.body
+      : undefined;
+    const tagged = TAGGED.has(message.t);
+    const json = JSON.stringify(
+      body === undefined ? message : { ...message, body: null },
       tagged ? CODEC.replacer : undefined,
-    ),
-  );
-  const tail = body?.byteLength ?? 0;
-  const out = new Uint8Array(8 + json.byteLength + tail);
-  const view = new DataView(out.buffer);
-  view.setUint32(0, 4 + json.byteLength + tail, true);
-  view.setUint32(4, json.byteLength | (tagged ? TAGGED_BIT : 0) | (body ? BODY_BIT : 0), true);
-  out.set(json, 8);
-  if (body) out.set(body, 8 + json.byteLength);
-  return out;
+    );
+    // UTF-8 takes at most three bytes per UTF-16 unit.
+    const bodyRoom = typeof body === "string" ? 3 * body.length : body?.byteLength ?? 0;
+    this.#reserve(8 + 3 * json.length + bodyRoom);
+    const at = this.#end;
+    const length = encoder.encodeInto(json, this.#buffer.subarray(at + 8)).written;
+    let end = at + 8 + length;
+    if (typeof body === "string") {
+      end += encoder.encodeInto(body, this.#buffer.subarray(end)).written;
+    } else if (body) {
+      this.#buffer.set(body, end);
+      end += body.byteLength;
+    }
+    const flags = (tagged ? TAGGED_BIT : 0) | (body === undefined ? 0 : BODY_BIT);
+    this.#view.setUint32(at, end - at - 4, true);
+    this.#view.setUint32(at + 4, length | flags, true);
+    this.#end = end;
+  }
+
+  /** Writes what is queued now. */
+  flush(): void {
+    this.#scheduled = false;
+    if (this.#end === 0) return;
+    const bytes = this.#buffer.subarray(0, this.#end);
+    this.#end = 0;
+    this.write(bytes);
+    // A large body's room is not kept for the small messages that follow.
+    if (this.#buffer.byteLength > KEPT_BYTES) this.#grow(INITIAL_BYTES);
+  }
+
+  #reserve(bytes: number) {
+    if (this.#end + bytes > this.#buffer.byteLength) {
+      this.#grow(Math.max(2 * this.#buffer.byteLength, this.#end + bytes));
+    }
+  }
+
+  #grow(size: number) {
+    const larger = new Uint8Array(size);
+    larger.set(this.#buffer.subarray(0, this.#end));
+    this.#buffer = larger;
+    this.#view = new DataView(larger.buffer);
+  }
 }
 
 /** Cuts the bytes of a pipe into messages of {@link nativeFrame}'s form. */
@@ -162,7 +223,11 @@ export class NativeFrameReader {
     this.#frames.push(bytes);
   }
 
-  /** The next whole message, if one is buffered; throws a {@link FrameError} on a malformed one. */
+  /**
+   * The next whole message, if one is buffered; throws a {@link FrameError}
+   * on a malformed one. Its `body` is a view of the reader's buffer, valid
+   * until the next `push`: copy it to keep it.
+   */
   next(): unknown {
     const payload = this.#frames.nextPayload();
     if (payload === undefined) return undefined;
@@ -181,7 +246,7 @@ export class NativeFrameReader {
       if (typeof message !== "object" || message === null) {
         throw new FrameError("a body without a message");
       }
-      message.body = payload.slice(4 + length);
+      message.body = payload.subarray(4 + length);
     }
     return message;
   }
