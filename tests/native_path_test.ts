@@ -8,7 +8,7 @@
  * `tests/fixtures/native_path.ts`.
  */
 import assert from "node:assert/strict";
-import { startPier } from "./harness.ts";
+import { type Pier, startPier } from "./harness.ts";
 import { buildNative } from "./native_harness.ts";
 
 /** The bytes `GET /path/bytes/{size}` answers (as the fixture makes them). */
@@ -67,29 +67,46 @@ Deno.test("native request path: bodies in flight together, ids", async (t) => {
       assert.deepEqual(await Promise.all(many.map(echo)), many);
     });
 
-    await t.step("x-request-id is Pier's, whatever the guest set, in any case", async () => {
-      const sent = await pier.fetch("/path/echo", {
-        method: "POST",
-        body: "x",
-        headers: { "x-request-id": "client-1" },
-      });
-      await sent.body?.cancel();
-      assert.equal(sent.headers.get("x-request-id"), "client-1");
-      const made = await pier.fetch("/path/forged");
-      assert.equal(await made.text(), "forged");
-      assert.match(made.headers.get("x-request-id")!, /^[0-9a-f-]{36}$/);
-      const head = await pier.fetch("/path/forged", {
-        method: "HEAD",
-        headers: { "x-request-id": "head-1" },
-      });
-      assert.equal(head.status, 200, "HEAD reaches the GET route");
-      assert.equal(await head.text(), "");
-      assert.equal(head.headers.get("x-request-id"), "head-1");
-      const missing = await pier.fetch("/path/none", { headers: { "x-request-id": "404-1" } });
-      await missing.body?.cancel();
-      assert.equal(missing.status, 404);
-      assert.equal(missing.headers.get("x-request-id"), "404-1");
-    });
+    await t.step(
+      "x-request-id is Pier's, whatever the guest set, in any case",
+      () => requestIds(pier),
+    );
+  } finally {
+    await pier.stop();
+  }
+});
+
+/** The response's `x-request-id` is the client's or Pier's, never the guest's (in any case). */
+async function requestIds(pier: Pier) {
+  const sent = await pier.fetch("/path/echo", {
+    method: "POST",
+    body: "x",
+    headers: { "x-request-id": "client-1" },
+  });
+  await sent.body?.cancel();
+  assert.equal(sent.headers.get("x-request-id"), "client-1");
+  const made = await pier.fetch("/path/forged");
+  assert.equal(await made.text(), "forged");
+  assert.match(made.headers.get("x-request-id")!, /^[0-9a-f-]{36}$/);
+  const head = await pier.fetch("/path/forged", {
+    method: "HEAD",
+    headers: { "x-request-id": "head-1" },
+  });
+  assert.equal(head.status, 200, "HEAD reaches the GET route");
+  assert.equal(await head.text(), "");
+  assert.equal(head.headers.get("x-request-id"), "head-1");
+  const missing = await pier.fetch("/path/none", { headers: { "x-request-id": "404-1" } });
+  await missing.body?.cancel();
+  assert.equal(missing.status, 404);
+  assert.equal(missing.headers.get("x-request-id"), "404-1");
+}
+
+Deno.test("wasm request path: x-request-id is Pier's, whatever the guest set", async () => {
+  // The same fixture on SpiderMonkey: the worker link puts the id in as it makes the response.
+  const componentsDir = await buildNative(["native_path"], "spidermonkey");
+  const pier = await startPier({ componentsDir });
+  try {
+    await requestIds(pier);
   } finally {
     await pier.stop();
   }

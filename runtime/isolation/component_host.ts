@@ -245,6 +245,12 @@ export class ComponentHost {
   }
 
   /**
+   * Its responses carry the request's `x-request-id` (see `WorkerLink`): the
+   * server need not read their headers.
+   */
+  readonly answersWithId = true;
+
+  /**
    * Sends a request through the component; rejects with {@link GuestError}.
    * A request beyond `limits.concurrency` is refused before anything else: a
    * body given as a function is read only once the request holds its place.

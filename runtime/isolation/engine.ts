@@ -19,6 +19,20 @@ export function isRequestIdHeader(name: unknown): boolean {
 }
 
 /**
+ * `headers` with `x-request-id: requestId` in place of any the guest set, for
+ * an engine that answers with the id (see `ComponentEngine.answersWithId`).
+ */
+export function withRequestId(
+  headers: [string, string][],
+  requestId: string | undefined,
+): [string, string][] {
+  if (requestId === undefined) return headers;
+  const kept = headers.filter(([name]) => !isRequestIdHeader(name));
+  kept.push([REQUEST_ID_HEADER, requestId]);
+  return kept;
+}
+
+/**
  * Refuses (503) a request when `inFlight` requests of the component are in
  * flight already (`limits.concurrency`), before its body is read.
  */

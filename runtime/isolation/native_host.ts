@@ -13,6 +13,7 @@
 import { CapabilityError, type ComponentCapabilities } from "../capabilities/host.ts";
 import type { Op } from "../capabilities/calls.ts";
 import type { WitValue } from "../capabilities/values.ts";
+import { IdTable } from "../id_table.ts";
 import { guestLine, log } from "../log.ts";
 import { componentMetrics } from "../metrics.ts";
 import { manifestArgs } from "../manifest.ts";
@@ -23,7 +24,7 @@ import { PIER_VERSION } from "../version.ts";
 import { LineSink, MAX_LINE } from "../wasi/cli.ts";
 import type { ComponentRequest } from "./component_host.ts";
 import { OldestDeadline } from "./deadline.ts";
-import { admit, type ComponentEngine, isRequestIdHeader, REQUEST_ID_HEADER } from "./engine.ts";
+import { admit, type ComponentEngine, withRequestId } from "./engine.ts";
 import {
   BODY_WINDOW,
   FrameWriter,
@@ -90,7 +91,8 @@ interface Child {
   out: FrameWriter;
   ready: PromiseWithResolvers<string>;
   started: boolean;
-  pending: Map<number, Pending>;
+  /** Not `Map`s: an entry per request (see `id_table.ts`). */
+  pending: IdTable<Pending>;
   /** Kills the process once its oldest request runs past the time limit. */
   deadlines: OldestDeadline;
   sqlCalls: Map<
@@ -98,7 +100,7 @@ interface Child {
     (result: { ok: true; value: unknown } | { ok: false; error: string }) => void
   >;
   /** Each request's capability calls, answered in order. */
-  chains: Map<number, Promise<void>>;
+  chains: IdTable<Promise<void>>;
 }
 
 /**
@@ -217,7 +219,7 @@ export class NativeHost implements ComponentEngine {
       stderr: "piped",
     }).spawn();
     const stdin = process.stdin.getWriter();
-    const pending = new Map<number, Pending>();
+    const pending = new IdTable<Pending>();
     const child: Child = {
       process,
       stdin,
@@ -233,7 +235,7 @@ export class NativeHost implements ComponentEngine {
         () => this.#kill(child, `a request ran past the ${this.timeoutMs} ms limit`, 504),
       ),
       sqlCalls: new Map(),
-      chains: new Map(),
+      chains: new IdTable(),
     };
     this.#child = child;
     this.options.capabilities.requestStarted(OWN_REQUEST);
@@ -434,12 +436,8 @@ export class NativeHost implements ComponentEngine {
     }
     const nullBody = NULL_BODY_STATUSES.has(head.status) ||
       (body instanceof Uint8Array && body.byteLength === 0);
-    let { headers } = head;
-    if (requestId !== undefined) {
-      if (!Array.isArray(headers)) throw new TypeError("the headers must be a list");
-      headers = headers.filter(([name]) => !isRequestIdHeader(name));
-      headers.push([REQUEST_ID_HEADER, requestId]);
-    }
+    if (!Array.isArray(head.headers)) throw new TypeError("the headers must be a list");
+    const headers = withRequestId(head.headers, requestId);
     return new Response(nullBody ? null : body, { status: head.status, headers });
   }
 
@@ -486,7 +484,7 @@ export class NativeHost implements ComponentEngine {
     child.deadlines.stop();
     child.ready.reject(new Error(reason));
     child.ready.promise.catch(() => {});
-    const requests = [...child.pending.keys()];
+    const requests = child.pending.ids();
     for (const id of requests) this.#fail(child, id, new GuestError(reason, status));
     for (const answer of child.sqlCalls.values()) answer({ ok: false, error: reason });
     this.options.capabilities.requestEnded(OWN_REQUEST);

@@ -12,6 +12,7 @@ import { log } from "../log.ts";
 import { componentMetrics } from "../metrics.ts";
 import { IdTable } from "../id_table.ts";
 import { OldestDeadline } from "./deadline.ts";
+import { withRequestId } from "./engine.ts";
 import { heldSlots, releaseWorker } from "./outbound_slots.ts";
 import { Outbox } from "./outbox.ts";
 import { Ring } from "./ring.ts";
@@ -54,6 +55,8 @@ export class GuestError extends Error {
 
 interface Pending extends StreamedBody {
   head: PromiseWithResolvers<Response>;
+  /** The request's `x-request-id`, put in its response as it is made (see `withRequestId`). */
+  requestId: string | undefined;
   /** When the request runs past its time limit (`performance.now()` time). */
   deadline: number;
 }
@@ -373,7 +376,7 @@ export class WorkerLink {
         const empty = message.body.byteLength === 0 || NULL_BODY_STATUSES.has(message.status);
         const response = new Response(empty ? null : message.body as Uint8Array<ArrayBuffer>, {
           status: message.status,
-          headers: message.headers,
+          headers: withRequestId(message.headers, pending.requestId),
         });
         wholeBody(response, message.body.byteLength);
         this.#finish(message.id);
@@ -390,7 +393,7 @@ export class WorkerLink {
         pending.head.resolve(
           new Response(nullBody ? null : body, {
             status: message.status,
-            headers: message.headers,
+            headers: withRequestId(message.headers, pending.requestId),
           }),
         );
         break;
@@ -418,13 +421,13 @@ export class WorkerLink {
    * Sends request `id` (unique among the component's workers) through the
    * running worker; rejects with {@link GuestError}.
    */
-  fetch(id: number, request: RequestHead): Promise<Response> {
+  fetch(id: number, request: RequestHead & { requestId?: string }): Promise<Response> {
     if (!this.#worker || !this.#started) {
       return Promise.reject(new GuestError("could not start: the worker is gone", 503));
     }
     const head = Promise.withResolvers<Response>();
     const deadline = performance.now() + this.options.timeoutMs;
-    this.#pending.set(id, { head, uncredited: 0, deadline });
+    this.#pending.set(id, { head, uncredited: 0, deadline, requestId: request.requestId });
     this.options.capabilities.requestStarted(id, deadline);
     this.#deadlines.watch();
     const message: WorkerRequest = { type: "request", id, ...request };
