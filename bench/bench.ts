@@ -516,10 +516,28 @@ async function startPier(
   return { proc, url, firstOkMs, serverPid, pids };
 }
 
-async function startReference(dbPath: string): Promise<Started> {
-  const port = freePort();
+/**
+ * Starts `command argv` as `name`, serving on loopback `port`, and waits for
+ * its first 200 on `/hello`. It and the processes it starts (a floor's guest,
+ * jco serve's worker) serve requests.
+ */
+async function startServer(
+  name: string,
+  port: number,
+  command: string,
+  argv: string[],
+): Promise<Started> {
   const started = performance.now();
-  const proc = spawn("Deno.serve", Deno.execPath(), [
+  const proc = spawn(name, command, argv);
+  const url = `http://127.0.0.1:${port}`;
+  const firstOkMs = await firstOk(`${url}/hello`, started, proc);
+  const pids = () => [proc.child.pid, ...descendants(proc.child.pid)];
+  return { proc, url, firstOkMs, serverPid: proc.child.pid, pids };
+}
+
+function startReference(dbPath: string): Promise<Started> {
+  const port = freePort();
+  return startServer("Deno.serve", port, Deno.execPath(), [
     "run",
     "--allow-net=127.0.0.1",
     "--allow-read",
@@ -528,9 +546,6 @@ async function startReference(dbPath: string): Promise<Started> {
     String(port),
     dbPath,
   ]);
-  const url = `http://127.0.0.1:${port}`;
-  const firstOkMs = await firstOk(`${url}/hello`, started, proc);
-  return { proc, url, firstOkMs, serverPid: proc.child.pid, pids: () => [proc.child.pid] };
 }
 
 /** The hand-over designs `bench/floors/server.ts` measures, and how the table names them. */
@@ -549,10 +564,9 @@ const FLOORS = {
  * `process-db` with database `db`, a child process whose answer is a row
  * read for it by a database process.
  */
-async function startFloor(design: keyof typeof FLOORS | "process-db", db = ""): Promise<Started> {
+function startFloor(design: keyof typeof FLOORS | "process-db", db = ""): Promise<Started> {
   const port = freePort();
-  const started = performance.now();
-  const proc = spawn(`floor (${design})`, Deno.execPath(), [
+  return startServer(`floor (${design})`, port, Deno.execPath(), [
     "run",
     "--allow-net", // 127.0.0.1 and the Unix socket's path
     "--allow-read",
@@ -563,10 +577,6 @@ async function startFloor(design: keyof typeof FLOORS | "process-db", db = ""): 
     String(port),
     db,
   ]);
-  const url = `http://127.0.0.1:${port}`;
-  const firstOkMs = await firstOk(`${url}/hello`, started, proc);
-  const pids = () => [proc.child.pid, ...descendants(proc.child.pid)];
-  return { proc, url, firstOkMs, serverPid: proc.child.pid, pids };
 }
 
 /** jco's CLI: the copy Deno installed with componentize-js, else npx. */
@@ -590,8 +600,7 @@ async function startJcoServe(wasm: string): Promise<Started> {
   const port = freePort();
   const jco = await jcoCommand();
   const [command, ...rest] = jco[0] === "npx" ? jco : ["node", ...jco];
-  const started = performance.now();
-  const proc = spawn("jco serve", command, [
+  return await startServer("jco serve", port, command, [
     ...rest,
     "serve",
     "--host",
@@ -600,11 +609,6 @@ async function startJcoServe(wasm: string): Promise<Started> {
     String(port),
     wasm,
   ]);
-  const url = `http://127.0.0.1:${port}`;
-  const firstOkMs = await firstOk(`${url}/hello`, started, proc);
-  // jco serve runs the component in a child process.
-  const pids = () => [proc.child.pid, ...descendants(proc.child.pid)];
-  return { proc, url, firstOkMs, serverPid: proc.child.pid, pids };
 }
 
 // ---------------------------------------------------------------------------
