@@ -1246,6 +1246,15 @@ async function main() {
           ratio: pct(pierSdkSm.hello.rps, ref.hello.rps),
         });
       }
+      /** A hello row's target: at least `share` of Deno.serve's req/s, at most `times` its CPU. */
+      const helloTarget = (load: Load | undefined, share: number, times: number) =>
+        load &&
+        met(load.rps >= share * ref.hello.rps, `>= ${Math.round(share * 100)}% of Deno.serve`) +
+          "; " +
+          met(
+            load.cpuUs <= times * ref.hello.cpuUs,
+            `CPU/request <= ${times}x (${(load.cpuUs / ref.hello.cpuUs).toFixed(1)}x)`,
+          );
       const nativeHello = pierNative.hello;
       rows.push({
         n: "3",
@@ -1254,13 +1263,7 @@ async function main() {
         load: nativeHello,
         result: nativeNa,
         ratio: nativeHello ? pct(nativeHello.rps, ref.hello.rps) : "",
-        target: nativeHello
-          ? met(nativeHello.rps >= 0.4 * ref.hello.rps, ">= 40% of Deno.serve") + "; " +
-            met(
-              nativeHello.cpuUs <= 2.5 * ref.hello.cpuUs,
-              `CPU/request <= 2.5x (${(nativeHello.cpuUs / ref.hello.cpuUs).toFixed(1)}x)`,
-            )
-          : undefined,
+        target: helloTarget(nativeHello, 0.4, 2.5),
       });
       rows.push({
         n: "3",
@@ -1269,13 +1272,7 @@ async function main() {
         load: pierWat,
         result: pierWat ? "the host's own cost" : "n/a (cannot build)",
         ratio: pierWat ? pct(pierWat.rps, ref.hello.rps) : "",
-        target: pierWat
-          ? met(pierWat.rps >= 0.35 * ref.hello.rps, ">= 35% of Deno.serve") + "; " +
-            met(
-              pierWat.cpuUs <= 3 * ref.hello.cpuUs,
-              `CPU/request <= 3x (${(pierWat.cpuUs / ref.hello.cpuUs).toFixed(1)}x)`,
-            )
-          : undefined,
+        target: helloTarget(pierWat, 0.35, 3),
       });
       for (
         const [system, load, one] of [
