@@ -13,6 +13,7 @@
 import { CapabilityError, type ComponentCapabilities } from "../capabilities/host.ts";
 import type { Op } from "../capabilities/calls.ts";
 import type { WitValue } from "../capabilities/values.ts";
+import { reusedChunks } from "../capabilities/database/wire.ts";
 import { IdTable } from "../id_table.ts";
 import { guestLine, log } from "../log.ts";
 import { componentMetrics } from "../metrics.ts";
@@ -266,18 +267,14 @@ export class NativeHost implements ComponentEngine {
 
   async #read(child: Child) {
     const frames = new NativeFrameReader(MAX_CHILD_FRAME);
-    // Read into one buffer, handed back and forth: the default reader allocates 64 KiB a read.
-    const reader = child.process.stdout.getReader({ mode: "byob" });
-    let buffer = new ArrayBuffer(64 * 1024);
     try {
-      for (let read = await reader.read(new Uint8Array(buffer)); !read.done;) {
-        if (this.#child !== child) return void reader.cancel().catch(() => {});
-        frames.push(read.value);
-        buffer = read.value.buffer;
+      // Leaving the loop cancels the stream.
+      for await (const chunk of reusedChunks(child.process.stdout)) {
+        if (this.#child !== child) return;
+        frames.push(chunk);
         for (let message = frames.next(); message !== undefined; message = frames.next()) {
           this.#receive(child, message as FromChild);
         }
-        read = await reader.read(new Uint8Array(buffer));
       }
     } catch (error) {
       this.#kill(child, `it sent a malformed message: ${(error as Error).message}`, 500);
