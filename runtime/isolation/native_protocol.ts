@@ -253,7 +253,8 @@ export class NativeFrameReader {
     const payload = this.#frames.nextPayload();
     if (payload === undefined) return undefined;
     if (payload.byteLength < 4) throw new FrameError("a frame too short for its header");
-    const word = new DataView(payload.buffer, payload.byteOffset).getUint32(0, true);
+    // Little-endian, as the writer's `setUint32`; without a `DataView` per frame.
+    const word = (payload[0] | payload[1] << 8 | payload[2] << 16 | payload[3] << 24) >>> 0;
     const length = word & LENGTH_BITS;
     if (4 + length > payload.byteLength) throw new FrameError("a frame shorter than its JSON");
     let message;
