@@ -100,16 +100,19 @@ async function transaction<T>(body: (tx: Tx) => T | Promise<T>): Promise<T> {
   }
 }
 
+/** Statements outside a transaction, where the backend runs them alone (made once, not per call). */
+const single = backend.single && wrap(backend.single);
+
 /** The component's database. */
 export const db = {
   /** Runs a statement that returns rows, e.g. `SELECT`, or `INSERT ... RETURNING`. */
   query(sql: string, params?: Param[]): Promise<Row[]> {
-    if (backend.single) return wrap(backend.single).query(sql, params);
+    if (single) return single.query(sql, params);
     return transaction((tx) => tx.query(sql, params));
   },
   /** Runs a statement and resolves to the number of rows it changed. */
   execute(sql: string, params?: Param[]): Promise<number> {
-    if (backend.single) return wrap(backend.single).execute(sql, params);
+    if (single) return single.execute(sql, params);
     return transaction((tx) => tx.execute(sql, params));
   },
   transaction,

@@ -3,8 +3,9 @@
  * (`native_host.ts` ⇄ `native_child.ts`) over the child's stdin and stdout,
  * in length-prefixed frames as the database processes' are
  * (`capabilities/database/wire.ts`), written by a {@link FrameWriter}. A
- * frame holds the message's JSON and, raw after it, its `body` bytes; only the capability messages, whose values
- * may hold integers past JSON's and bytes, are tagged (see {@link CODEC}).
+ * frame holds the message's JSON and, raw after it, its `body` bytes; only
+ * the capability messages, whose values may hold integers past JSON's and
+ * bytes, are tagged (see {@link tagValues}).
  * The child runs hostile code: whatever it sends is checked before use (see
  * `native_host.ts`).
  *
@@ -90,30 +91,52 @@ export const MAX_CHILD_FRAME = 32 * 1024 * 1024;
 /** Response body bytes a child may send ahead of what the client took. */
 export const BODY_WINDOW = 1024 * 1024;
 
-/** JSON's replacer and reviver, for values JSON has no form of (see `JSON.stringify`). */
-export interface JsonCodec {
-  replacer: (key: string, value: unknown) => unknown;
-  reviver: (key: string, value: unknown) => unknown;
+/**
+ * `value` with its `bigint`s as `{"$n": "..."}` and its bytes as
+ * `{"$b": "<base64>"}`, for `JSON.stringify`: a copy of its arrays and plain
+ * objects, the rest as it is. A walk in JavaScript, not a replacer: V8 calls
+ * a replacer from C++ for every value (a DB read's call: 1.4 µs against
+ * 0.25 µs without).
+ */
+export function tagValues(value: unknown): unknown {
+  if (typeof value === "bigint") return { $n: String(value) };
+  if (typeof value !== "object" || value === null) return value;
+  if (value instanceof Uint8Array) return { $b: value.toBase64() };
+  if (Array.isArray(value)) return value.map(tagValues);
+  const proto = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) return value;
+  const copy: Record<string, unknown> = {};
+  for (const key of Object.keys(value)) {
+    const tagged = tagValues((value as Record<string, unknown>)[key]);
+    // An own `__proto__` stays a key, as JSON has it (an assignment would set the prototype).
+    if (key === "__proto__") Object.defineProperty(copy, key, { value: tagged, enumerable: true });
+    else copy[key] = tagged;
+  }
+  return copy;
 }
 
-/** Tags `bigint`s as `{"$n": "..."}` and bytes as `{"$b": "<base64>"}`. */
-export const CODEC: JsonCodec = {
-  replacer: (_key, value) =>
-    typeof value === "bigint"
-      ? { $n: String(value) }
-      : value instanceof Uint8Array
-      ? { $b: value.toBase64() }
-      : value,
-  reviver: (_key, value) => {
-    if (typeof value !== "object" || value === null || Array.isArray(value)) return value;
-    const tagged = value as { $n?: unknown; $b?: unknown };
-    if (typeof tagged.$n === "string") return BigInt(tagged.$n);
-    if (typeof tagged.$b === "string") return Uint8Array.fromBase64(tagged.$b);
+/**
+ * What {@link tagValues} tagged, back in place in `value` (parsed JSON) and
+ * returned: a `{"$n": string}` object as a `bigint`, a `{"$b": string}` one
+ * as bytes. A walk after a plain `JSON.parse`, not a reviver: a reviver
+ * makes V8's parser keep every value's source text for it (a DB read's
+ * reply: 13.6 µs against 1.0 µs without). Throws on a tag that does not
+ * parse, and a `RangeError` on nesting deeper than the stack.
+ */
+export function untagValues(value: unknown): unknown {
+  if (typeof value !== "object" || value === null) return value;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) value[i] = untagValues(value[i]);
     return value;
-  },
-};
+  }
+  const tagged = value as Record<string, unknown>;
+  if (typeof tagged.$n === "string") return BigInt(tagged.$n);
+  if (typeof tagged.$b === "string") return Uint8Array.fromBase64(tagged.$b);
+  for (const key of Object.keys(tagged)) tagged[key] = untagValues(tagged[key]);
+  return tagged;
+}
 
-/** Messages whose values JSON cannot all hold: only these pay for the codec's calls per value. */
+/** Messages whose values JSON cannot all hold: only these pay for the walks of their values. */
 const TAGGED = new Set(["call", "reply", "sql", "sql-result"]);
 
 /** Bits of a frame's first word, above the JSON's length. */
@@ -134,7 +157,7 @@ const KEPT_BYTES = 1024 * 1024;
  * buffer allocated per message cost the server thread more than its JSON. A
  * frame is its length, a word of the JSON's length and flags, the JSON, and
  * the `body` bytes if the message has them (neither copied into base64 nor
- * read back through the codec).
+ * tagged).
  */
 export class FrameWriter {
   #buffer = new Uint8Array(INITIAL_BYTES);
@@ -162,10 +185,8 @@ export class FrameWriter {
       ? message.body
       : undefined;
     const tagged = TAGGED.has(message.t);
-    const json = JSON.stringify(
-      body === undefined ? message : { ...message, body: null },
-      tagged ? CODEC.replacer : undefined,
-    );
+    const plain = body === undefined ? message : { ...message, body: null };
+    const json = JSON.stringify(tagged ? tagValues(plain) : plain);
     // UTF-8 takes at most three bytes per UTF-16 unit.
     const bodyRoom = typeof body === "string" ? 3 * body.length : body?.byteLength ?? 0;
     this.#reserve(8 + 3 * json.length + bodyRoom);
@@ -232,13 +253,15 @@ export class NativeFrameReader {
     const payload = this.#frames.nextPayload();
     if (payload === undefined) return undefined;
     if (payload.byteLength < 4) throw new FrameError("a frame too short for its header");
-    const word = new DataView(payload.buffer, payload.byteOffset).getUint32(0, true);
+    // Little-endian, as the writer's `setUint32`; without a `DataView` per frame.
+    const word = (payload[0] | payload[1] << 8 | payload[2] << 16 | payload[3] << 24) >>> 0;
     const length = word & LENGTH_BITS;
     if (4 + length > payload.byteLength) throw new FrameError("a frame shorter than its JSON");
     let message;
     try {
       const json = decoder.decode(payload.subarray(4, 4 + length));
-      message = JSON.parse(json, word & TAGGED_BIT ? CODEC.reviver : undefined);
+      message = JSON.parse(json);
+      if (word & TAGGED_BIT) message = untagValues(message);
     } catch (error) {
       throw new FrameError(`a frame that is not a message: ${(error as Error).message}`);
     }
