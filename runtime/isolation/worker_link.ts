@@ -241,6 +241,7 @@ export class WorkerLink {
       } else if (message.type === "init-failed") {
         ready.reject(new Error(message.error));
       } else if (message.type === "call") {
+        componentMetrics(this.name).capabilityMessages++;
         this.#onCall(message);
       } else if (message.type === "interrupt-flags") {
         if (message.flags.length === 0) this.#interruptFlags.delete(message.instance);
@@ -360,8 +361,9 @@ export class WorkerLink {
 
   /** Sends a reply by the ring, or by `postMessage` when it does not fit. */
   #reply(reply: WorkerReply) {
-    if (this.#requests?.write(replyRecord(reply), null, true)) this.#notifyWorker();
-    else this.#outbox.post(reply);
+    if (this.#requests?.write(replyRecord(reply), null, true)) return this.#notifyWorker();
+    componentMetrics(this.name).capabilityMessages++;
+    this.#outbox.post(reply);
   }
 
   #drop(reason: string, status: number) {
