@@ -67,6 +67,8 @@ export class ComponentMetrics {
   timeouts = 0;
   /** Requests refused with a 503 (`limits.concurrency`, or no worker could start). */
   busy = 0;
+  /** Capability calls and replies too big for a worker's ring, sent as messages instead. */
+  capabilityMessages = 0;
   /** Capability calls answered on the server thread (db, kv), by kind. */
   readonly calls: Record<"db" | "kv", number> = { db: 0, kv: 0 };
   /** Of those, the ones refused by the component's grants. */
@@ -148,6 +150,7 @@ export class ComponentMetrics {
     out.add("pier_traps_total", c, this.traps);
     out.add("pier_timeouts_total", c, this.timeouts);
     out.add("pier_busy_total", c, this.busy);
+    out.add("pier_capability_messages_total", c, this.capabilityMessages);
     for (const kind of KINDS) {
       const calls = kind === "db" || kind === "kv"
         ? [this.calls[kind], this.denied[kind]]
@@ -181,6 +184,11 @@ const METRICS: [string, "counter" | "gauge" | "histogram", string][] = [
   ["pier_traps_total", "counter", "Requests failed with 500 by the guest (trap, crash)."],
   ["pier_timeouts_total", "counter", "Requests past the time limit (504)."],
   ["pier_busy_total", "counter", "Requests refused with 503 (limits.concurrency)."],
+  [
+    "pier_capability_messages_total",
+    "counter",
+    "Capability calls and replies too big for a worker's ring, sent as messages.",
+  ],
   ["pier_capability_calls_total", "counter", "Capability calls by kind (db, kv, fetch, fs)."],
   ["pier_capability_denied_total", "counter", "Capability calls refused by the grants, by kind."],
   ["pier_job_runs_total", "counter", "Job runs by outcome."],

@@ -19,13 +19,17 @@ import { ByteQueue, type ByteSink, resuming, Window, WRITE_BUDGET } from "../was
 import { concatBytes } from "../bytes.ts";
 import { IdTable } from "../id_table.ts";
 import {
+  callRecord,
   movable,
+  replyFromRecord,
   requestFromRecord,
   responseRecord,
+  RING_CODEC,
   type ServerMessage,
   type ToWorker,
   type WorkerInit,
   type WorkerMessage,
+  type WorkerReply,
   type WorkerRequest,
 } from "./protocol.ts";
 import { compileCore } from "./core_modules.ts";
@@ -60,9 +64,12 @@ interface Serving {
   component: Component;
   /** Slots of the component's outbound requests (`limits.outbound`). */
   outbound: OutboundSlots;
-  /** Whole responses to the server thread (see `ring.ts`). */
+  /** Whole responses and capability calls to the server thread (see `ring.ts`). */
   responses: Ring;
-  /** Requests from the server thread; closed by it when it drops this worker. */
+  /**
+   * Requests and capability replies from the server thread; closed by it
+   * when it drops this worker.
+   */
   requests: Ring;
 }
 
@@ -84,6 +91,8 @@ interface WorkerState {
   /** Capability calls waiting for the server thread's reply, by call id. */
   calls: IdTable<PromiseWithResolvers<unknown>>;
   nextCallId: number;
+  /** Each request's last capability call (see `CapabilityCall.after`), by request id. */
+  lastCall: IdTable<number>;
 }
 
 const state: WorkerState = {
@@ -100,7 +109,7 @@ const state: WorkerState = {
           ? message.body
           : null,
       ),
-    prepare: (messages) => sendWholeResponses(coalesce(messages)),
+    prepare: (messages) => sendByRing(coalesce(messages)),
     // A guest resumes from a blocking write that did not wait a few microtasks later: send what
     // it writes then along, so that a whole response still goes as one.
     wait: (hops) => {
@@ -113,20 +122,28 @@ const state: WorkerState = {
   inFlight: new IdTable(),
   calls: new IdTable(),
   nextCallId: 1,
+  lastCall: new IdTable(),
 };
 
 function post(message: WorkerMessage) {
   state.outbox.post(message);
 }
 
-/** Writes the whole responses that fit to the ring; returns the messages left to post. */
-function sendWholeResponses(messages: WorkerMessage[]): WorkerMessage[] {
-  const responses = state.serving?.responses;
-  if (!responses) return messages;
+/**
+ * Writes the whole responses and the capability calls that fit to the ring,
+ * in their order; returns the messages left to post.
+ */
+function sendByRing(messages: WorkerMessage[]): WorkerMessage[] {
+  const ring = state.serving?.responses;
+  if (!ring) return messages;
   const rest = messages.filter((message) =>
-    message.type !== "response" || !responses.write(...responseRecord(message))
+    message.type === "response"
+      ? !ring.write(...responseRecord(message))
+      : message.type === "call"
+      ? !ring.write(callRecord(message), null, true)
+      : true
   );
-  if (rest.length < messages.length) responses.notify();
+  if (rest.length < messages.length) ring.notify();
   return rest;
 }
 
@@ -187,9 +204,19 @@ function callHost<O extends Op>(requestId: number, op: O, args: Args<O>): Promis
   const callId = state.nextCallId++;
   const pending = Promise.withResolvers<unknown>();
   state.calls.set(callId, pending);
-  post({ type: "call", callId, requestId, op, args });
+  const after = state.lastCall.get(requestId) ?? 0;
+  state.lastCall.set(requestId, callId);
+  post({ type: "call", callId, requestId, after, op, args });
   // The reply holds what the server side's handler of `op` returned (see `capabilities/host.ts`).
   return pending.promise as Promise<Result<O>>;
+}
+
+/** Settles the capability call a reply answers (it came by the ring or by `postMessage`). */
+function settleCall(reply: WorkerReply) {
+  const pending = state.calls.get(reply.callId);
+  state.calls.delete(reply.callId);
+  if (reply.ok) pending?.resolve(reply.value);
+  else pending?.reject(reply.error);
 }
 
 /**
@@ -486,6 +513,7 @@ async function handle(request: WorkerRequest) {
   } finally {
     gate.leave();
     state.inFlight.delete(request.id);
+    state.lastCall.delete(request.id);
     outbound.end(request.id);
   }
 }
@@ -543,17 +571,19 @@ async function receive(message: ServerMessage) {
         const outbound = new OutboundSlots(message.outbound, message.outboundHeld);
         // The worker's own calls (the manifest, SQL functions) never end.
         outbound.begin(message.ownRequestId);
-        const requests = new Ring(message.rings.requests);
+        const requests = new Ring(message.rings.requests, RING_CODEC);
         state.serving = {
           component,
           outbound,
-          responses: new Ring(message.rings.responses),
+          responses: new Ring(message.rings.responses, RING_CODEC),
           requests,
         };
         // Closed when the server thread dropped this worker: it ends here, whatever it was doing.
-        requests.listen((record) => void handle(requestFromRecord(record))).then(() =>
-          self.close()
-        );
+        requests.listen((record) =>
+          record.tagged
+            ? settleCall(replyFromRecord(record))
+            : void handle(requestFromRecord(record))
+        ).then(() => self.close());
         const manifest = await component.manifest();
         post({ type: "ready", manifest, ms: performance.now() - started });
       } catch (error) {
@@ -567,13 +597,9 @@ async function receive(message: ServerMessage) {
     case "request":
       await handle(message);
       break;
-    case "reply": {
-      const pending = state.calls.get(message.callId);
-      state.calls.delete(message.callId);
-      if (message.ok) pending?.resolve(message.value);
-      else pending?.reject(message.error);
+    case "reply":
+      settleCall(message);
       break;
-    }
     case "sql-function":
       post({
         type: "sql-result",

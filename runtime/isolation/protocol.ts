@@ -7,6 +7,7 @@ import type { Args, Op } from "../capabilities/calls.ts";
 import type { WitValue } from "../capabilities/values.ts";
 import type { Batch } from "./outbox.ts";
 import type { OutboundShare } from "./outbound_slots.ts";
+import { CODEC, type JsonCodec } from "./native_protocol.ts";
 import type { RingRecord } from "./ring.ts";
 import type { NetRule } from "../permissions.ts";
 import type { Preopen } from "../capabilities/filesystem/mod.ts";
@@ -107,6 +108,13 @@ export interface CapabilityCall<O extends Op = Op> {
   type: "call";
   callId: number;
   requestId: number;
+  /**
+   * The call of the same request made just before this one (0: none, or its
+   * worker no longer knows): the server answers this one after that one.
+   * Calls travel on the ring or, when they do not fit, by `postMessage`: two
+   * ways that may overtake each other.
+   */
+  after: number;
   op: O;
   args: Args<O>;
 }
@@ -150,6 +158,40 @@ export function movable(bytes: Uint8Array | null | undefined): ArrayBuffer | und
 
 /** A whole response, as the worker sends it. */
 export type WholeResponse = Extract<WorkerMessage, { type: "response" }>;
+
+/**
+ * The rings carry two kinds of record each way. To the worker: requests, and
+ * (tagged) capability replies; from the worker: whole responses, and (tagged)
+ * capability calls. Tagged heads go through this codec: bigints, bytes and
+ * `undefined` as JSON has no form of them.
+ */
+export const RING_CODEC: JsonCodec = {
+  replacer: (key, value) => value === undefined ? { $u: 1 } : CODEC.replacer(key, value),
+  reviver: (key, value) =>
+    (value as { $u?: unknown } | null)?.$u === 1 ? undefined : CODEC.reviver(key, value),
+};
+
+/** The ring record (tagged) of a capability call. */
+export function callRecord(call: CapabilityCall): unknown {
+  return [call.callId, call.requestId, call.after, call.op, call.args];
+}
+
+/** The capability call a tagged ring record holds. */
+export function callFromRecord({ head }: RingRecord): CapabilityCall {
+  const [callId, requestId, after, op, args] = head as [number, number, number, Op, Args<Op>];
+  return { type: "call", callId, requestId, after, op, args };
+}
+
+/** The ring record (tagged) of a capability call's answer. */
+export function replyRecord(reply: WorkerReply): unknown {
+  return [reply.callId, reply.ok, reply.ok ? reply.value : reply.error];
+}
+
+/** The answer a tagged ring record holds. */
+export function replyFromRecord({ head }: RingRecord): WorkerReply {
+  const [callId, ok, value] = head as [number, boolean, unknown];
+  return ok ? { type: "reply", callId, ok, value } : { type: "reply", callId, ok, error: value };
+}
 
 /** The ring record of a request: its head and its body. */
 export function requestRecord(request: WorkerRequest): [unknown, Uint8Array | null] {

@@ -1,19 +1,23 @@
 /**
  * A one-way channel between two threads over a SharedArrayBuffer: one
  * thread writes records, the other reads them. A record is a JSON head and
- * a byte body. It carries the hot path (requests in, whole responses out)
+ * a byte body; a tagged record's head goes through the ring's codec (for
+ * values JSON has no form of), and tells its reader it is of the other kind
+ * the ring carries (see `protocol.ts`). It carries the hot path (requests in, whole responses out)
  * without `postMessage`'s cost per message (a structured clone, a wake-up of
  * the other thread's event loop, a message event): while the reader keeps
  * up, records need no wake-up at all. What does not fit goes by
  * `postMessage` instead.
  *
  * Layout: six Int32 slots (wake sequence, write offset, read offset, bytes
- * in use, reader waiting, closed), then the data. A record is its length, its head's length, the head
- * (UTF-8 JSON) and the body, padded to 4 bytes; a length of -1 marks the
+ * in use, reader waiting, closed), then the data. A record is its length, its head's length (the top
+ * bit: tagged), the head (UTF-8 JSON) and the body, padded to 4 bytes; a length of -1 marks the
  * unused end of the data before the writer went back to its start.
  *
  * @module
  */
+
+import type { JsonCodec } from "./native_protocol.ts";
 
 const SEQ = 0;
 const WRITE = 1;
@@ -25,6 +29,8 @@ const WAITING = 4;
 const CLOSED = 5;
 const HEADER_BYTES = 24;
 const WRAP = -1;
+/** The bit of a record's head length that marks it tagged. */
+const TAGGED_BIT = 0x8000_0000;
 
 /**
  * After this many rounds with records waiting, the reader lets other tasks
@@ -44,6 +50,8 @@ function recordBytes(headLength: number, bodyLength: number): number {
 export interface RingRecord {
   head: unknown;
   body: Uint8Array;
+  /** Written with {@link Ring.write}'s `tagged`: its head went through the codec. */
+  tagged: boolean;
 }
 
 /** One end of a ring; both threads make one from the same buffer. */
@@ -58,7 +66,11 @@ export class Ring {
     return new SharedArrayBuffer(HEADER_BYTES + (bytes & ~3));
   }
 
-  constructor(buffer: SharedArrayBuffer) {
+  /**
+   * `codec` turns the heads of tagged records into JSON and back (both ends
+   * give the same one).
+   */
+  constructor(buffer: SharedArrayBuffer, readonly codec?: JsonCodec) {
     this.#control = new Int32Array(buffer, 0, HEADER_BYTES / 4);
     this.#data = new Uint8Array(buffer, HEADER_BYTES);
     this.#view = new DataView(buffer, HEADER_BYTES);
@@ -68,34 +80,38 @@ export class Ring {
   /**
    * Writes one record; false (and nothing written) when it does not fit now
    * or is larger than a quarter of the ring: send it another way then.
+   * A `tagged` record's head goes through the ring's codec.
    * Call {@link notify} once a batch is written.
    */
-  write(head: unknown, body?: Uint8Array | null): boolean {
-    const json = JSON.stringify(head);
+  write(head: unknown, body?: Uint8Array | null, tagged = false): boolean {
+    const json = JSON.stringify(head, tagged ? this.codec!.replacer : undefined);
+    const tag = tagged ? TAGGED_BIT : 0;
     const bodyLength = body?.byteLength ?? 0;
     // Straight into the ring when the head's longest UTF-8 form (3 bytes per UTF-16 unit) fits:
     // no buffer of its own, no second copy.
     const most = json.length * 3;
     const direct = (at: number) =>
       encoder.encodeInto(json, this.#data.subarray(at, at + most)).written;
-    if (this.#put(most, bodyLength, direct, body)) return true;
+    if (this.#put(most, bodyLength, direct, body, tag)) return true;
     const headBytes = encoder.encode(json);
     const copied = (at: number) => {
       this.#data.set(headBytes, at);
       return headBytes.byteLength;
     };
-    return this.#put(headBytes.byteLength, bodyLength, copied, body);
+    return this.#put(headBytes.byteLength, bodyLength, copied, body, tag);
   }
 
   /**
    * Writes a record whose head takes at most `headMost` bytes, written by
-   * `writeHead` at the offset given (it returns the bytes it wrote).
+   * `writeHead` at the offset given (it returns the bytes it wrote); `tag` is
+   * or-ed into the head's length.
    */
   #put(
     headMost: number,
     bodyLength: number,
     writeHead: (at: number) => number,
-    body?: Uint8Array | null,
+    body: Uint8Array | null | undefined,
+    tag: number,
   ): boolean {
     const needMost = recordBytes(headMost, bodyLength);
     if (needMost > this.#size / 4) return false;
@@ -108,7 +124,7 @@ export class Ring {
     }
     const headLength = writeHead(at + 8);
     this.#view.setInt32(at, 4 + headLength + bodyLength, true);
-    this.#view.setInt32(at + 4, headLength, true);
+    this.#view.setUint32(at + 4, headLength | tag, true);
     if (body) this.#data.set(body, at + 8 + headLength);
     const need = recordBytes(headLength, bodyLength);
     this.#control[WRITE] = (at + need) % this.#size;
@@ -139,16 +155,19 @@ export class Ring {
       at = 0;
     }
     const length = this.#view.getInt32(at, true);
-    const headLength = this.#view.getInt32(at + 4, true);
+    const word = this.#view.getUint32(at + 4, true);
+    const tagged = word >= TAGGED_BIT;
+    const headLength = tagged ? word - TAGGED_BIT : word;
     const headStart = at + 8;
     const bodyStart = headStart + headLength;
-    const head = JSON.parse(decoder.decode(this.#data.slice(headStart, bodyStart)));
+    const json = decoder.decode(this.#data.slice(headStart, bodyStart));
+    const head = JSON.parse(json, tagged ? this.codec!.reviver : undefined);
     const body = this.#data.slice(bodyStart, at + 4 + length);
     const need = recordBytes(headLength, length - 4 - headLength);
     this.#control[READ] = (at + need) % this.#size;
     // Frees the space only after the bytes were copied out.
     Atomics.sub(this.#control, USED, need);
-    return { head, body };
+    return { head, body, tagged };
   }
 
   /**

@@ -17,14 +17,18 @@ import { heldSlots, releaseWorker } from "./outbound_slots.ts";
 import { Outbox } from "./outbox.ts";
 import { Ring } from "./ring.ts";
 import {
+  callFromRecord,
   type CapabilityCall,
   type FromWorker,
   movable,
+  replyRecord,
   requestRecord,
   responseFromRecord,
+  RING_CODEC,
   type ServerMessage,
   type WorkerInit,
   type WorkerMessage,
+  type WorkerReply,
   type WorkerRequest,
 } from "./protocol.ts";
 
@@ -59,6 +63,16 @@ interface Pending extends StreamedBody {
   requestId: string | undefined;
   /** When the request runs past its time limit (`performance.now()` time). */
   deadline: number;
+}
+
+/** A request's capability calls: answered one after the other, in the order the guest made them. */
+interface CallOrder {
+  /** The call answered last, or being answered (its id; 0: none yet). */
+  last: number;
+  /** The calls in progress, one after the other; undefined once all are answered. */
+  chain: Promise<void> | undefined;
+  /** Calls that overtook the call they follow (by that call's id); made when one does. */
+  early?: Map<number, CapabilityCall>;
 }
 
 /** How long a statement waits for one call of a component's SQL function. */
@@ -150,15 +164,15 @@ export class WorkerLink {
     },
     transferOf: (message) => message.type === "request" ? movable(message.body) : undefined,
   });
-  /** Each request's capability calls in progress, by request id (not a `Map`: `id_table.ts`). */
-  #callChains = new IdTable<Promise<void>>();
+  /** Each live request's capability calls, by request id (not a `Map`: `id_table.ts`). */
+  #callOrders = new IdTable<CallOrder>();
   #started = false;
   #gone = false;
   /** Fails the start if the worker goes before it is ready. */
   #abortStart: ((error: Error) => void) | undefined;
-  /** Requests to the worker (what does not fit goes by `postMessage`). */
+  /** Requests and capability replies to the worker (what does not fit goes by `postMessage`). */
   #requests: Ring | undefined;
-  /** Whole responses from the worker. */
+  /** Whole responses and capability calls from the worker. */
   #responses: Ring | undefined;
   #notifyQueued = false;
   /** Restarts the worker once its oldest request runs past the time limit. */
@@ -227,6 +241,7 @@ export class WorkerLink {
       } else if (message.type === "init-failed") {
         ready.reject(new Error(message.error));
       } else if (message.type === "call") {
+        componentMetrics(this.name).capabilityMessages++;
         this.#onCall(message);
       } else if (message.type === "interrupt-flags") {
         if (message.flags.length === 0) this.#interruptFlags.delete(message.instance);
@@ -253,11 +268,12 @@ export class WorkerLink {
     // The manifest and SQL function calls act for the worker itself, as long as it lives.
     this.options.capabilities.requestStarted(this.options.init.ownRequestId);
     const rings = { requests: Ring.buffer(RING_BYTES), responses: Ring.buffer(RING_BYTES) };
-    this.#requests = new Ring(rings.requests);
-    this.#responses = new Ring(rings.responses);
+    this.#requests = new Ring(rings.requests, RING_CODEC);
+    this.#responses = new Ring(rings.responses, RING_CODEC);
     this.#responses.listen((record) => {
       this.lastHeard = performance.now();
-      this.#onResponseMessage(responseFromRecord(record));
+      if (record.tagged) this.#onCall(callFromRecord(record));
+      else this.#onResponseMessage(responseFromRecord(record));
     });
     // The worker boots meanwhile; it gets the compiled modules with its init.
     this.options.coreModules(urgent).then(
@@ -287,26 +303,67 @@ export class WorkerLink {
     this.#drop(reason, status);
   }
 
-  /** A request's capability calls are answered in order, one after the other. */
+  /**
+   * A request's capability calls are answered in the order the guest made
+   * them, one after the other; a call that overtook the one it follows waits
+   * for it. A request that ended has its calls refused at once.
+   */
   #onCall(call: CapabilityCall) {
-    const previous = this.#callChains.get(call.requestId);
-    const done = previous ? previous.then(() => this.#answer(call)) : this.#answer(call);
-    this.#callChains.set(call.requestId, done);
+    const { requestId } = call;
+    let order = this.#callOrders.get(requestId);
+    if (!order) {
+      const live = this.#pending.has(requestId) || requestId === this.options.init.ownRequestId;
+      if (!live) return void this.#answer(call);
+      order = { last: 0, chain: undefined };
+      this.#callOrders.set(requestId, order);
+    }
+    if (call.after !== 0 && call.after !== order.last) {
+      (order.early ??= new Map()).set(call.after, call);
+      return;
+    }
+    for (let next: CapabilityCall | undefined = call; next; next = order.early?.get(order.last)) {
+      order.early?.delete(next.after);
+      this.#chain(order, next);
+    }
+  }
+
+  /** Answers `call` once the calls before it in `order` are answered. */
+  #chain(order: CallOrder, call: CapabilityCall) {
+    const done: Promise<void> = order.chain
+      ? order.chain.then(() => this.#answer(call))
+      : this.#answer(call);
+    order.chain = done;
+    order.last = call.callId;
     done.then(() => {
-      if (this.#callChains.get(call.requestId) === done) this.#callChains.delete(call.requestId);
+      if (order.chain === done) order.chain = undefined;
     });
+  }
+
+  /** The calls of request `id`, which ended: any that wait for an earlier one are refused now. */
+  #endCalls(id: number) {
+    const order = this.#callOrders.get(id);
+    if (!order) return;
+    this.#callOrders.delete(id);
+    for (const call of order.early?.values() ?? []) void this.#answer(call);
   }
 
   async #answer(call: CapabilityCall) {
     try {
       const value = await this.options.capabilities.handle(call.op, call.args, call.requestId);
-      this.#outbox.post({ type: "reply", callId: call.callId, ok: true, value });
+      this.#reply({ type: "reply", callId: call.callId, ok: true, value });
     } catch (error) {
       const abiError = error instanceof CapabilityError
         ? error.error
         : { tag: "other", val: String((error as Error).message) };
-      this.#outbox.post({ type: "reply", callId: call.callId, ok: false, error: abiError });
+      this.#reply({ type: "reply", callId: call.callId, ok: false, error: abiError });
     }
+  }
+
+  /** Sends a reply by the ring, or by `postMessage` when it does not fit. */
+  #reply(reply: WorkerReply) {
+    if (this.#requests?.write(replyRecord(reply), null, true)) return this.#notifyWorker();
+    componentMetrics(this.name).capabilityMessages++;
+    this.#outbox.post(reply);
   }
 
   #drop(reason: string, status: number) {
@@ -342,6 +399,7 @@ export class WorkerLink {
     this.#pending.delete(id);
     if (this.#pending.size === 0) this.idleSince = performance.now();
     this.options.capabilities.requestEnded(id);
+    this.#endCalls(id);
     return pending;
   }
 
