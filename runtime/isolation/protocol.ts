@@ -7,8 +7,8 @@ import type { Args, Op } from "../capabilities/calls.ts";
 import type { WitValue } from "../capabilities/values.ts";
 import type { Batch } from "./outbox.ts";
 import type { OutboundShare } from "./outbound_slots.ts";
-import { CODEC, type JsonCodec } from "./native_protocol.ts";
-import type { RingRecord } from "./ring.ts";
+import { tagValues, untagValues } from "./native_protocol.ts";
+import type { HeadCodec, RingRecord } from "./ring.ts";
 import type { NetRule } from "../permissions.ts";
 import type { Preopen } from "../capabilities/filesystem/mod.ts";
 import type { LogFormat } from "../log.ts";
@@ -165,10 +165,9 @@ export type WholeResponse = Extract<WorkerMessage, { type: "response" }>;
  * capability calls. Tagged heads go through this codec: bigints, bytes and
  * `undefined` as JSON has no form of them.
  */
-export const RING_CODEC: JsonCodec = {
-  replacer: (key, value) => value === undefined ? { $u: 1 } : CODEC.replacer(key, value),
-  reviver: (key, value) =>
-    (value as { $u?: unknown } | null)?.$u === 1 ? undefined : CODEC.reviver(key, value),
+export const RING_CODEC: HeadCodec = {
+  tag: (head) => tagValues(head, true),
+  untag: (parsed) => untagValues(parsed, true),
 };
 
 /** The ring record (tagged) of a capability call. */

@@ -17,7 +17,13 @@
  * @module
  */
 
-import type { JsonCodec } from "./native_protocol.ts";
+/** How the heads of a ring's tagged records become JSON and back. */
+export interface HeadCodec {
+  /** `head` in a form `JSON.stringify` keeps whole. */
+  tag(head: unknown): unknown;
+  /** What {@link tag} made, back from `JSON.parse`'s result. */
+  untag(parsed: unknown): unknown;
+}
 
 const SEQ = 0;
 const WRITE = 1;
@@ -70,7 +76,7 @@ export class Ring {
    * `codec` turns the heads of tagged records into JSON and back (both ends
    * give the same one).
    */
-  constructor(buffer: SharedArrayBuffer, readonly codec?: JsonCodec) {
+  constructor(buffer: SharedArrayBuffer, readonly codec?: HeadCodec) {
     this.#control = new Int32Array(buffer, 0, HEADER_BYTES / 4);
     this.#data = new Uint8Array(buffer, HEADER_BYTES);
     this.#view = new DataView(buffer, HEADER_BYTES);
@@ -84,7 +90,7 @@ export class Ring {
    * Call {@link notify} once a batch is written.
    */
   write(head: unknown, body?: Uint8Array | null, tagged = false): boolean {
-    const json = JSON.stringify(head, tagged ? this.codec!.replacer : undefined);
+    const json = JSON.stringify(tagged ? this.codec!.tag(head) : head);
     const tag = tagged ? TAGGED_BIT : 0;
     const bodyLength = body?.byteLength ?? 0;
     // Straight into the ring when the head's longest UTF-8 form (3 bytes per UTF-16 unit) fits:
@@ -161,7 +167,8 @@ export class Ring {
     const headStart = at + 8;
     const bodyStart = headStart + headLength;
     const json = decoder.decode(this.#data.slice(headStart, bodyStart));
-    const head = JSON.parse(json, tagged ? this.codec!.reviver : undefined);
+    const parsed = JSON.parse(json);
+    const head = tagged ? this.codec!.untag(parsed) : parsed;
     const body = this.#data.slice(bodyStart, at + 4 + length);
     const need = recordBytes(headLength, length - 4 - headLength);
     this.#control[READ] = (at + need) % this.#size;
