@@ -194,6 +194,15 @@ export class WorkerLink {
     return this.#interruptFlags.size;
   }
 
+  /**
+   * True if the oldest request in flight on this worker was sent before
+   * `time` (`performance.now()` time): the worker is behind by that much.
+   */
+  busySince(time: number): boolean {
+    const oldest = this.#pending.values().next().value;
+    return oldest !== undefined && oldest.deadline - this.options.timeoutMs < time;
+  }
+
   /** Requests in flight on this worker. */
   get load(): number {
     return this.#pending.size;
