@@ -445,11 +445,16 @@ export class WorkerLink {
     return head.promise;
   }
 
-  /** Wakes the worker for the requests written to the ring this turn, once. */
+  /**
+   * Wakes the worker for the requests written to the ring, once per turn of
+   * the event loop, after its I/O (as the ring's floor in `bench/floors/` does):
+   * a microtask here could wake a waiting worker before the turn's other
+   * requests were written, and each wake-up costs both threads microseconds.
+   */
   #notifyWorker() {
     if (this.#notifyQueued) return;
     this.#notifyQueued = true;
-    queueMicrotask(() => {
+    setImmediate(() => {
       this.#notifyQueued = false;
       this.#requests?.notify();
     });
