@@ -95,7 +95,7 @@ const STALLED_MS = 100;
  * thread for the cores), while a guest slower than this per queue still
  * spreads over the pool.
  */
-const BEHIND_MS = 2;
+const BEHIND_MS = 1;
 
 /** Runs one component in a pool of workers and answers requests with it. */
 export class ComponentHost {
