@@ -30,7 +30,8 @@ const PLAIN_PATH = /^\/[\w\-~!$&'()*+,;=:@/]*$/;
 
 /** The path of a request's URL, as `new URL(url).pathname` gives it (without parsing a plain one). */
 export function pathOf(url: string): string {
-  const start = url.indexOf("/", url.indexOf("://") + 3);
+  const scheme = url.indexOf("://");
+  const start = scheme < 0 ? -1 : url.indexOf("/", scheme + 3);
   if (start > 0) {
     let end = url.indexOf("?", start);
     if (end < 0) end = url.length;

@@ -102,6 +102,8 @@ Deno.test("a request's path is what the URL parser makes of it, parsed or not", 
     "http://[::1]:8000/v6",
   ];
   for (const url of urls) assert.equal(pathOf(url), new URL(url).pathname, url);
+  // Not an absolute URL: refused as the parser refuses it.
+  assert.throws(() => pathOf("host/a/b"), TypeError);
 });
 
 Deno.test("every request's log line is written whole under bursts of long ids", async () => {
