@@ -353,7 +353,7 @@ Deno.test("a busy component gets another worker; a stalled one holds up no one",
       "requests behind a slow one grow the pool; an idle extra worker stops",
       async () => {
         const first = ok("/sleep/300");
-        // Requests that come while the first worker's oldest is still in flight go elsewhere.
+        // Once the first request has been in flight a while, its worker is behind: the next go elsewhere.
         await new Promise((r) => setTimeout(r, 50));
         const texts = await Promise.all([first, ok("/sleep/300"), ok("/sleep/300")]);
         assert.deepEqual(texts, ["slept 300", "slept 300", "slept 300"]);
