@@ -22,6 +22,27 @@ const CONTEXT_HEADER = "__context";
 /** A client's request id is kept if it is 1-128 of these characters; else Pier makes one. */
 const VALID_REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
 
+/**
+ * A path the URL parser would return as it is: no dot segments (no `.`), no
+ * escapes (`%2e` is a dot), nothing it would encode or treat as a separator.
+ */
+const PLAIN_PATH = /^\/[\w\-~!$&'()*+,;=:@/]*$/;
+
+/** The path of a request's URL, as `new URL(url).pathname` gives it (without parsing a plain one). */
+export function pathOf(url: string): string {
+  const scheme = url.indexOf("://");
+  const start = scheme < 0 ? -1 : url.indexOf("/", scheme + 3);
+  if (start > 0) {
+    let end = url.indexOf("?", start);
+    if (end < 0) end = url.length;
+    const fragment = url.indexOf("#", start);
+    if (fragment >= 0 && fragment < end) end = fragment;
+    const path = url.slice(start, end);
+    if (PLAIN_PATH.test(path)) return path;
+  }
+  return new URL(url).pathname;
+}
+
 /** The request's id: the client's `x-request-id` when valid, a new UUID otherwise. */
 function requestId(request: Request): string {
   const given = request.headers.get(REQUEST_ID_HEADER);
@@ -216,7 +237,7 @@ function route(
   served: Served,
   remote: Deno.Addr,
 ): Response | Promise<Response> {
-  const { pathname } = new URL(request.url);
+  const pathname = pathOf(request.url);
   let found;
   try {
     found = lookup(tables, request.method, pathname);

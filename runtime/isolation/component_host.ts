@@ -87,6 +87,16 @@ function componentInit(options: ComponentHostOptions): ComponentInit {
  */
 const STALLED_MS = 100;
 
+/**
+ * A worker whose oldest request in flight was sent longer ago than this has
+ * fallen behind: the next request goes to another one. One that keeps up
+ * takes every request: for a cheap guest one worker is cheaper than two (each
+ * wakes for fewer requests at a time, and the two contend with the server
+ * thread for the cores), while a guest slower than this per queue still
+ * spreads over the pool.
+ */
+const BEHIND_MS = 1;
+
 /** Runs one component in a pool of workers and answers requests with it. */
 export class ComponentHost {
   #links: WorkerLink[] = [];
@@ -182,6 +192,15 @@ export class ComponentHost {
     });
   }
 
+  /** The first running worker that keeps up (see {@link BEHIND_MS}), if one does. */
+  #keepingUp(): WorkerLink | undefined {
+    const since = performance.now() - BEHIND_MS;
+    for (const link of this.#links) {
+      if (link.running && !link.busySince(since)) return link;
+    }
+    return undefined;
+  }
+
   /** The running worker with the fewest requests in flight. */
   #best(): WorkerLink | undefined {
     let best: WorkerLink | undefined;
@@ -192,7 +211,7 @@ export class ComponentHost {
   }
 
   /**
-   * Adds a worker when every one is up and busy and the pool may grow. The
+   * Adds a worker when every one is up and behind and the pool may grow. The
    * request at hand goes to `busy` unless it seems stalled while a worker is
    * being added (undefined: wait for that one): a worker takes far longer to
    * start than a request usually runs.
@@ -283,29 +302,31 @@ export class ComponentHost {
     return link.fetch(this.#nextId++, head);
   }
 
-  /** The worker a request goes to if one can take it now, without waiting. */
+  /**
+   * The worker a request goes to if one can take it now, without waiting: the
+   * first that keeps up, else the least busy (relieved if the pool may grow).
+   */
   #pickNow(): WorkerLink | undefined {
+    const keeping = this.#keepingUp();
+    if (keeping) return keeping;
+    // Every running worker is behind.
     const link = this.#best();
-    return link && link.load > 0 ? this.#relieve(link) : link;
+    return link && this.#relieve(link);
   }
 
   /** The worker a request goes to, started or added if need be. */
   async #pick(): Promise<WorkerLink> {
-    let link = this.#best();
-    if (!link) {
+    if (!this.#best()) {
       try {
         await this.start(true);
       } catch (error) {
         throw new GuestError(`could not start: ${(error as Error).message}`, 503);
       }
-      link = this.#best();
     }
-    if (link && link.load > 0) {
-      link = this.#relieve(link);
-      if (!link) {
-        await this.#growing;
-        link = this.#best();
-      }
+    let link = this.#pickNow();
+    if (!link && this.#growing) {
+      await this.#growing;
+      link = this.#best();
     }
     if (!link) throw new GuestError("could not start: the worker is gone", 503);
     return link;

@@ -357,8 +357,9 @@ class Component {
    * false a new instance is made at once.
    */
   async acquire(requestId: number, wait = true): Promise<Instance> {
-    let instance = this.#idle.pop();
-    if (!instance && wait && this.#live >= this.init.maxIdleInstances) {
+    let instance = this.idle(requestId);
+    if (instance) return instance;
+    if (wait && this.#live >= this.init.maxIdleInstances) {
       instance = await new Promise<Instance | undefined>((resolve) => {
         const waiter = (released?: Instance) => {
           clearTimeout(timer);
@@ -381,6 +382,13 @@ class Component {
       }
     }
     instance.context.requestId = requestId;
+    return instance;
+  }
+
+  /** An idle instance for request `requestId`, if there is one (no `await` for the common case). */
+  idle(requestId: number): Instance | undefined {
+    const instance = this.#idle.pop();
+    if (instance) instance.context.requestId = requestId;
     return instance;
   }
 
@@ -482,9 +490,11 @@ async function handle(request: WorkerRequest) {
   state.inFlight.set(request.id, channel);
   outbound.begin(request.id);
   let instance: Instance | undefined;
-  await gate.enter();
+  // Each `await` is a promise and a microtask: none when the gate is open and an instance idle.
+  const entering = gate.enter();
+  if (entering) await entering;
   try {
-    instance = await component.acquire(request.id);
+    instance = component.idle(request.id) ?? await component.acquire(request.id);
     enterable();
     const handler = component.exported(instance, "wasi:http/incoming-handler");
     if (!handler) throw new Error("the component does not export incoming-handler");

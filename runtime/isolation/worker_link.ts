@@ -208,6 +208,15 @@ export class WorkerLink {
     return this.#interruptFlags.size;
   }
 
+  /**
+   * True if the oldest request in flight on this worker was sent before
+   * `time` (`performance.now()` time): the worker is behind by that much.
+   */
+  busySince(time: number): boolean {
+    const oldest = this.#pending.values().next().value;
+    return oldest !== undefined && oldest.deadline - this.options.timeoutMs < time;
+  }
+
   /** Requests in flight on this worker. */
   get load(): number {
     return this.#pending.size;
@@ -494,11 +503,16 @@ export class WorkerLink {
     return head.promise;
   }
 
-  /** Wakes the worker for the requests written to the ring this turn, once. */
+  /**
+   * Wakes the worker for the requests written to the ring, once per turn of
+   * the event loop, after its I/O (as the ring's floor in `bench/floors/` does):
+   * a microtask here could wake a waiting worker before the turn's other
+   * requests were written, and each wake-up costs both threads microseconds.
+   */
   #notifyWorker() {
     if (this.#notifyQueued) return;
     this.#notifyQueued = true;
-    queueMicrotask(() => {
+    setImmediate(() => {
       this.#notifyQueued = false;
       this.#requests?.notify();
     });
