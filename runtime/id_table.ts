@@ -59,8 +59,9 @@ export class IdTable<V> {
     return Object.keys(this.#entries).map(Number);
   }
 
-  /** The values, in the order of their ids. */
-  *values(): IterableIterator<V> {
-    for (const id in this.#entries) yield this.#entries[id];
+  /** The entry with the lowest id (the oldest, see the module's note), if any. */
+  first(): V | undefined {
+    for (const id in this.#entries) return this.#entries[id];
+    return undefined;
   }
 }

@@ -12,23 +12,23 @@ export interface WithDeadline {
   deadline: number;
 }
 
-/** Calls `overdue` once the oldest of `pending` (in insertion order) is past its deadline. */
+/** Calls `overdue` once the oldest of `pending` (its first entry) is past its deadline. */
 export class OldestDeadline {
   #timer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
-    readonly pending: { values(): Iterator<WithDeadline> },
+    readonly pending: { first(): WithDeadline | undefined },
     readonly overdue: () => void,
   ) {}
 
   /** Watches the oldest request: call after adding one. */
   watch(): void {
     if (this.#timer !== undefined) return;
-    const oldest = this.pending.values().next().value;
+    const oldest = this.pending.first();
     if (!oldest) return;
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
-      const first = this.pending.values().next().value;
+      const first = this.pending.first();
       if (first && first.deadline <= performance.now()) this.overdue();
       else this.watch();
     }, Math.max(0, oldest.deadline - performance.now()));

@@ -213,7 +213,7 @@ export class WorkerLink {
    * `time` (`performance.now()` time): the worker is behind by that much.
    */
   busySince(time: number): boolean {
-    const oldest = this.#pending.values().next().value;
+    const oldest = this.#pending.first();
     return oldest !== undefined && oldest.deadline - this.options.timeoutMs < time;
   }
 
