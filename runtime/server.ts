@@ -28,11 +28,19 @@ const VALID_REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
  */
 const PLAIN_PATH = /^\/[\w\-~!$&'()*+,;=:@/]*$/;
 
+/**
+ * The last origin whose URL began with it as the parser writes it (a `Host`
+ * is the same on nearly every request): a URL that begins with it and a `/`
+ * has its path right after, as the parser would find it. Any other authority
+ * (`a?b`, `a\b`, `u@a`, an uppercase host, one the parser refuses) goes to
+ * the parser.
+ */
+let plainOrigin = "";
+
 /** The path of a request's URL, as `new URL(url).pathname` gives it (without parsing a plain one). */
 export function pathOf(url: string): string {
-  const scheme = url.indexOf("://");
-  const start = scheme < 0 ? -1 : url.indexOf("/", scheme + 3);
-  if (start > 0) {
+  const start = plainOrigin.length;
+  if (start > 0 && url.startsWith(plainOrigin) && url.charCodeAt(start) === 0x2f) {
     let end = url.indexOf("?", start);
     if (end < 0) end = url.length;
     const fragment = url.indexOf("#", start);
@@ -40,7 +48,9 @@ export function pathOf(url: string): string {
     const path = url.slice(start, end);
     if (PLAIN_PATH.test(path)) return path;
   }
-  return new URL(url).pathname;
+  const parsed = new URL(url);
+  if (url.startsWith(`${parsed.origin}/`)) plainOrigin = parsed.origin;
+  return parsed.pathname;
 }
 
 /** The request's id: the client's `x-request-id` when valid, a new UUID otherwise. */

@@ -114,10 +114,25 @@ Deno.test("a request's path is what the URL parser makes of it, parsed or not", 
     "http://h:80/",
     "http://h/{x}|`^",
     "http://[::1]:8000/v6",
+    // What a client's `Host` makes of Deno's `request.url`: each right after a plain URL of its host.
+    "http://a/c/d",
+    "http://a?b/c/d",
+    "http://a/c/d",
+    "http://a#b/c/d",
+    "http://a/c/d",
+    "http://a\\b/c/d",
+    "http://a/c/d",
+    "http://u@a/c/d",
+    "http://A/c/d",
+    "http://a:80/c/d",
   ];
-  for (const url of urls) assert.equal(pathOf(url), new URL(url).pathname, url);
-  // Not an absolute URL: refused as the parser refuses it.
-  assert.throws(() => pathOf("host/a/b"), TypeError);
+  // Twice: the second time the origin of the URL before is known.
+  for (const url of [...urls, ...urls]) assert.equal(pathOf(url), new URL(url).pathname, url);
+  // Not an absolute URL, or a host the parser refuses: refused as the parser refuses it.
+  for (const url of ["host/a/b", "http://a%2fb/c/d", "http://a b/c/d", "http://1.2.3.999/c"]) {
+    pathOf("http://a/c/d");
+    assert.throws(() => pathOf(url), TypeError, url);
+  }
 });
 
 Deno.test("every request's log line is written whole under bursts of long ids", async () => {
