@@ -162,3 +162,28 @@ Deno.test("every request's log line is written whole under bursts of long ids", 
     await pier.stop();
   }
 });
+
+Deno.test("a client's Host cannot route a path the URL parser does not see", async () => {
+  const pier = await startPier({ componentsDir: await helloDir({}) });
+  const { hostname, port } = new URL(pier.url);
+  /** The status of `GET /hello` sent with `host` (Deno puts it in `request.url` as sent). */
+  const statusWith = async (host: string) => {
+    const conn = await Deno.connect({ hostname, port: Number(port) });
+    try {
+      await conn.write(new TextEncoder().encode(`GET /hello HTTP/1.1\r\nhost: ${host}\r\n\r\n`));
+      return Number((await readResponse(conn)).slice(9, 12));
+    } finally {
+      conn.close();
+    }
+  };
+  try {
+    assert.equal(await statusWith(hostname), 200);
+    // The parser (and the guest) see `/` or `/b/hello` here, a path the component has no route for.
+    for (const host of ["a?b", "a#b", "a\\b"]) assert.equal(await statusWith(host), 404, host);
+    // A host the parser refuses is not routed at all.
+    for (const host of ["a%2fb", "1.2.3.999"]) assert.notEqual(await statusWith(host), 200, host);
+    assert.equal(await statusWith(hostname), 200);
+  } finally {
+    await pier.stop();
+  }
+});
